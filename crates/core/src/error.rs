@@ -1,0 +1,210 @@
+//! The one error type of jlock-core, with a variant per kind of failure a caller may want to match.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A specialized `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The file-system operation that failed, carried by [`Error::Io`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Opening (or creating) the lock file.
+    OpenLock,
+    /// Taking or releasing a lock with `flock(2)`.
+    Lock,
+    /// Reading the data file.
+    Read,
+    /// Resolving a symbolic link on the data path.
+    ResolveLink,
+    /// Creating the temporary file that replaces the data file.
+    CreateTemp,
+    /// Writing the new document to the temporary file.
+    Write,
+    /// Copying the data file's permission bits or owner to its replacement.
+    SetPermissions,
+    /// Flushing a file or directory to stable storage (`fsync`).
+    Sync,
+    /// Renaming the temporary file over the data file.
+    Rename,
+    /// Removing a temporary file left behind by a crashed writer.
+    RemoveStale,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::OpenLock => "open lock file",
+            Operation::Lock => "lock",
+            Operation::Read => "read",
+            Operation::ResolveLink => "resolve symlink",
+            Operation::CreateTemp => "create temporary file",
+            Operation::Write => "write",
+            Operation::SetPermissions => "set permissions",
+            Operation::Sync => "fsync",
+            Operation::Rename => "rename",
+            Operation::RemoveStale => "remove stale temporary file",
+        })
+    }
+}
+
+/// Everything that can go wrong in jlock-core.
+///
+/// Each variant names the file involved, so the message alone tells a user
+/// what to look at. Match on the variant to react to a kind of failure:
+///
+/// ```
+/// use jlock_core::{Error, LockFile, LockMode, Wait};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("job.lock");
+/// let mut first = LockFile::open(&path)?;
+/// let _held = first.lock(LockMode::Exclusive, Wait::Block)?;
+/// let mut second = LockFile::open(&path)?;
+/// match second.lock(LockMode::Exclusive, Wait::NoWait) {
+///     Err(Error::LockConflict { .. }) => {} // someone else holds it
+///     other => panic!("expected a conflict, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A non-blocking lock request found the lock held by another process.
+    #[error("{}: lock is held by another process", path.display())]
+    LockConflict {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A lock request with a timeout gave up.
+    #[error("{}: timed out after {:.3}s waiting for the lock", path.display(), waited.as_secs_f64())]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// The data file (or a document given to the store) is not valid JSON.
+    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
+    InvalidJson {
+        /// The file that holds the invalid document.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// What the parser found wrong.
+        message: String,
+    },
+    /// A value in the document has the wrong type for the operation.
+    #[error("{}: at {at}: expected {expected}, found {found}", path.display())]
+    WrongType {
+        /// The data file.
+        path: PathBuf,
+        /// The JSON path of the offending value, as the user wrote it.
+        at: String,
+        /// What the operation needed.
+        expected: &'static str,
+        /// What the document holds there.
+        found: &'static str,
+    },
+    /// A numeric update would not fit: integer overflow, or a float that is not finite.
+    #[error("{}: at {at}: {message}", path.display())]
+    Overflow {
+        /// The data file.
+        path: PathBuf,
+        /// The JSON path of the value.
+        at: String,
+        /// What overflowed.
+        message: String,
+    },
+    /// An array index at a path is out of range for the operation.
+    #[error("{}: at {at}: index {index} is out of range for an array of length {len}", path.display())]
+    IndexOutOfRange {
+        /// The data file.
+        path: PathBuf,
+        /// The JSON path of the array element.
+        at: String,
+        /// The index asked for.
+        index: i64,
+        /// The array's length.
+        len: usize,
+    },
+    /// A path expression could not be parsed.
+    #[error("bad path {input:?}: {reason}")]
+    BadPath {
+        /// The path as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A typed read or update could not convert between the document and the Rust type.
+    #[error("{}: document does not match the expected type: {source}", path.display())]
+    Convert {
+        /// The data file.
+        path: PathBuf,
+        /// serde's description of the mismatch.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file-system call failed.
+    #[error("{}: {op}: {source}", path.display())]
+    Io {
+        /// The file or directory the call was made on.
+        path: PathBuf,
+        /// What was being done.
+        op: Operation,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: Operation, path: &Path, source: io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_json(path: &Path, err: &serde_json::Error) -> Error {
+        // serde_json's message ends in " at line L column C"; we report the
+        // position in the `file:line:column` form editors understand.
+        let message = err.to_string();
+        let message = match message.rfind(" at line ") {
+            Some(at) if err.line() > 0 => message[..at].to_string(),
+            _ => message,
+        };
+        Error::InvalidJson {
+            path: path.to_path_buf(),
+            line: err.line(),
+            column: err.column(),
+            message,
+        }
+    }
+
+    /// True for the errors that mean "someone else holds the lock":
+    /// [`Error::LockConflict`] and [`Error::LockTimeout`].
+    pub fn is_lock_contention(&self) -> bool {
+        matches!(self, Error::LockConflict { .. } | Error::LockTimeout { .. })
+    }
+
+    /// True for the errors that mean the data (not the system) is wrong:
+    /// invalid JSON, a wrong type, an overflow, an index out of range, or a
+    /// failed typed conversion.
+    pub fn is_bad_data(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidJson { .. }
+                | Error::WrongType { .. }
+                | Error::Overflow { .. }
+                | Error::IndexOutOfRange { .. }
+                | Error::Convert { .. }
+        )
+    }
+}

@@ -1,0 +1,39 @@
+//! Coordinate processes through files.
+//!
+//! jlock-core has two parts:
+//!
+//! * [`LockFile`]: an advisory `flock(2)` lock on a file of its own — exclusive
+//!   or shared, blocking, non-blocking or with a timeout — that the kernel
+//!   releases when its holder exits or is killed. It interoperates with
+//!   util-linux `flock(1)` on the same path.
+//! * [`Store`]: a JSON data file whose reads run under a shared lock and whose
+//!   updates run under the exclusive lock and replace the file atomically, so
+//!   no update is lost and no reader ever sees a torn document.
+//!
+//! ```
+//! use jlock_core::{JsonPath, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path().join("counter.json"))?;
+//! let root = JsonPath::root();
+//! for _ in 0..3 {
+//!     store.incr(&root, 1)?; // safe from any number of processes at once
+//! }
+//! assert_eq!(std::fs::read_to_string(store.path())?, "3\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The protocol, and why it is built this way, is described in `docs/design.md`.
+#![deny(missing_docs)]
+
+mod error;
+mod lock;
+mod path;
+mod replace;
+mod store;
+
+pub use crate::error::{Error, Operation, Result};
+pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
+pub use crate::path::{JsonPath, Segment};
+pub use crate::replace::Durability;
+pub use crate::store::{sidecar_of, Store, StoreBuilder};

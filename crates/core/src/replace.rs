@@ -1,0 +1,167 @@
+//! Atomic replacement of a file's contents: write a temporary file beside it,
+//! give it the old file's permission bits, then `rename(2)` it over the old one.
+//!
+//! A reader — even one that takes no lock, like `cat` or `jq` — opens either the
+//! old inode or the new one, so it sees a whole document, never a torn one.
+
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Operation, Result};
+
+/// How far a completed update is guaranteed to survive.
+///
+/// Every mode is atomic: after a crash of the writing process at any instant,
+/// the data file holds the whole old document or the whole new one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Write a temporary file and rename it over the data file, without
+    /// `fsync`. Survives any crash of the process (`kill -9`, panic, OOM
+    /// kill): the kernel holds the written data and completes it. A crash of
+    /// the whole machine (power loss, kernel panic) may lose the last updates
+    /// that had not yet reached the disk — and on file systems that do not
+    /// order the rename after the data, may leave an empty file.
+    #[default]
+    Rename,
+    /// As [`Durability::Rename`], plus `fdatasync` of the temporary file
+    /// before the rename and `fsync` of the directory after it. Once an update
+    /// returns, it survives power loss. Costs one or two disk flushes per update.
+    Fsync,
+}
+
+impl Durability {
+    /// All modes, in order of increasing cost.
+    pub const ALL: [Durability; 2] = [Durability::Rename, Durability::Fsync];
+
+    /// The mode's name as the CLI and benchmarks spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Rename => "rename",
+            Durability::Fsync => "fsync",
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Durability, String> {
+        Durability::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| format!("unknown durability {s:?}; expected rename or fsync"))
+    }
+}
+
+/// Follows symbolic links from `path` to the file they finally name, which
+/// need not exist yet. Relative link targets resolve against the link's
+/// directory. Gives up after 40 links, as the kernel does (`ELOOP`).
+pub(crate) fn resolve_links(path: &Path) -> Result<PathBuf> {
+    let mut cur = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&cur) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target =
+                    fs::read_link(&cur).map_err(|e| Error::io(Operation::ResolveLink, &cur, e))?;
+                cur = match cur.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            Ok(_) => return Ok(cur),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(cur),
+            Err(e) => return Err(Error::io(Operation::ResolveLink, &cur, e)),
+        }
+    }
+    let loop_err = io::Error::new(io::ErrorKind::Other, "too many levels of symbolic links");
+    Err(Error::io(Operation::ResolveLink, path, loop_err))
+}
+
+/// The name of the temporary file that replaces `target`.
+///
+/// The name is fixed, not random: only the holder of the exclusive lock
+/// writes, so one name suffices, and a file of that name found at creation is
+/// the remains of a writer that crashed — removed, never accumulated.
+fn temp_name(target: &Path) -> OsString {
+    let mut name = OsString::from(".");
+    name.push(target.file_name().unwrap_or_default());
+    name.push(".jlock-tmp");
+    name
+}
+
+/// Replaces the contents of `target` (a path with no symlink left to follow)
+/// with `bytes`, atomically. `old` is the metadata of the file being
+/// replaced, if it exists; its permission bits and owner carry over.
+pub(crate) fn replace(
+    target: &Path,
+    bytes: &[u8],
+    old: Option<&Metadata>,
+    durability: Durability,
+) -> Result<()> {
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = temp_name(target);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&name).suffix("").rand_bytes(0);
+    // For a new file, the mode a plain create would give: 0666 less umask.
+    builder.permissions(Permissions::from_mode(0o666));
+    let temp_path = dir.join(&name);
+    let mut temp = match builder.tempfile_in(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            // Left by a writer killed between create and rename.
+            fs::remove_file(&temp_path)
+                .map_err(|e| Error::io(Operation::RemoveStale, &temp_path, e))?;
+            builder.tempfile_in(dir)
+        }
+        other => other,
+    }
+    .map_err(|e| Error::io(Operation::CreateTemp, &temp_path, e))?;
+
+    if let Some(old) = old {
+        copy_owner_and_mode(temp.as_file(), old)
+            .map_err(|e| Error::io(Operation::SetPermissions, &temp_path, e))?;
+    }
+    temp.write_all(bytes)
+        .map_err(|e| Error::io(Operation::Write, &temp_path, e))?;
+    if durability == Durability::Fsync {
+        temp.as_file()
+            .sync_data()
+            .map_err(|e| Error::io(Operation::Sync, &temp_path, e))?;
+    }
+    // On failure the NamedTempFile inside the error is dropped, which
+    // removes the temporary file.
+    temp.persist(target)
+        .map_err(|e| Error::io(Operation::Rename, target, e.error))?;
+    if durability == Durability::Fsync {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(Operation::Sync, dir, e))?;
+    }
+    Ok(())
+}
+
+fn copy_owner_and_mode(file: &File, old: &Metadata) -> io::Result<()> {
+    let new = file.metadata()?;
+    if new.uid() != old.uid() || new.gid() != old.gid() {
+        // Only root (or a member of the group) may give a file away; others
+        // keep their own ownership, as any editor's "save" would.
+        match std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid())) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+            other => other?,
+        }
+    }
+    // fchmod is not subject to the umask, so the bits carry over exactly.
+    file.set_permissions(Permissions::from_mode(old.mode() & 0o7777))
+}
