@@ -211,12 +211,24 @@ impl Store {
         F: FnOnce(&mut Value) -> std::result::Result<T, E>,
         E: From<Error>,
     {
+        self.transact(|doc| f(doc).map(|out| (out, true)))
+    }
+
+    /// The update protocol. `f` returns its result and whether it changed
+    /// the document; an unchanged document is not written.
+    fn transact<T, E, F>(&self, f: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(&mut Value) -> std::result::Result<(T, bool), E>,
+        E: From<Error>,
+    {
         let mut lock = self.lock_file();
         let _guard = lock.lock(LockMode::Exclusive, self.wait)?;
         let snap = self.load()?;
         let mut doc = self.parse(&snap.bytes)?;
-        let out = f(&mut doc)?;
-        self.store(&doc, &snap)?;
+        let (out, changed) = f(&mut doc)?;
+        if changed {
+            self.store(&doc, &snap)?;
+        }
         Ok(out)
     }
 
@@ -278,7 +290,7 @@ impl Store {
 
     /// Removes the value at `path`; `Ok(false)` (and no write) if there was none.
     pub fn delete(&self, path: &JsonPath) -> Result<bool> {
-        self.update(|doc| path.remove_in(doc, &self.target))
+        self.transact(|doc| path.remove_in(doc, &self.target).map(|gone| (gone, gone)))
     }
 
     /// Adds `by` to the number at `path` and returns the new value. A missing
