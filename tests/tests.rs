@@ -1,1 +1,9 @@
-fn main(){}
+//! End-to-end tests of the `jlock` binary, run as real, concurrent processes.
+
+mod util;
+
+mod contention;
+mod crash;
+mod data;
+mod errors;
+mod lock;

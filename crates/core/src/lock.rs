@@ -306,9 +306,7 @@ mod tests {
         let err = b.lock(LockMode::Exclusive, Wait::NoWait).unwrap_err();
         assert!(matches!(err, Error::LockConflict { .. }), "{err:?}");
         let limit = Duration::from_millis(30);
-        let err = b
-            .lock(LockMode::Shared, Wait::Timeout(limit))
-            .unwrap_err();
+        let err = b.lock(LockMode::Shared, Wait::Timeout(limit)).unwrap_err();
         match err {
             Error::LockTimeout { waited, .. } => assert!(waited >= limit),
             other => panic!("expected timeout, got {other:?}"),
@@ -329,7 +327,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("no/such/dir/x.lock");
         let err = LockFile::open(&path).unwrap_err();
-        assert!(matches!(err, Error::Io { op: Operation::OpenLock, .. }));
+        assert!(matches!(
+            err,
+            Error::Io {
+                op: Operation::OpenLock,
+                ..
+            }
+        ));
         assert!(err.to_string().contains("no/such/dir/x.lock"), "{err}");
     }
 

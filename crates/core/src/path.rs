@@ -68,7 +68,11 @@ impl JsonPath {
             parse_jq(input)?
         };
         Ok(JsonPath {
-            text: if input.is_empty() { ".".into() } else { input.into() },
+            text: if input.is_empty() {
+                ".".into()
+            } else {
+                input.into()
+            },
             segments,
         })
     }
@@ -325,7 +329,12 @@ fn parse_pointer(input: &str) -> Result<Vec<Segment>> {
                 match chars.next() {
                     Some('0') => token.push('~'),
                     Some('1') => token.push('/'),
-                    _ => return Err(bad(input, "in a JSON Pointer, '~' must be followed by 0 or 1")),
+                    _ => {
+                        return Err(bad(
+                            input,
+                            "in a JSON Pointer, '~' must be followed by 0 or 1",
+                        ))
+                    }
                 }
             }
             Ok(Segment::Token(token))
@@ -445,18 +454,27 @@ mod tests {
         assert_eq!(segs(""), vec![]);
         assert_eq!(segs("."), vec![]);
         assert_eq!(segs("count"), vec![Key("count".into())]);
-        assert_eq!(segs(".a.b[0]"), vec![Key("a".into()), Key("b".into()), Index(0)]);
+        assert_eq!(
+            segs(".a.b[0]"),
+            vec![Key("a".into()), Key("b".into()), Index(0)]
+        );
         assert_eq!(segs(".a[-1]"), vec![Key("a".into()), Index(-1)]);
         assert_eq!(segs(".[2]"), vec![Index(2)]);
-        assert_eq!(segs(".\"odd key\".x"), vec![Key("odd key".into()), Key("x".into())]);
+        assert_eq!(
+            segs(".\"odd key\".x"),
+            vec![Key("odd key".into()), Key("x".into())]
+        );
         assert_eq!(segs(".[\"a]b\"]"), vec![Key("a]b".into())]);
         assert_eq!(segs(".build-id"), vec![Key("build-id".into())]);
-        assert_eq!(segs("/a/b~1c/~0/0"), vec![
-            Token("a".into()),
-            Token("b/c".into()),
-            Token("~".into()),
-            Token("0".into())
-        ]);
+        assert_eq!(
+            segs("/a/b~1c/~0/0"),
+            vec![
+                Token("a".into()),
+                Token("b/c".into()),
+                Token("~".into()),
+                Token("0".into())
+            ]
+        );
         assert_eq!(segs("/"), vec![Token(String::new())]);
     }
 
@@ -501,10 +519,22 @@ mod tests {
     fn remove_keeps_order_and_reports_absence() {
         let mut doc = json!({"z": 1, "a": 2, "m": [1, 2, 3]});
         let f = Path::new("f");
-        assert!(JsonPath::parse(".a").unwrap().remove_in(&mut doc, f).unwrap());
-        assert!(!JsonPath::parse(".a").unwrap().remove_in(&mut doc, f).unwrap());
-        assert!(!JsonPath::parse(".q.r").unwrap().remove_in(&mut doc, f).unwrap());
-        assert!(JsonPath::parse(".m[-1]").unwrap().remove_in(&mut doc, f).unwrap());
+        assert!(JsonPath::parse(".a")
+            .unwrap()
+            .remove_in(&mut doc, f)
+            .unwrap());
+        assert!(!JsonPath::parse(".a")
+            .unwrap()
+            .remove_in(&mut doc, f)
+            .unwrap());
+        assert!(!JsonPath::parse(".q.r")
+            .unwrap()
+            .remove_in(&mut doc, f)
+            .unwrap());
+        assert!(JsonPath::parse(".m[-1]")
+            .unwrap()
+            .remove_in(&mut doc, f)
+            .unwrap());
         assert_eq!(serde_json::to_string(&doc).unwrap(), r#"{"z":1,"m":[1,2]}"#);
     }
 }

@@ -83,7 +83,7 @@ pub(crate) fn resolve_links(path: &Path) -> Result<PathBuf> {
             Err(e) => return Err(Error::io(Operation::ResolveLink, &cur, e)),
         }
     }
-    let loop_err = io::Error::new(io::ErrorKind::Other, "too many levels of symbolic links");
+    let loop_err = io::Error::other("too many levels of symbolic links");
     Err(Error::io(Operation::ResolveLink, path, loop_err))
 }
 

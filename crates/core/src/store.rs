@@ -384,7 +384,10 @@ fn add(slot: &Value, by: &Number) -> std::result::Result<Number, AddError> {
         _ => return Err(AddError::NotANumber),
     };
     if cur.is_f64() || by.is_f64() {
-        let (a, b) = (cur.as_f64().unwrap_or(f64::NAN), by.as_f64().unwrap_or(f64::NAN));
+        let (a, b) = (
+            cur.as_f64().unwrap_or(f64::NAN),
+            by.as_f64().unwrap_or(f64::NAN),
+        );
         return Number::from_f64(a + b)
             .ok_or_else(|| AddError::Overflow(format!("{a} + {b} is not a finite number")));
     }

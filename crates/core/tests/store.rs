@@ -99,13 +99,25 @@ fn bad_data_is_an_error_and_leaves_the_file_byte_for_byte() {
         Error::InvalidJson { line, column, .. } => assert_eq!((*line, *column), (3, 3)),
         other => panic!("expected InvalidJson, got {other:?}"),
     }
-    assert!(err.to_string().contains("bad.json:3:3: invalid JSON"), "{err}");
+    assert!(
+        err.to_string().contains("bad.json:3:3: invalid JSON"),
+        "{err}"
+    );
     assert_eq!(fs::read(&path).unwrap(), before);
 
     fs::write(&path, "{\"name\": \"x\"}").unwrap();
     let before = fs::read(&path).unwrap();
     let err = store.incr(&p(".name"), 1).unwrap_err();
-    assert!(matches!(err, Error::WrongType { found: "a string", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::WrongType {
+                found: "a string",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let err = store.set(&p(".name.first"), json!(1)).unwrap_err();
     assert!(matches!(err, Error::WrongType { .. }), "{err:?}");
     let err: Error = store
@@ -148,7 +160,10 @@ fn permissions_survive_and_symlinks_stay_links() {
     let store = Store::open(&link).unwrap();
     assert_eq!(store.target(), real.as_path());
     assert_eq!(store.incr(&root(), 1).unwrap(), 2.into());
-    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_eq!(fs::read_to_string(&real).unwrap(), "2\n");
     let mode = fs::metadata(&real).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o640);
@@ -190,7 +205,13 @@ fn typed_update_and_read() {
         })
         .unwrap();
     let got: Stock = store.read_as().unwrap();
-    assert_eq!(got, Stock { count: 1, sold: vec!["ann".into()] });
+    assert_eq!(
+        got,
+        Stock {
+            count: 1,
+            sold: vec!["ann".into()]
+        }
+    );
     fs::write(store.path(), "[1, 2]").unwrap();
     let err = store.read_as::<Stock>().unwrap_err();
     assert!(matches!(err, Error::Convert { .. }), "{err:?}");
@@ -253,7 +274,10 @@ fn spawn_worker(file: &Path, ops: u64, durability: Durability) -> Worker {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "worker died before ready");
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "worker died before ready"
+        );
         if line.trim() == "ready" {
             break;
         }
@@ -273,7 +297,10 @@ impl Worker {
         let mut line = String::new();
         while seen < count {
             line.clear();
-            assert!(self.stdout.read_line(&mut line).unwrap() > 0, "worker ended early");
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "worker ended early"
+            );
             if let Some(n) = line.trim().strip_prefix("ack ") {
                 last = n.parse().unwrap();
                 seen += 1;
@@ -305,7 +332,11 @@ fn processes_updating_in_a_loop_lose_no_update() {
 /// A cheap pseudo-random sequence, seeded from the clock and printed, so a
 /// failing run can be told apart from a lucky one.
 fn rng_seed() -> u64 {
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     eprintln!("kill-timing seed: {seed}");
     seed
 }

@@ -1,0 +1,254 @@
+//! The command line: clap definitions of every subcommand and its options.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use jlock_core::{Durability, Wait};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// Coordinate processes through files: flock(2) locks and a crash-safe shared JSON file.
+#[derive(Debug, Parser)]
+#[command(name = "jlock", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command while holding a lock (like flock(1)).
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+    /// Print the value at PATH (the whole document by default).
+    #[command(after_help = GET_HELP)]
+    Get(GetArgs),
+    /// Set the value at PATH, creating missing objects and arrays on the way.
+    #[command(after_help = SET_HELP)]
+    Set(SetArgs),
+    /// Delete the value at PATH (no change if it is not there).
+    #[command(after_help = DEL_HELP)]
+    Del(DelArgs),
+    /// Add to the number at PATH (0 if missing) and print the new value.
+    #[command(after_help = INCR_HELP)]
+    Incr(IncrArgs),
+    /// Rewrite the document with a command: it reads the document on stdin and prints the new one.
+    #[command(after_help = UPDATE_HELP)]
+    Update(UpdateArgs),
+}
+
+/// How long to wait for the lock, shared by every subcommand.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Fail at once if the lock is held (exit 1).
+    #[arg(
+        short = 'n',
+        long = "nonblock",
+        visible_alias = "no-wait",
+        conflicts_with = "wait"
+    )]
+    pub nonblock: bool,
+    /// Wait at most SECS seconds for the lock (fractions allowed), then fail (exit 1).
+    #[arg(short = 'w', long = "wait", visible_alias = "timeout", value_name = "SECS", value_parser = parse_secs)]
+    pub wait: Option<Duration>,
+}
+
+impl WaitArgs {
+    /// The wait policy these options ask for.
+    pub fn wait(&self) -> Wait {
+        match self.wait {
+            _ if self.nonblock => Wait::NoWait,
+            Some(d) if d.is_zero() => Wait::NoWait,
+            Some(d) => Wait::Timeout(d),
+            None => Wait::Block,
+        }
+    }
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a valid number of seconds"))
+}
+
+/// Options of the subcommands that work on a JSON data file.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The JSON data file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    /// Lock this file instead of FILE.lock.
+    #[arg(long, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
+    /// Flush each update to disk (fsync of file and directory): survives power loss.
+    #[arg(long, conflicts_with = "durability")]
+    pub durable: bool,
+    /// How each update is made durable: rename (default: survives any process crash) or fsync.
+    #[arg(long, value_name = "MODE")]
+    pub durability: Option<Durability>,
+    /// Write the document on one line instead of indented.
+    #[arg(long)]
+    pub compact: bool,
+}
+
+/// `jlock run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The lock file (created if missing; a directory works too).
+    #[arg(value_name = "LOCKFILE")]
+    pub lock_file: PathBuf,
+    /// Take a shared lock: any number of shared holders run at once.
+    #[arg(short = 's', long = "shared", conflicts_with = "exclusive")]
+    pub shared: bool,
+    /// Take the exclusive lock (the default).
+    #[arg(short = 'x', long = "exclusive")]
+    pub exclusive: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    /// Exit with CODE instead of 1 when the lock is held (-n) or the wait times out (-w).
+    #[arg(
+        short = 'E',
+        long = "conflict-exit-code",
+        value_name = "CODE",
+        default_value_t = 1
+    )]
+    pub conflict_exit_code: u8,
+    /// Run this string with /bin/sh -c.
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "SHELL_CMD",
+        conflicts_with = "argv"
+    )]
+    pub shell_command: Option<OsString>,
+    /// The command and its arguments.
+    #[arg(
+        value_name = "CMD",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required_unless_present = "shell_command"
+    )]
+    pub argv: Vec<OsString>,
+}
+
+/// `jlock get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A JSON Pointer (/a/0) or jq-style path (.a[0]); the whole document if left out.
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+    /// Print a string without quotes (like jq -r).
+    #[arg(short = 'r', long = "raw")]
+    pub raw: bool,
+}
+
+/// `jlock set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Where to set: a JSON Pointer (/a/0) or jq-style path (.a[0]); "." is the whole document.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// The new value, as JSON (42, "text", [1,2], {"a":1}).
+    #[arg(value_name = "VALUE", allow_hyphen_values = true)]
+    pub value: String,
+    /// Store VALUE as a string, verbatim, instead of parsing it as JSON.
+    #[arg(long)]
+    pub string: bool,
+}
+
+/// `jlock del`.
+#[derive(Debug, Args)]
+pub struct DelArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// What to delete: a JSON Pointer (/a/0) or jq-style path (.a[0]).
+    #[arg(value_name = "PATH")]
+    pub path: String,
+}
+
+/// `jlock incr`.
+#[derive(Debug, Args)]
+pub struct IncrArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The number to change; the whole document (a bare counter) if left out.
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+    /// Add N instead of 1 (negative to subtract, a fraction for floats).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1",
+        allow_hyphen_values = true
+    )]
+    pub by: String,
+}
+
+/// `jlock update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The filter command and its arguments, after `--`.
+    #[arg(value_name = "CMD", last = true, required = true)]
+    pub argv: Vec<OsString>,
+}
+
+const RUN_HELP: &str = "\
+Examples:
+  # A cron job that must never overlap with itself: skip this run if the last still runs.
+  jlock run -n /tmp/backup.lock -- rsync -a /srv/ /backup/
+
+  # Wait up to 30 s for the build lock, then give up with exit code 75.
+  jlock run -w 30 -E 75 build.lock -c 'make && make install'
+
+The command inherits the lock, so it stays held until the command (and anything it
+started that kept the descriptor) exits, even if jlock itself is killed.";
+
+const GET_HELP: &str = "\
+Examples:
+  jlock get db.json                 # the whole document
+  jlock get db.json .jobs[0].name   # jq-style path
+  jlock get -r db.json /owner       # JSON Pointer; a string printed without quotes
+
+A missing value prints null, as in jq.";
+
+const SET_HELP: &str = "\
+Examples:
+  jlock set db.json .owner '\"ann\"'           # VALUE is JSON ...
+  jlock set db.json .owner ann --string      # ... or, with --string, taken verbatim
+  jlock set db.json .limits.cpu 2            # creates .limits if missing";
+
+const DEL_HELP: &str = "\
+Examples:
+  jlock del db.json .limits.cpu
+  jlock del db.json /jobs/0";
+
+const INCR_HELP: &str = "\
+Examples:
+  # Eight background jobs, one counter, no lost update:
+  for i in $(seq 8); do (for j in $(seq 100); do jlock incr hits.json >/dev/null; done) & done; wait
+  cat hits.json        # 800
+
+  jlock incr db.json .deploys             # a counter inside a document
+  jlock incr db.json .budget --by -2.5   # floats add as floats";
+
+const UPDATE_HELP: &str = "\
+Examples:
+  jlock update db.json -- jq '.n += 1'
+  jlock update db.json -- jq --arg u \"$USER\" '.owners += [$u] | .owners |= unique'
+
+CMD reads the document on stdin while jlock holds the exclusive lock. If CMD exits 0
+and prints one JSON document, it replaces the file atomically; otherwise the file is
+left as it was and jlock exits non-zero (with CMD's own code if CMD failed).";

@@ -1,0 +1,191 @@
+//! The data subcommands — `get`, `set`, `del`, `incr`, `update` — on a
+//! [`jlock_core::Store`].
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use jlock_core::{Durability, JsonPath, Store};
+use serde_json::{Number, Value};
+
+use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, StoreArgs, UpdateArgs};
+use crate::exit::{CliError, OK};
+use crate::output::print_line;
+use crate::run::status_code;
+
+fn open_store(args: &StoreArgs) -> Result<Store, CliError> {
+    let durability = match (args.durable, args.durability) {
+        (true, _) => Durability::Fsync,
+        (false, Some(d)) => d,
+        (false, None) => Durability::default(),
+    };
+    let mut builder = Store::builder(&args.file);
+    builder
+        .durability(durability)
+        .pretty(!args.compact)
+        .wait(args.wait.wait());
+    if let Some(lock) = &args.lock_file {
+        builder.lock_path(lock);
+    }
+    Ok(builder.open()?)
+}
+
+fn parse_path(path: Option<&str>) -> Result<JsonPath, CliError> {
+    Ok(JsonPath::parse(path.unwrap_or("."))?)
+}
+
+fn to_text(value: &Value, raw: bool) -> String {
+    match value {
+        Value::String(s) if raw => s.clone(),
+        // Serializing a Value cannot fail: its keys are strings.
+        v => serde_json::to_string_pretty(v).unwrap_or_default(),
+    }
+}
+
+/// `jlock get`.
+pub fn get(args: &GetArgs) -> Result<u8, CliError> {
+    let path = parse_path(args.path.as_deref())?;
+    let store = open_store(&args.store)?;
+    let value = store.get(&path)?.unwrap_or(Value::Null);
+    print_line(&to_text(&value, args.raw));
+    Ok(OK)
+}
+
+/// `jlock set`.
+pub fn set(args: &SetArgs) -> Result<u8, CliError> {
+    let path = parse_path(Some(&args.path))?;
+    let value = if args.string {
+        Value::String(args.value.clone())
+    } else {
+        serde_json::from_str(&args.value).map_err(|e| {
+            CliError::Usage(format!(
+                "VALUE {:?} is not JSON ({e}); quote a string as '\"text\"' or pass --string",
+                args.value
+            ))
+        })?
+    };
+    open_store(&args.store)?.set(&path, value)?;
+    Ok(OK)
+}
+
+/// `jlock del`.
+pub fn del(args: &DelArgs) -> Result<u8, CliError> {
+    let path = parse_path(Some(&args.path))?;
+    open_store(&args.store)?.delete(&path)?;
+    Ok(OK)
+}
+
+/// `jlock incr`.
+pub fn incr(args: &IncrArgs) -> Result<u8, CliError> {
+    let path = parse_path(args.path.as_deref())?;
+    let by: Number = serde_json::from_str(&args.by)
+        .map_err(|_| CliError::Usage(format!("--by {:?} is not a number", args.by)))?;
+    let value = open_store(&args.store)?.incr(&path, by)?;
+    print_line(&value.to_string());
+    Ok(OK)
+}
+
+/// `jlock update`.
+pub fn update(args: &UpdateArgs) -> Result<u8, CliError> {
+    let store = open_store(&args.store)?;
+    let pretty = !args.store.compact;
+    store.update(|doc| {
+        let mut input = if pretty {
+            serde_json::to_vec_pretty(doc)
+        } else {
+            serde_json::to_vec(doc)
+        }
+        .unwrap_or_default();
+        input.push(b'\n');
+        let output = filter(&args.argv, &input)?;
+        *doc = parse_one_document(&output).map_err(|reason| CliError::BadOutput {
+            file: store.path().to_path_buf(),
+            program: args.argv[0].clone(),
+            reason,
+        })?;
+        Ok::<_, CliError>(())
+    })?;
+    Ok(OK)
+}
+
+/// Runs `argv` with `input` on its stdin and returns its stdout, or an error
+/// if it cannot run or exits non-zero.
+fn filter(argv: &[OsString], input: &[u8]) -> Result<Vec<u8>, CliError> {
+    let program = argv[0].clone();
+    let child_io = |source| CliError::ChildIo {
+        program: program.clone(),
+        source,
+    };
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|source| CliError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let mut stdin = child.stdin.take();
+    let mut stdout = child.stdout.take();
+    let mut output = Vec::new();
+    // Feed stdin from a second thread while reading stdout here, so neither
+    // side can fill a pipe and deadlock on a large document.
+    let read = std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Some(mut w) = stdin.take() {
+                // A filter may exit without reading all of its input: fine.
+                let _ = w.write_all(input);
+            }
+        });
+        match stdout.as_mut() {
+            Some(r) => r.read_to_end(&mut output).map(|_| ()),
+            None => Ok(()),
+        }
+    });
+    let status = child.wait().map_err(child_io)?;
+    read.map_err(child_io)?;
+    if !status.success() {
+        return Err(CliError::ChildFailed {
+            program,
+            code: status_code(status),
+        });
+    }
+    Ok(output)
+}
+
+/// Parses exactly one JSON document (surrounding white space allowed).
+fn parse_one_document(bytes: &[u8]) -> Result<Value, String> {
+    let mut docs = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
+    let first = match docs.next() {
+        None => return Err("printed nothing".into()),
+        Some(Err(e)) => return Err(format!("printed invalid JSON: {e}")),
+        Some(Ok(v)) => v,
+    };
+    match docs.next() {
+        None => Ok(first),
+        Some(Ok(_)) => Err("printed more than one JSON document".into()),
+        Some(Err(e)) => Err(format!(
+            "printed invalid JSON after the first document: {e}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_document_exactly() {
+        assert_eq!(
+            parse_one_document(b" {\"a\":1}\n").unwrap(),
+            serde_json::json!({"a": 1})
+        );
+        assert!(parse_one_document(b"").unwrap_err().contains("nothing"));
+        assert!(parse_one_document(b"1 2")
+            .unwrap_err()
+            .contains("more than one"));
+        assert!(parse_one_document(b"{oops")
+            .unwrap_err()
+            .contains("invalid JSON"));
+    }
+}

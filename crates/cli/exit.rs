@@ -1,0 +1,142 @@
+//! Exit codes, and the CLI's error type that maps every failure to one.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Success.
+pub const OK: u8 = 0;
+/// The lock is held (`-n`) or the wait timed out (`-w`); `run -E` changes it.
+pub const CONFLICT: u8 = 1;
+/// Bad command line: unknown option, bad path syntax, a VALUE that is not JSON.
+pub const USAGE: u8 = 64;
+/// Bad data: invalid JSON in the file or from an `update` command, a wrong
+/// type at the path, an overflow.
+pub const DATA: u8 = 65;
+/// An internal error that should not happen.
+pub const SOFTWARE: u8 = 70;
+/// An I/O error: a file or directory that cannot be opened, read or written.
+pub const IO: u8 = 74;
+/// The command of `run`/`update` was found but could not be executed.
+pub const CANNOT_EXECUTE: u8 = 126;
+/// The command of `run`/`update` was not found.
+pub const NOT_FOUND: u8 = 127;
+
+/// The exit-code table shown by `jlock --help`; README.md has the same table.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    lock conflict (-n) or timeout (-w); run -E CODE picks another
+  64   usage: bad option, bad path syntax, VALUE or --by that is not JSON
+  65   bad data: invalid JSON in FILE or printed by an update command,
+       a wrong type at PATH (e.g. incr on a string), integer overflow
+  74   I/O error: a file or directory that cannot be opened, read or written
+  126  run/update: CMD cannot be executed;  127: CMD not found
+  N    run/update: CMD's own exit code; 128+S if CMD was killed by signal S
+
+Files are left exactly as they were whenever jlock exits non-zero (except with
+the exit code of a command run by `jlock run`, which may have done anything).";
+
+/// Everything that can make the CLI fail.
+#[derive(Debug)]
+pub enum CliError {
+    /// From the library.
+    Core(jlock_core::Error),
+    /// A bad argument that clap could not catch.
+    Usage(String),
+    /// The child command could not be started.
+    Spawn {
+        /// The program.
+        program: OsString,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `update` command failed; exit with its code.
+    ChildFailed {
+        /// The program.
+        program: OsString,
+        /// The code to exit with (128+signal if it was killed).
+        code: u8,
+    },
+    /// The `update` command printed something that is not one JSON document.
+    BadOutput {
+        /// The data file that was not changed.
+        file: PathBuf,
+        /// The program.
+        program: OsString,
+        /// What is wrong with its output.
+        reason: String,
+    },
+    /// An I/O error talking to the child.
+    ChildIo {
+        /// The program.
+        program: OsString,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        use jlock_core::Error as E;
+        match self {
+            CliError::Core(e) if e.is_lock_contention() => CONFLICT,
+            CliError::Core(e) if e.is_bad_data() => DATA,
+            CliError::Core(E::BadPath { .. }) => USAGE,
+            CliError::Core(E::Io { .. }) => IO,
+            CliError::Core(_) => SOFTWARE,
+            CliError::Usage(_) => USAGE,
+            CliError::Spawn { source, .. } => spawn_code(source),
+            CliError::ChildFailed { code, .. } => *code,
+            CliError::BadOutput { .. } => DATA,
+            CliError::ChildIo { .. } => IO,
+        }
+    }
+}
+
+/// The shell's convention: 127 for a command not found, 126 for one that
+/// cannot be executed.
+pub fn spawn_code(err: &std::io::Error) -> u8 {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        NOT_FOUND
+    } else {
+        CANNOT_EXECUTE
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Core(e) => write!(f, "{e}"),
+            CliError::Usage(msg) => f.write_str(msg),
+            CliError::Spawn { program, source } => {
+                write!(f, "{}: cannot run: {source}", program.to_string_lossy())
+            }
+            CliError::ChildFailed { program, code } => write!(
+                f,
+                "{} failed (exit {code}); nothing was written",
+                program.to_string_lossy()
+            ),
+            CliError::BadOutput {
+                file,
+                program,
+                reason,
+            } => write!(
+                f,
+                "{}: not updated: {} {reason}",
+                file.display(),
+                program.to_string_lossy()
+            ),
+            CliError::ChildIo { program, source } => {
+                write!(f, "{}: {source}", program.to_string_lossy())
+            }
+        }
+    }
+}
+
+impl From<jlock_core::Error> for CliError {
+    fn from(e: jlock_core::Error) -> CliError {
+        CliError::Core(e)
+    }
+}

@@ -1,0 +1,99 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+/// The path of the built `jlock` binary.
+pub fn jlock_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_jlock"))
+}
+
+/// An assert_cmd command for `jlock` with the given arguments, run in `dir`.
+pub fn jlock(dir: &Path, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(jlock_bin());
+    cmd.current_dir(dir).args(args);
+    cmd
+}
+
+/// A process that holds a lock until told to let go.
+pub struct Holder {
+    pub child: Child,
+    pub stdout: BufReader<ChildStdout>,
+}
+
+impl Holder {
+    /// Starts `program args`, whose command must print `held` once it holds
+    /// the lock and then wait for a line on stdin; returns once `held` has
+    /// been read — so the lock is certainly held, with no sleep involved.
+    pub fn start(dir: &Path, program: &Path, args: &[&str]) -> Holder {
+        let mut child = Command::new(program)
+            .current_dir(dir)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn holder");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read holder");
+        assert_eq!(line.trim(), "held", "holder did not report the lock");
+        Holder { child, stdout }
+    }
+
+    /// `jlock run ARGS -c 'echo held; read x'`.
+    pub fn jlock_run(dir: &Path, run_args: &[&str]) -> Holder {
+        let mut args = vec!["run"];
+        args.extend_from_slice(run_args);
+        args.extend_from_slice(&["-c", "echo held; read x"]);
+        Holder::start(dir, &jlock_bin(), &args)
+    }
+
+    /// Lets the holder's command finish and waits for it.
+    pub fn release(mut self) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"\n").expect("release");
+        assert!(self.child.wait().expect("wait").success());
+    }
+}
+
+/// Starts `n` shell loops at once. Each runs `script` (with `$J` the jlock
+/// binary and `$I` its index) only after every loop has been started: a
+/// barrier on stdin, not a guess at timing. Returns when all have ended, and
+/// fails if any loop failed.
+pub fn run_loops_together(dir: &Path, n: usize, script: impl Fn(usize) -> String) {
+    let mut children: Vec<Child> = (0..n)
+        .map(|i| {
+            Command::new("/bin/sh")
+                .current_dir(dir)
+                .arg("-c")
+                .arg(format!("read go; {}", script(i)))
+                .env("J", jlock_bin())
+                .env("I", i.to_string())
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("spawn loop")
+        })
+        .collect();
+    for c in &mut children {
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"go\n")
+            .expect("go");
+    }
+    for (i, mut c) in children.into_iter().enumerate() {
+        let status = c.wait().expect("wait loop");
+        assert!(status.success(), "loop {i} failed: {status}");
+    }
+}
+
+/// Names of the entries of `dir`, sorted.
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
