@@ -5,5 +5,7 @@ mod util;
 mod contention;
 mod crash;
 mod data;
+mod demo;
 mod errors;
+mod examples;
 mod lock;

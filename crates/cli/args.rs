@@ -39,6 +39,12 @@ pub enum Command {
     /// Rewrite the document with a command: it reads the document on stdin and prints the new one.
     #[command(after_help = UPDATE_HELP)]
     Update(UpdateArgs),
+    /// Show, with real processes and real numbers, why a lock is needed and what it costs.
+    #[command(after_help = DEMO_HELP)]
+    Demo(crate::demo::DemoArgs),
+    /// One child process of `jlock demo` (internal).
+    #[command(hide = true)]
+    DemoChild(crate::demo::ChildArgs),
 }
 
 /// How long to wait for the lock, shared by every subcommand.
@@ -252,3 +258,13 @@ Examples:
 CMD reads the document on stdin while jlock holds the exclusive lock. If CMD exits 0
 and prints one JSON document, it replaces the file atomically; otherwise the file is
 left as it was and jlock exits non-zero (with CMD's own code if CMD failed).";
+
+const DEMO_HELP: &str = "\
+Examples:
+  jlock demo                          # the whole lesson, with a summary table
+  jlock demo tickets --no-lock        # watch one ticket being sold ten times
+  jlock demo counter -n 8 --ops 1000  # lost updates, then exact counting
+  jlock demo --json | jq '.demos[] | {demo, lock, correct}'
+
+Each demo runs real child processes (this binary, re-executed), released together
+by a barrier, in a temporary directory that is removed afterwards (--keep DIR keeps it).";

@@ -3,6 +3,7 @@
 
 mod args;
 mod data;
+mod demo;
 mod exit;
 mod output;
 mod run;
@@ -33,6 +34,8 @@ fn main() {
         Command::Del(a) => data::del(a),
         Command::Incr(a) => data::incr(a),
         Command::Update(a) => data::update(a),
+        Command::Demo(a) => demo::demo(a),
+        Command::DemoChild(a) => demo::child(a),
     };
     let code = result.unwrap_or_else(|err| {
         eprintln!("jlock: {err}");

@@ -1,0 +1,225 @@
+//! The child side of the demos: what one process of the crew does, from the
+//! hidden `jlock demo-child` subcommand.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::Duration;
+
+use clap::Args;
+use jlock_core::{JsonPath, LockFile, Store};
+use serde_json::{json, Value};
+
+use super::DemoKind;
+use crate::exit::{CliError, OK};
+
+/// Arguments of `jlock demo-child` (set by the parent, not by people).
+#[derive(Debug, Args)]
+pub struct ChildArgs {
+    /// Which demo.
+    #[arg(value_enum)]
+    pub kind: DemoKind,
+    /// This child's index in the crew.
+    pub index: usize,
+    /// The crew's shared working directory.
+    pub dir: PathBuf,
+    /// Use the lock.
+    #[arg(long)]
+    pub lock: bool,
+    /// Pause between printed lines (print demo).
+    #[arg(long, default_value_t = 0)]
+    pub pause_ms: u64,
+    /// Simulated network and disk latency (tickets demo).
+    #[arg(long, default_value_t = 0)]
+    pub delay_ms: u64,
+    /// Increments to make (counter and queue demos).
+    #[arg(long, default_value_t = 0)]
+    pub ops: u64,
+}
+
+/// The ticket office's data file.
+pub const TICKETS_FILE: &str = "tickets.json";
+/// The counter demo's data file.
+pub const COUNTER_FILE: &str = "counter.json";
+
+struct Child<'a> {
+    args: &'a ChildArgs,
+    out: io::Stdout,
+}
+
+impl Child<'_> {
+    /// Sends one message as one `write(2)`: `<index> <word> <text>\n`.
+    fn send(&mut self, word: &str, text: &str) -> io::Result<()> {
+        let msg = format!("{} {word} {text}\n", self.args.index);
+        let mut out = self.out.lock();
+        out.write_all(msg.as_bytes())?;
+        out.flush()
+    }
+
+    /// Blocks until the parent's go signal: one byte on stdin.
+    fn barrier(&mut self) -> io::Result<()> {
+        let mut go = [0u8; 1];
+        io::stdin().read_exact(&mut go)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.args.dir.join(name)
+    }
+}
+
+/// Runs one child of a demo crew.
+pub fn child(args: &ChildArgs) -> Result<u8, CliError> {
+    let mut me = Child {
+        args,
+        out: io::stdout(),
+    };
+    let io_err = |source| CliError::ChildIo {
+        program: "demo-child".into(),
+        source,
+    };
+    me.send("ready", "").map_err(io_err)?;
+    me.barrier().map_err(io_err)?;
+    match args.kind {
+        DemoKind::Print => print(&mut me)?,
+        DemoKind::Tickets => tickets(&mut me)?,
+        DemoKind::Counter => counter(&mut me)?,
+        DemoKind::Queue => queue(&mut me).map_err(io_err)?,
+    }
+    me.send("done", "").map_err(io_err)?;
+    Ok(OK)
+}
+
+/// The tutorial's first example: three lines with a pause between them.
+fn print(me: &mut Child<'_>) -> Result<(), CliError> {
+    let mut lock = if me.args.lock {
+        Some(LockFile::open(me.path("print.lock"))?)
+    } else {
+        None
+    };
+    let _guard = lock.as_mut().map(|l| l.lock_exclusive()).transpose()?;
+    for step in 1..=3 {
+        let line = format!("process {}: step {step}", me.args.index);
+        me.send("say", &line).map_err(child_io)?;
+        if step < 3 {
+            sleep(Duration::from_millis(me.args.pause_ms));
+        }
+    }
+    Ok(())
+}
+
+/// The ticket office: search (no lock, as in the tutorial), then buy.
+fn tickets(me: &mut Child<'_>) -> Result<(), CliError> {
+    let file = me.path(TICKETS_FILE);
+    let delay = Duration::from_millis(me.args.delay_ms);
+    let seen = read_count(&file)?;
+    let i = me.args.index;
+    me.send(
+        "say",
+        &format!("process {i}: searches, sees {seen} ticket(s) left"),
+    )
+    .map_err(child_io)?;
+    sleep(delay); // the network round trip before buying
+    let bought = if me.args.lock {
+        Store::open(&file)?.update(|doc| {
+            let count = doc["count"].as_i64().unwrap_or(0);
+            sleep(delay); // reading takes time
+            if count > 0 {
+                doc["count"] = json!(count - 1);
+                sleep(delay); // so does writing
+            }
+            Ok::<_, CliError>(count > 0)
+        })?
+    } else {
+        let count = read_count(&file)?;
+        // Every buyer has read before any buyer writes: the parent releases
+        // this second barrier only when all have said "read". The race the
+        // tutorial's sleeps make likely is made certain.
+        me.send("read", "").map_err(child_io)?;
+        me.barrier().map_err(child_io)?;
+        sleep(delay);
+        if count > 0 {
+            write_unlocked(&file, &json!({ "count": count - 1 }))?;
+        }
+        count > 0
+    };
+    let (word, text) = if bought {
+        ("bought", format!("process {i}: bought a ticket"))
+    } else {
+        ("soldout", format!("process {i}: sold out"))
+    };
+    me.send(word, &text).map_err(child_io)
+}
+
+/// Increments the shared counter `ops` times.
+fn counter(me: &mut Child<'_>) -> Result<(), CliError> {
+    let file = me.path(COUNTER_FILE);
+    let ops = me.args.ops;
+    let tick = (ops / 20).max(1);
+    let store = if me.args.lock {
+        Some(Store::open(&file)?)
+    } else {
+        None
+    };
+    let count = JsonPath::parse(".count")?;
+    for n in 1..=ops {
+        match &store {
+            Some(store) => {
+                store.incr(&count, 1)?;
+            }
+            None => {
+                let c = read_count(&file)?;
+                write_unlocked(&file, &json!({ "count": c + 1 }))?;
+            }
+        }
+        if n.is_multiple_of(tick) {
+            me.send("tick", &tick.to_string()).map_err(child_io)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends `ops` increments as messages; the parent owns the count.
+fn queue(me: &mut Child<'_>) -> io::Result<()> {
+    for _ in 0..me.args.ops {
+        me.send("inc", "1")?;
+    }
+    Ok(())
+}
+
+fn child_io(source: io::Error) -> CliError {
+    CliError::ChildIo {
+        program: "demo-child".into(),
+        source,
+    }
+}
+
+/// `.count` of the JSON file, read without a lock.
+pub fn read_count(file: &Path) -> Result<i64, CliError> {
+    let bytes = fs::read(file).map_err(|e| core_io(file, e))?;
+    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| CliError::BadOutput {
+        file: file.to_path_buf(),
+        program: "demo-child".into(),
+        reason: format!("read invalid JSON: {e}"),
+    })?;
+    Ok(doc["count"].as_i64().unwrap_or(0))
+}
+
+/// Replaces the file atomically (temp file + rename) but with no lock: a
+/// reader never sees half a file, yet two writers still overwrite each other.
+pub fn write_unlocked(file: &Path, doc: &Value) -> Result<(), CliError> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| core_io(dir, e))?;
+    let mut bytes = serde_json::to_vec(doc).unwrap_or_default();
+    bytes.push(b'\n');
+    temp.write_all(&bytes).map_err(|e| core_io(file, e))?;
+    temp.persist(file).map_err(|e| core_io(file, e.error))?;
+    Ok(())
+}
+
+fn core_io(path: &Path, source: io::Error) -> CliError {
+    CliError::ChildIo {
+        program: path.as_os_str().to_os_string(),
+        source,
+    }
+}

@@ -1,0 +1,144 @@
+//! A crew of child processes for the demos: the running binary re-executed
+//! with the hidden `demo-child` subcommand, all writing one-line messages into
+//! one shared pipe, started together through a real barrier.
+//!
+//! Every message is a single `write(2)` of less than `PIPE_BUF` bytes, which
+//! the kernel delivers whole; so the pipe is, in the tutorial's words, a queue.
+
+use std::io::{self, BufRead, BufReader, PipeReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use super::DemoKind;
+
+/// What each child of a crew is told to do.
+pub struct Orders<'a> {
+    pub kind: DemoKind,
+    pub dir: &'a Path,
+    pub lock: bool,
+    pub pause_ms: u64,
+    pub delay_ms: u64,
+    pub ops: u64,
+}
+
+/// One message from a child: its index, a word, and the rest of the line.
+pub struct Message {
+    pub index: usize,
+    pub word: String,
+    pub text: String,
+}
+
+/// Running children and the reading end of their shared pipe.
+pub struct Crew {
+    children: Vec<Child>,
+    messages: BufReader<PipeReader>,
+    line: String,
+}
+
+impl Crew {
+    /// Spawns `procs` children and waits until every one has said `ready`.
+    pub fn spawn(procs: usize, orders: &Orders<'_>) -> io::Result<Crew> {
+        let exe = std::env::current_exe()?;
+        let (reader, writer) = io::pipe()?;
+        let mut children = Vec::with_capacity(procs);
+        for index in 0..procs {
+            let child = Command::new(&exe)
+                .arg("demo-child")
+                .arg(orders.kind.name())
+                .arg(index.to_string())
+                .arg(orders.dir)
+                .args(["--pause-ms", &orders.pause_ms.to_string()])
+                .args(["--delay-ms", &orders.delay_ms.to_string()])
+                .args(["--ops", &orders.ops.to_string()])
+                .args(orders.lock.then_some("--lock"))
+                .stdin(Stdio::piped())
+                .stdout(writer.try_clone()?)
+                .spawn()?;
+            children.push(child);
+        }
+        // Only the children hold the writing end now: EOF means all are done.
+        drop(writer);
+        let mut crew = Crew {
+            children,
+            messages: BufReader::new(reader),
+            line: String::new(),
+        };
+        crew.await_all("ready")?;
+        Ok(crew)
+    }
+
+    /// Reads messages until every child has sent `word`; other messages
+    /// arriving meanwhile are an error (the protocol is lock-step here).
+    pub fn await_all(&mut self, word: &str) -> io::Result<()> {
+        let mut seen = vec![false; self.children.len()];
+        while seen.iter().any(|s| !s) {
+            let msg = self.next()?.ok_or_else(|| {
+                io::Error::other(format!("a demo child exited before saying {word:?}"))
+            })?;
+            if msg.word != word {
+                return Err(io::Error::other(format!(
+                    "demo child {} said {:?} while waiting for {word:?}",
+                    msg.index, msg.word
+                )));
+            }
+            seen[msg.index] = true;
+        }
+        Ok(())
+    }
+
+    /// Releases every child waiting at the barrier; returns the time of release.
+    pub fn go(&mut self) -> io::Result<Instant> {
+        let start = Instant::now();
+        for child in &mut self.children {
+            if let Some(stdin) = child.stdin.as_mut() {
+                stdin.write_all(b"g")?;
+            }
+        }
+        Ok(start)
+    }
+
+    /// The next message, or `None` once every child has closed the pipe.
+    pub fn next(&mut self) -> io::Result<Option<Message>> {
+        self.line.clear();
+        if self.messages.read_line(&mut self.line)? == 0 {
+            return Ok(None);
+        }
+        let line = self.line.trim_end_matches('\n');
+        let mut parts = line.splitn(3, ' ');
+        let index = parts.next().and_then(|i| i.parse().ok());
+        let word = parts.next();
+        match (index, word) {
+            (Some(index), Some(word)) if index < self.children.len() => Ok(Some(Message {
+                index,
+                word: word.to_string(),
+                text: parts.next().unwrap_or("").to_string(),
+            })),
+            _ => Err(io::Error::other(format!("garbled demo message {line:?}"))),
+        }
+    }
+
+    /// Waits for every child; fails if any failed.
+    pub fn finish(mut self) -> io::Result<()> {
+        for (i, child) in self.children.iter_mut().enumerate() {
+            drop(child.stdin.take());
+            let status = child.wait()?;
+            if !status.success() {
+                return Err(io::Error::other(format!("demo child {i} failed: {status}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Crew {
+    fn drop(&mut self) {
+        // On an early return, leave no child behind.
+        for child in &mut self.children {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}

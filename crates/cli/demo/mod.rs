@@ -1,0 +1,261 @@
+//! `jlock demo`: the tutorial's lesson on process mutexes, reproduced with
+//! real child processes and real numbers — garbled output, oversold tickets
+//! and lost updates without a lock, serial correctness with it, and the cost
+//! of sharing data through a file against passing messages through a pipe.
+
+mod child;
+mod crew;
+mod report;
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+pub use self::child::{child, ChildArgs};
+use self::child::{read_count, COUNTER_FILE, TICKETS_FILE};
+use self::crew::{Crew, Orders};
+use self::report::{Narrator, Outcome, Verdict};
+use crate::exit::{CliError, OK};
+
+/// The four demos.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoKind {
+    /// Processes share the terminal: printed lines interleave.
+    Print,
+    /// The ticket office: without a lock, one ticket is sold many times.
+    Tickets,
+    /// A shared JSON counter: without a lock, increments are lost.
+    Counter,
+    /// The same counting by messages through a pipe: exact and fast.
+    Queue,
+}
+
+impl DemoKind {
+    /// The demo's name on the command line and in `--json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DemoKind::Print => "print",
+            DemoKind::Tickets => "tickets",
+            DemoKind::Counter => "counter",
+            DemoKind::Queue => "queue",
+        }
+    }
+
+    fn default_procs(self) -> usize {
+        match self {
+            DemoKind::Print => 3,
+            DemoKind::Tickets => 10,
+            DemoKind::Counter | DemoKind::Queue => 4,
+        }
+    }
+}
+
+/// Options of `jlock demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Run one demo only; all four, in order, if left out.
+    #[arg(value_enum, value_name = "DEMO")]
+    pub which: Option<DemoKind>,
+    /// Only the run with the lock.
+    #[arg(long, conflicts_with = "no_lock")]
+    pub lock: bool,
+    /// Only the run without the lock.
+    #[arg(long)]
+    pub no_lock: bool,
+    /// Number of child processes [default: print 3, tickets 10, counter and queue 4].
+    #[arg(short = 'n', long = "procs", value_name = "PROCS", value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub procs: Option<u16>,
+    /// Pause between a process's printed lines (print demo).
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub pause_ms: u64,
+    /// Tickets on sale (tickets demo).
+    #[arg(long, value_name = "T", default_value_t = 1)]
+    pub tickets: u32,
+    /// Simulated network, read and write latency (tickets demo).
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub delay_ms: u64,
+    /// Increments per process (counter and queue demos).
+    #[arg(long, value_name = "M", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: u64,
+    /// Work in DIR and keep it afterwards, instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    /// Print only the summary, as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the demos and prints what happened.
+pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
+    let io_err = |what: &str, source| CliError::ChildIo {
+        program: what.into(),
+        source,
+    };
+    // The temporary directory is removed when `_temp` drops.
+    let (_temp, root) = match &args.keep {
+        Some(dir) => {
+            fs::create_dir_all(dir).map_err(|e| io_err("--keep", e))?;
+            (None, dir.clone())
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("jlock-demo-")
+                .tempdir()
+                .map_err(|e| io_err("temporary directory", e))?;
+            let root = t.path().to_path_buf();
+            (Some(t), root)
+        }
+    };
+    let kinds = match args.which {
+        Some(k) => vec![k],
+        None => vec![
+            DemoKind::Print,
+            DemoKind::Tickets,
+            DemoKind::Counter,
+            DemoKind::Queue,
+        ],
+    };
+    let variants: Vec<bool> = match (args.lock, args.no_lock) {
+        (true, _) => vec![true],
+        (_, true) => vec![false],
+        _ => vec![false, true],
+    };
+    let mut narrator = Narrator::new(!args.json);
+    let mut outcomes = Vec::new();
+    for kind in kinds {
+        narrator.introduce(kind, args);
+        let locks: Vec<Option<bool>> = match kind {
+            DemoKind::Queue => vec![None],
+            _ => variants.iter().map(|&l| Some(l)).collect(),
+        };
+        for lock in locks {
+            let procs = args.procs.map_or(kind.default_procs(), usize::from);
+            let dir = root.join(match lock {
+                Some(true) => format!("{}-lock", kind.name()),
+                Some(false) => format!("{}-nolock", kind.name()),
+                None => kind.name().to_string(),
+            });
+            fs::create_dir_all(&dir).map_err(|e| io_err("demo directory", e))?;
+            narrator.variant(lock);
+            let outcome = trial(kind, lock, procs, &dir, args, &mut narrator)?;
+            narrator.verdict(&outcome, &outcomes);
+            outcomes.push(outcome);
+        }
+    }
+    if args.json {
+        let demos: Vec<_> = outcomes.iter().map(|o| o.to_json(&outcomes)).collect();
+        crate::output::print_line(&json!({ "demos": demos }).to_string());
+    } else {
+        narrator.summary(&outcomes);
+        if let Some(dir) = &args.keep {
+            narrator.note(&format!("The demos' files are kept in {}", dir.display()));
+        }
+    }
+    Ok(OK)
+}
+
+/// Runs one demo once: prepares its files, starts the crew, reads its
+/// messages and judges the result.
+fn trial(
+    kind: DemoKind,
+    lock: Option<bool>,
+    procs: usize,
+    dir: &std::path::Path,
+    args: &DemoArgs,
+    narrator: &mut Narrator,
+) -> Result<Outcome, CliError> {
+    let ops = args.ops;
+    let io_err = |source| CliError::ChildIo {
+        program: kind.name().into(),
+        source,
+    };
+    match kind {
+        DemoKind::Tickets => fs::write(
+            dir.join(TICKETS_FILE),
+            format!("{{\"count\": {}}}\n", args.tickets),
+        ),
+        DemoKind::Counter => fs::write(dir.join(COUNTER_FILE), "{\"count\": 0}\n"),
+        _ => Ok(()),
+    }
+    .map_err(io_err)?;
+    let orders = Orders {
+        kind,
+        dir,
+        lock: lock.unwrap_or(false),
+        pause_ms: args.pause_ms,
+        delay_ms: args.delay_ms,
+        ops,
+    };
+    let mut crew = Crew::spawn(procs, &orders).map_err(io_err)?;
+    let progress = match kind {
+        DemoKind::Counter | DemoKind::Queue => narrator.progress(procs as u64 * ops),
+        _ => indicatif::ProgressBar::hidden(),
+    };
+    let start = crew.go().map_err(io_err)?;
+    let mut said = Vec::new(); // process index of each printed line, in order
+    let mut sold = 0u32;
+    let mut received = 0u64;
+    let mut readers = 0;
+    while let Some(msg) = crew.next().map_err(io_err)? {
+        match msg.word.as_str() {
+            "say" | "bought" | "soldout" => {
+                narrator.child_line(msg.index, &msg.text);
+                said.push(msg.index);
+                sold += u32::from(msg.word == "bought");
+            }
+            "read" => {
+                // Second barrier of the unlocked ticket office.
+                readers += 1;
+                if readers == procs {
+                    crew.go().map_err(io_err)?;
+                }
+            }
+            "tick" => progress.inc(msg.text.parse().unwrap_or(0)),
+            "inc" => {
+                let n: u64 = msg.text.parse().unwrap_or(0);
+                received += n;
+                if received.is_multiple_of(256) {
+                    progress.set_position(received);
+                }
+            }
+            _ => {}
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    crew.finish().map_err(io_err)?;
+    let expected = procs as u64 * ops;
+    let verdict = match kind {
+        DemoKind::Print => {
+            // Whole blocks: the sequence of speakers changes procs-1 times.
+            let switches = said.windows(2).filter(|w| w[0] != w[1]).count();
+            Verdict::Print {
+                whole: switches + 1 == procs,
+                pause: Duration::from_millis(args.pause_ms),
+            }
+        }
+        DemoKind::Tickets => Verdict::Tickets {
+            tickets: args.tickets,
+            sold,
+            left: read_count(&dir.join(TICKETS_FILE))?,
+        },
+        DemoKind::Counter => Verdict::Count {
+            expected,
+            count: u64::try_from(read_count(&dir.join(COUNTER_FILE))?).unwrap_or(0),
+        },
+        DemoKind::Queue => Verdict::Count {
+            expected,
+            count: received,
+        },
+    };
+    Ok(Outcome {
+        kind,
+        lock,
+        procs,
+        seconds,
+        verdict,
+    })
+}

@@ -1,0 +1,145 @@
+//! `jlock demo`: the lesson's claims hold every time it runs.
+
+use serde_json::Value;
+
+use crate::util::{entries, jlock};
+
+/// Runs `jlock demo ARGS --json` with short pauses, in a private TMPDIR that
+/// must be empty afterwards; returns the `demos` array.
+fn demo_json(args: &[&str]) -> Vec<Value> {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut all = vec![
+        "demo",
+        "--json",
+        "--pause-ms",
+        "30",
+        "--delay-ms",
+        "5",
+        "--ops",
+        "60",
+    ];
+    all.extend_from_slice(args);
+    let out = jlock(tmp.path(), &all)
+        .env("TMPDIR", tmp.path())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        entries(tmp.path()).is_empty(),
+        "demo left {:?}",
+        entries(tmp.path())
+    );
+    let summary: Value = serde_json::from_slice(&out).expect("--json output parses");
+    summary["demos"].as_array().expect("demos array").clone()
+}
+
+fn find<'a>(demos: &'a [Value], demo: &str, lock: Value) -> &'a Value {
+    demos
+        .iter()
+        .find(|d| d["demo"] == demo && d["lock"] == lock)
+        .unwrap_or_else(|| panic!("no {demo} lock={lock} in {demos:?}"))
+}
+
+#[test]
+fn the_whole_lesson_in_one_run() {
+    let demos = demo_json(&[]);
+    assert_eq!(
+        demos.len(),
+        7,
+        "print, tickets, counter with and without lock; queue"
+    );
+    for d in &demos {
+        for key in ["demo", "lock", "procs", "correct", "seconds"] {
+            assert!(d.get(key).is_some(), "{key} missing in {d}");
+        }
+    }
+
+    let print = find(&demos, "print", true.into());
+    assert_eq!(
+        print["correct"], true,
+        "locked print blocks are whole: {print}"
+    );
+
+    let tickets = find(&demos, "tickets", false.into());
+    assert_eq!(tickets["tickets"], 1);
+    assert_eq!(
+        tickets["sold"], 10,
+        "every buyer read before any wrote: {tickets}"
+    );
+    assert_eq!(tickets["correct"], false);
+    let tickets = find(&demos, "tickets", true.into());
+    assert_eq!(
+        (tickets["sold"].as_u64(), tickets["correct"].as_bool()),
+        (Some(1), Some(true))
+    );
+
+    let counter = find(&demos, "counter", true.into());
+    assert_eq!(counter["expected"], 240);
+    assert_eq!(counter["count"], 240);
+    assert!(counter["ops_per_sec"].as_f64().unwrap() > 0.0);
+    let unlocked = find(&demos, "counter", false.into());
+    assert!(unlocked["count"].as_u64().unwrap() <= 240, "{unlocked}");
+    assert_eq!(
+        unlocked["lost"].as_u64().unwrap() + unlocked["count"].as_u64().unwrap(),
+        240
+    );
+
+    let queue = find(&demos, "queue", Value::Null);
+    assert_eq!(
+        (queue["count"].as_u64(), queue["correct"].as_bool()),
+        (Some(240), Some(true))
+    );
+    assert!(queue["speedup_over_locked_file"].as_f64().is_some());
+}
+
+#[test]
+fn unlocked_ticket_office_oversells_in_every_run() {
+    for run in 0..3 {
+        let demos = demo_json(&["tickets", "--no-lock", "-n", "6", "--tickets", "2"]);
+        assert_eq!(demos.len(), 1);
+        assert_eq!(demos[0]["sold"], 6, "run {run}: {}", demos[0]);
+        assert_eq!(demos[0]["oversold"], 4, "run {run}");
+    }
+}
+
+#[test]
+fn locked_runs_are_exact_with_more_processes() {
+    let demos = demo_json(&["counter", "--lock", "-n", "8"]);
+    assert_eq!(demos[0]["count"], 480);
+    let demos = demo_json(&["tickets", "--lock", "-n", "12", "--tickets", "5"]);
+    assert_eq!(
+        (demos[0]["sold"].as_u64(), demos[0]["correct"].as_bool()),
+        (Some(5), Some(true))
+    );
+}
+
+#[test]
+fn plain_text_without_a_terminal_and_keep_keeps_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = jlock(
+        dir.path(),
+        &[
+            "demo",
+            "print",
+            "--lock",
+            "--pause-ms",
+            "1",
+            "--keep",
+            "kept",
+        ],
+    )
+    .assert()
+    .success()
+    .get_output()
+    .stdout
+    .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains('\x1b'), "colour codes in piped output");
+    assert!(
+        text.contains("Summary") && text.contains("process 2: step 3"),
+        "{text}"
+    );
+    assert!(dir.path().join("kept/print-lock/print.lock").exists());
+}
