@@ -100,18 +100,16 @@ fn temp_name(target: &Path) -> OsString {
 }
 
 /// Replaces the contents of `target` (a path with no symlink left to follow)
-/// with `bytes`, atomically. `old` is the metadata of the file being
-/// replaced, if it exists; its permission bits and owner carry over.
+/// with `bytes`, atomically. `dir` is `target`'s directory, absolute. `old`
+/// is the metadata of the file being replaced, if it exists; its permission
+/// bits and owner carry over.
 pub(crate) fn replace(
     target: &Path,
+    dir: &Path,
     bytes: &[u8],
     old: Option<&Metadata>,
     durability: Durability,
 ) -> Result<()> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
     let name = temp_name(target);
     let mut builder = tempfile::Builder::new();
     builder.prefix(&name).suffix("").rand_bytes(0);

@@ -82,6 +82,13 @@ impl StoreBuilder {
     /// if needed) the lock file. The data file itself is not touched.
     pub fn open(&self) -> Result<Store> {
         let target = resolve_links(&self.data_path)?;
+        // The temporary file's directory, made absolute once here: tempfile
+        // would otherwise call getcwd(2) in every update.
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let lock_path = match &self.lock_path {
             Some(p) => p.clone(),
             None => sidecar_of(&target),
@@ -90,6 +97,7 @@ impl StoreBuilder {
         Ok(Store {
             path: self.data_path.clone(),
             target,
+            dir,
             lock: Mutex::new(lock),
             durability: self.durability,
             pretty: self.pretty,
@@ -141,6 +149,7 @@ pub fn sidecar_of(data: &Path) -> PathBuf {
 pub struct Store {
     path: PathBuf,
     target: PathBuf,
+    dir: PathBuf,
     lock: Mutex<LockFile>,
     durability: Durability,
     pretty: bool,
@@ -333,8 +342,7 @@ impl Store {
             Err(e) => return Err(io_err(e)),
         };
         let meta = file.metadata().map_err(io_err)?;
-        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-        file.read_to_end(&mut bytes).map_err(io_err)?;
+        let bytes = read_all(&mut file, meta.len()).map_err(io_err)?;
         Ok(Snapshot {
             bytes,
             meta: Some(meta),
@@ -360,7 +368,13 @@ impl Store {
         if bytes == old.bytes {
             return Ok(());
         }
-        replace(&self.target, &bytes, old.meta.as_ref(), self.durability)
+        replace(
+            &self.target,
+            &self.dir,
+            &bytes,
+            old.meta.as_ref(),
+            self.durability,
+        )
     }
 
     fn convert_error(&self, source: serde_json::Error) -> Error {
@@ -369,6 +383,27 @@ impl Store {
             source,
         }
     }
+}
+
+/// Reads a file whose size `fstat` gave, in as few `read(2)` calls as it
+/// takes (one, plus one that sees the end), without `read_to_end`'s extra
+/// `fstat` and `lseek`. The size is only a hint: the file may have grown.
+fn read_all(file: &mut File, size_hint: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; usize::try_from(size_hint).unwrap_or(0) + 1];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(len * 2, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(len);
+    Ok(bytes)
 }
 
 enum AddError {
