@@ -26,14 +26,17 @@
 //! The protocol, and why it is built this way, is described in `docs/design.md`.
 #![deny(missing_docs)]
 
+mod disk;
+mod durability;
 mod error;
+mod journal;
 mod lock;
 mod path;
 mod replace;
 mod store;
 
+pub use crate::durability::Durability;
 pub use crate::error::{Error, Operation, Result};
 pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::path::{JsonPath, Segment};
-pub use crate::replace::Durability;
 pub use crate::store::{sidecar_of, Store, StoreBuilder};

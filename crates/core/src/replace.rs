@@ -10,58 +10,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::durability::Durability;
 use crate::error::{Error, Operation, Result};
-
-/// How far a completed update is guaranteed to survive.
-///
-/// Every mode is atomic: after a crash of the writing process at any instant,
-/// the data file holds the whole old document or the whole new one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Durability {
-    /// Write a temporary file and rename it over the data file, without
-    /// `fsync`. Survives any crash of the process (`kill -9`, panic, OOM
-    /// kill): the kernel holds the written data and completes it. A crash of
-    /// the whole machine (power loss, kernel panic) may lose the last updates
-    /// that had not yet reached the disk — and on file systems that do not
-    /// order the rename after the data, may leave an empty file.
-    #[default]
-    Rename,
-    /// As [`Durability::Rename`], plus `fdatasync` of the temporary file
-    /// before the rename and `fsync` of the directory after it. Once an update
-    /// returns, it survives power loss. Costs one or two disk flushes per update.
-    Fsync,
-}
-
-impl Durability {
-    /// All modes, in order of increasing cost.
-    pub const ALL: [Durability; 2] = [Durability::Rename, Durability::Fsync];
-
-    /// The mode's name as the CLI and benchmarks spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Durability::Rename => "rename",
-            Durability::Fsync => "fsync",
-        }
-    }
-}
-
-impl std::fmt::Display for Durability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Durability {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Durability, String> {
-        Durability::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| format!("unknown durability {s:?}; expected rename or fsync"))
-    }
-}
 
 /// Follows symbolic links from `path` to the file they finally name, which
 /// need not exist yet. Relative link targets resolve against the link's

@@ -1,8 +1,6 @@
 //! The JSON store: one data file whose every read-modify-write runs under the
 //! exclusive lock of a sidecar lock file and replaces the file atomically.
 
-use std::fs::{File, Metadata};
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -10,10 +8,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Number, Value};
 
-use crate::error::{Error, Operation, Result};
+use crate::disk::{Disk, Snapshot};
+use crate::durability::Durability;
+use crate::error::{Error, Result};
+use crate::journal::HEADER_LEN;
 use crate::lock::{LockFile, LockMode, Wait};
 use crate::path::JsonPath;
-use crate::replace::{replace, resolve_links, Durability};
+use crate::replace::resolve_links;
 
 /// Builds a [`Store`] with options other than the defaults.
 ///
@@ -94,11 +95,11 @@ impl StoreBuilder {
             None => sidecar_of(&target),
         };
         let lock = LockFile::open(&lock_path)?;
+        let disk = Disk::new(target.clone(), dir, self.durability);
         Ok(Store {
             path: self.data_path.clone(),
             target,
-            dir,
-            lock: Mutex::new(lock),
+            inner: Mutex::new(Inner { lock, disk }),
             durability: self.durability,
             pretty: self.pretty,
             wait: self.wait,
@@ -149,17 +150,17 @@ pub fn sidecar_of(data: &Path) -> PathBuf {
 pub struct Store {
     path: PathBuf,
     target: PathBuf,
-    dir: PathBuf,
-    lock: Mutex<LockFile>,
+    inner: Mutex<Inner>,
     durability: Durability,
     pretty: bool,
     wait: Wait,
 }
 
-/// The data file's contents as read under the lock.
-struct Snapshot {
-    bytes: Vec<u8>,
-    meta: Option<Metadata>,
+/// What one operation at a time may use: the lock and the files under it.
+#[derive(Debug)]
+struct Inner {
+    lock: LockFile,
+    disk: Disk,
 }
 
 impl Store {
@@ -185,7 +186,7 @@ impl Store {
 
     /// The lock file.
     pub fn lock_path(&self) -> PathBuf {
-        self.lock_file().path().to_path_buf()
+        self.inner().lock.path().to_path_buf()
     }
 
     /// The durability of this store's updates.
@@ -195,9 +196,10 @@ impl Store {
 
     /// Reads the document under a shared lock.
     pub fn read(&self) -> Result<Value> {
-        let mut lock = self.lock_file();
+        let mut inner = self.inner();
+        let Inner { lock, disk } = &mut *inner;
         let _guard = lock.lock(LockMode::Shared, self.wait)?;
-        let snap = self.load()?;
+        let snap = disk.load(false)?;
         self.parse(&snap.bytes)
     }
 
@@ -230,13 +232,14 @@ impl Store {
         F: FnOnce(&mut Value) -> std::result::Result<(T, bool), E>,
         E: From<Error>,
     {
-        let mut lock = self.lock_file();
+        let mut inner = self.inner();
+        let Inner { lock, disk } = &mut *inner;
         let _guard = lock.lock(LockMode::Exclusive, self.wait)?;
-        let snap = self.load()?;
+        let snap = disk.load(true)?;
         let mut doc = self.parse(&snap.bytes)?;
         let (out, changed) = f(&mut doc)?;
         if changed {
-            self.store(&doc, &snap)?;
+            self.store(disk, &doc, &snap)?;
         }
         Ok(out)
     }
@@ -323,30 +326,10 @@ impl Store {
         })
     }
 
-    fn lock_file(&self) -> MutexGuard<'_, LockFile> {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
         // A panic in another thread's closure poisons the mutex, but its
-        // LockGuard was dropped while unwinding; the lock file is fine.
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn load(&self) -> Result<Snapshot> {
-        let io_err = |e| Error::io(Operation::Read, &self.target, e);
-        let mut file = match File::open(&self.target) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Snapshot {
-                    bytes: Vec::new(),
-                    meta: None,
-                })
-            }
-            Err(e) => return Err(io_err(e)),
-        };
-        let meta = file.metadata().map_err(io_err)?;
-        let bytes = read_all(&mut file, meta.len()).map_err(io_err)?;
-        Ok(Snapshot {
-            bytes,
-            meta: Some(meta),
-        })
+        // LockGuard was dropped while unwinding; the files are as they were.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<Value> {
@@ -356,25 +339,22 @@ impl Store {
         serde_json::from_slice(bytes).map_err(|e| Error::invalid_json(&self.target, &e))
     }
 
-    fn store(&self, doc: &Value, old: &Snapshot) -> Result<()> {
-        let mut bytes = Vec::with_capacity(old.bytes.len() + 16);
+    fn store(&self, disk: &mut Disk, doc: &Value, old: &Snapshot) -> Result<()> {
+        // Room for the journal header first, then the document: journal
+        // mode writes both with one pwrite, the others use the document.
+        let mut record = Vec::with_capacity(HEADER_LEN + old.bytes.len() + 16);
+        record.resize(HEADER_LEN, 0);
         let written = if self.pretty {
-            serde_json::to_writer_pretty(&mut bytes, doc)
+            serde_json::to_writer_pretty(&mut record, doc)
         } else {
-            serde_json::to_writer(&mut bytes, doc)
+            serde_json::to_writer(&mut record, doc)
         };
         written.map_err(|e| self.convert_error(e))?;
-        bytes.push(b'\n');
-        if bytes == old.bytes {
+        record.push(b'\n');
+        if record[HEADER_LEN..] == old.bytes[..] {
             return Ok(());
         }
-        replace(
-            &self.target,
-            &self.dir,
-            &bytes,
-            old.meta.as_ref(),
-            self.durability,
-        )
+        disk.store(&mut record, old)
     }
 
     fn convert_error(&self, source: serde_json::Error) -> Error {
@@ -383,27 +363,6 @@ impl Store {
             source,
         }
     }
-}
-
-/// Reads a file whose size `fstat` gave, in as few `read(2)` calls as it
-/// takes (one, plus one that sees the end), without `read_to_end`'s extra
-/// `fstat` and `lseek`. The size is only a hint: the file may have grown.
-fn read_all(file: &mut File, size_hint: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = vec![0u8; usize::try_from(size_hint).unwrap_or(0) + 1];
-    let mut len = 0;
-    loop {
-        if len == bytes.len() {
-            bytes.resize(len * 2, 0);
-        }
-        match file.read(&mut bytes[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    bytes.truncate(len);
-    Ok(bytes)
 }
 
 enum AddError {

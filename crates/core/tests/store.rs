@@ -231,6 +231,7 @@ fn worker_child() {
         .unwrap()
         .parse()
         .unwrap();
+    let pad: usize = std::env::var("JLOCK_WORKER_PAD").unwrap().parse().unwrap();
     let store = Store::builder(&path).durability(durability).open().unwrap();
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready").unwrap();
@@ -245,7 +246,12 @@ fn worker_child() {
                 // A document bigger than a page, so a write is not one page.
                 let n = doc["n"].as_i64().unwrap_or(0) + 1;
                 doc["n"] = json!(n);
-                doc["pad"] = json!("x".repeat(6000));
+                // Every byte of the document changes with every update, so a
+                // write cut short leaves a visibly mixed file.
+                doc["pad"] = json!(pad_for(n, pad));
+                // The store serializes and writes from here on.
+                let mut w = std::io::stdout();
+                w.write_all(b"writing\n").and_then(|()| w.flush()).unwrap();
                 Ok::<_, Error>(n)
             })
             .unwrap();
@@ -255,17 +261,29 @@ fn worker_child() {
     }
 }
 
+/// The padding of the document whose counter is `n`: `pad` copies of one
+/// letter that changes with `n`.
+fn pad_for(n: i64, pad: usize) -> String {
+    let letter = char::from(b'a' + (n % 26) as u8);
+    std::iter::repeat_n(letter, pad).collect()
+}
+
 struct Worker {
     child: Child,
     stdout: BufReader<ChildStdout>,
 }
 
 fn spawn_worker(file: &Path, ops: u64, durability: Durability) -> Worker {
+    spawn_worker_padded(file, ops, durability, 6000)
+}
+
+fn spawn_worker_padded(file: &Path, ops: u64, durability: Durability, pad: usize) -> Worker {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "worker_child", "--ignored", "--nocapture", "-q"])
         .env("JLOCK_WORKER_FILE", file)
         .env("JLOCK_WORKER_OPS", ops.to_string())
         .env("JLOCK_WORKER_DURABILITY", durability.as_str())
+        .env("JLOCK_WORKER_PAD", pad.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -288,6 +306,21 @@ fn spawn_worker(file: &Path, ops: u64, durability: Durability) -> Worker {
 impl Worker {
     fn go(&mut self) {
         self.child.stdin.as_mut().unwrap().write_all(b"g").unwrap();
+    }
+
+    /// Reads until the worker says it is about to write an update.
+    fn await_writing(&mut self) {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                self.stdout.read_line(&mut line).unwrap() > 0,
+                "worker ended early"
+            );
+            if line.trim() == "writing" {
+                return;
+            }
+        }
     }
 
     /// Reads acknowledgements until `count` have come; returns the last.
@@ -348,17 +381,32 @@ fn next(state: &mut u64) -> u64 {
     *state
 }
 
-fn kill_writers_at_random_moments(durability: Durability) {
+/// Kills writers of a document of `pad` bytes, `rounds` times, each at a
+/// random moment while the store serializes and writes an update: the
+/// worker says when its closure is done; the parent times that phase once,
+/// then kills at a random point of its second half (where the writes are) in
+/// the next update.
+fn kill_writers_at_random_moments(durability: Durability, pad: usize, rounds: usize) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("crash.json");
     let mut rng = rng_seed();
-    for round in 0..25 {
-        let mut w = spawn_worker(&file, 0, durability);
+    let mut torn = 0;
+    for round in 0..rounds {
+        let mut w = spawn_worker_padded(&file, 0, durability, pad);
         w.go();
         // Let it commit a few updates, then kill it after a random delay,
         // most likely in the middle of another update.
-        let mut last_ack = w.read_acks(1 + (next(&mut rng) % 5) as usize);
-        std::thread::sleep(Duration::from_micros(next(&mut rng) % 3000));
+        // Time the second update: the first may also allocate the files.
+        w.await_writing();
+        w.read_acks(1);
+        w.await_writing();
+        let start = std::time::Instant::now();
+        let mut last_ack = w.read_acks(1);
+        let phase = start.elapsed().as_micros() as u64 + 1;
+        w.await_writing();
+        // Mostly in the last fifth of the phase, where the bytes are written.
+        let at = phase / 2 + next(&mut rng) % (phase * 3 / 4 + 1);
+        std::thread::sleep(Duration::from_micros(at));
         w.child.kill().unwrap(); // SIGKILL
         w.child.wait().unwrap();
         let mut rest = String::new();
@@ -368,18 +416,37 @@ fn kill_writers_at_random_moments(durability: Durability) {
                 last_ack = n.parse().unwrap();
             }
         }
-        // The file parses, with the last acknowledged value or the one
-        // after it (committed, killed before it could say so).
-        let text = fs::read_to_string(&file).unwrap();
-        let doc: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("round {round}: unparsable after kill: {e}"));
+        // Every reader that takes the lock sees the last acknowledged value
+        // or the one after it (committed, killed before it could say so).
+        let store = Store::builder(&file).durability(durability).open().unwrap();
+        let doc = store
+            .read()
+            .unwrap_or_else(|e| panic!("round {round}: unreadable after kill: {e}"));
         let n = doc["n"].as_i64().unwrap();
         assert!(
             n == last_ack || n == last_ack + 1,
-            "round {round}: file has {n}, last acknowledged {last_ack}"
+            "round {round}: store reads {n}, last acknowledged {last_ack}"
         );
+        assert_eq!(
+            doc["pad"].as_str(),
+            Some(pad_for(n, pad).as_str()),
+            "round {round}"
+        );
+        let raw: Option<Value> = fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if raw.as_ref() != Some(&doc) {
+            torn += 1;
+        }
+        if durability != Durability::Journal {
+            // The rename modes promise more: the file itself is always whole,
+            // even for readers that take no lock.
+            let text = fs::read_to_string(&file).unwrap();
+            let raw: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("round {round}: torn file after kill: {e}"));
+            assert_eq!(raw, doc);
+        }
         // The next writer is not tripped up by anything left behind.
-        let store = Store::builder(&file).durability(durability).open().unwrap();
         assert_eq!(store.incr(&p(".n"), 1).unwrap(), (n + 1).into());
         let names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
@@ -390,14 +457,138 @@ fn kill_writers_at_random_moments(durability: Durability) {
             "round {round}: temp file left after a later update: {names:?}"
         );
     }
+    eprintln!("{durability}: {torn} of {rounds} kills left the data file itself torn");
 }
+
+const SMALL: usize = 6000; // more than a page
+const LARGE: usize = 8 << 20; // a write long enough for kills to land inside it
 
 #[test]
 fn writers_killed_at_random_never_corrupt_rename_mode() {
-    kill_writers_at_random_moments(Durability::Rename);
+    kill_writers_at_random_moments(Durability::Rename, SMALL, 25);
+    kill_writers_at_random_moments(Durability::Rename, LARGE, 8);
 }
 
 #[test]
 fn writers_killed_at_random_never_corrupt_fsync_mode() {
-    kill_writers_at_random_moments(Durability::Fsync);
+    kill_writers_at_random_moments(Durability::Fsync, SMALL, 25);
+}
+
+#[test]
+fn writers_killed_at_random_never_corrupt_journal_mode() {
+    kill_writers_at_random_moments(Durability::Journal, SMALL, 40);
+    kill_writers_at_random_moments(Durability::Journal, LARGE, 20);
+}
+
+#[test]
+fn processes_in_journal_mode_lose_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fast.json");
+    let (procs, ops) = (6, 200);
+    let mut workers: Vec<Worker> = (0..procs)
+        .map(|_| spawn_worker(&file, ops, Durability::Journal))
+        .collect();
+    for w in &mut workers {
+        w.go();
+    }
+    for w in &mut workers {
+        w.read_acks(ops as usize);
+        assert!(w.child.wait().unwrap().success());
+    }
+    let store = Store::open(&file).unwrap();
+    assert_eq!(store.get(&p(".n")).unwrap(), Some(json!(procs * ops)));
+}
+
+// ---------------------------------------------------------------------------
+// Journal recovery from the states a killed writer can leave, made exactly.
+
+fn journal_of(file: &Path) -> PathBuf {
+    let name = format!(
+        ".{}.jlock-journal",
+        file.file_name().unwrap().to_str().unwrap()
+    );
+    file.with_file_name(name)
+}
+
+fn doc_with(n: i64) -> Value {
+    json!({"n": n, "pad": "y".repeat(5000)})
+}
+
+fn journal_store(file: &Path) -> Store {
+    Store::builder(file)
+        .durability(Durability::Journal)
+        .open()
+        .unwrap()
+}
+
+#[test]
+fn journal_replays_a_record_whose_data_write_was_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("j.json");
+    let store = journal_store(&file);
+    store.set(&root(), doc_with(1)).unwrap();
+    let old = fs::read(&file).unwrap();
+    store.set(&root(), doc_with(22)).unwrap();
+    let new = fs::read(&file).unwrap();
+    // Killed mid-pwrite of the data file: a prefix of the new document over
+    // the old one.
+    let mut torn = new[..100].to_vec();
+    torn.extend_from_slice(&old[100..]);
+    fs::write(&file, &torn).unwrap(); // same inode: fs::write truncates in place
+                                      // A reader with the lock sees the new document without writing...
+    assert_eq!(journal_store(&file).read().unwrap(), doc_with(22));
+    assert_eq!(Store::open(&file).unwrap().read().unwrap(), doc_with(22));
+    assert_eq!(fs::read(&file).unwrap(), torn);
+    // ...the next writer repairs the file first, then updates it.
+    assert_eq!(journal_store(&file).incr(&p(".n"), 1).unwrap(), 23.into());
+    let text = fs::read_to_string(&file).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), doc_with(23));
+}
+
+#[test]
+fn journal_ignores_a_record_whose_own_write_was_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("j.json");
+    let store = journal_store(&file);
+    store.set(&root(), doc_with(1)).unwrap();
+    let before = fs::read(&file).unwrap();
+    store.set(&root(), doc_with(2)).unwrap();
+    // Killed mid-pwrite of the journal record for 2: its body is cut short,
+    // and the data file was never touched (it still holds 1).
+    let journal = journal_of(&file);
+    let len = fs::metadata(&journal).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&journal)
+        .unwrap()
+        .set_len(len - 2000)
+        .unwrap();
+    fs::write(&file, &before).unwrap();
+    assert_eq!(journal_store(&file).read().unwrap(), doc_with(1));
+    assert_eq!(journal_store(&file).incr(&p(".n"), 1).unwrap(), 2.into());
+    assert_eq!(journal_store(&file).read().unwrap(), doc_with(2));
+}
+
+#[test]
+fn journal_of_a_replaced_file_is_not_replayed_and_modes_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("j.json");
+    journal_store(&file).set(&root(), doc_with(1)).unwrap();
+    // Someone replaces the file outside jlock (an editor's save): the
+    // journal describes another inode now and must not be replayed over it.
+    let other = dir.path().join("other.json");
+    fs::write(&other, "{\"n\": 50}").unwrap();
+    fs::rename(&other, &file).unwrap();
+    assert_eq!(journal_store(&file).read().unwrap(), json!({"n": 50}));
+    // A rename-mode writer clears the journal; journal mode picks up after it.
+    assert_eq!(
+        Store::open(&file).unwrap().incr(&p(".n"), 1).unwrap(),
+        51.into()
+    );
+    assert_eq!(journal_store(&file).incr(&p(".n"), 1).unwrap(), 52.into());
+    assert_eq!(
+        Store::open(&file).unwrap().incr(&p(".n"), 1).unwrap(),
+        53.into()
+    );
+    assert_eq!(journal_store(&file).read().unwrap(), json!({"n": 53}));
 }
