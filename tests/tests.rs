@@ -2,6 +2,7 @@
 
 mod util;
 
+mod bench;
 mod contention;
 mod crash;
 mod data;

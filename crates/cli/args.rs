@@ -42,9 +42,15 @@ pub enum Command {
     /// Show, with real processes and real numbers, why a lock is needed and what it costs.
     #[command(after_help = DEMO_HELP)]
     Demo(crate::demo::DemoArgs),
+    /// Measure what sharing data through a file costs here, against a pipe and flock(1) + sh.
+    #[command(after_help = BENCH_HELP)]
+    Bench(crate::bench::BenchArgs),
     /// One child process of `jlock demo` (internal).
     #[command(hide = true)]
     DemoChild(crate::demo::ChildArgs),
+    /// One child process of `jlock bench` (internal).
+    #[command(hide = true)]
+    BenchChild(crate::bench::BenchChildArgs),
 }
 
 /// How long to wait for the lock, shared by every subcommand.
@@ -268,3 +274,13 @@ Examples:
 
 Each demo runs real child processes (this binary, re-executed), released together
 by a barrier, in a temporary directory that is removed afterwards (--keep DIR keeps it).";
+
+const BENCH_HELP: &str = "\
+Examples:
+  jlock bench                                  # the full matrix, on this directory's file system
+  jlock bench --procs 1,4 --sizes counter,1m   # a smaller matrix
+  jlock bench --dir /mnt/nfs --svg bench.svg   # another file system, and a chart
+  jlock bench --json | jq '.results[] | select(.procs == 1)'
+
+One op = take the lock, read the JSON counter, add 1, write it back, unlock. Every
+measurement checks that the final count is exact (exit 65 if one is not).";

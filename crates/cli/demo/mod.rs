@@ -4,7 +4,6 @@
 //! of sharing data through a file against passing messages through a pipe.
 
 mod child;
-mod crew;
 mod report;
 
 use std::fs;
@@ -16,8 +15,8 @@ use serde_json::json;
 
 pub use self::child::{child, ChildArgs};
 use self::child::{read_count, COUNTER_FILE, TICKETS_FILE};
-use self::crew::{Crew, Orders};
 use self::report::{Narrator, Outcome, Verdict};
+use crate::crew::Crew;
 use crate::exit::{CliError, OK};
 
 /// The four demos.
@@ -181,15 +180,20 @@ fn trial(
         _ => Ok(()),
     }
     .map_err(io_err)?;
-    let orders = Orders {
-        kind,
-        dir,
-        lock: lock.unwrap_or(false),
-        pause_ms: args.pause_ms,
-        delay_ms: args.delay_ms,
-        ops,
-    };
-    let mut crew = Crew::spawn(procs, &orders).map_err(io_err)?;
+    let exe = std::env::current_exe().map_err(io_err)?;
+    let mut crew = Crew::spawn(procs, |index| {
+        let mut c = std::process::Command::new(&exe);
+        c.arg("demo-child")
+            .arg(kind.name())
+            .arg(index.to_string())
+            .arg(dir)
+            .args(["--pause-ms", &args.pause_ms.to_string()])
+            .args(["--delay-ms", &args.delay_ms.to_string()])
+            .args(["--ops", &ops.to_string()])
+            .args(lock.unwrap_or(false).then_some("--lock"));
+        c
+    })
+    .map_err(io_err)?;
     let progress = match kind {
         DemoKind::Counter | DemoKind::Queue => narrator.progress(procs as u64 * ops),
         _ => indicatif::ProgressBar::hidden(),

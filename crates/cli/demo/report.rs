@@ -4,7 +4,6 @@
 //! Colour goes through anstream, which drops it when stdout is not a terminal
 //! or `NO_COLOR` is set; progress bars go to stderr, and only to a terminal.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anstream::println;
@@ -209,16 +208,7 @@ impl Narrator {
 
     /// A progress bar for `total` operations, drawn only on a terminal.
     pub fn progress(&self, total: u64) -> indicatif::ProgressBar {
-        if !self.on || !std::io::stderr().is_terminal() {
-            return indicatif::ProgressBar::hidden();
-        }
-        let bar = indicatif::ProgressBar::new(total);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "    {bar:40.cyan/blue} {pos}/{len} increments {per_sec}",
-        ) {
-            bar.set_style(style);
-        }
-        bar
+        crate::output::progress_bar(total, self.on, "increments")
     }
 
     /// The verdict of a run, and what it costs against the run before it.

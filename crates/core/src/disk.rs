@@ -31,6 +31,8 @@ struct DataFile {
     file: File,
     dev: u64,
     ino: u64,
+    /// As `fstat` gave it when the file was opened.
+    meta: Metadata,
 }
 
 impl DataFile {
@@ -117,11 +119,9 @@ impl Disk {
         let mut bytes = vec![0u8; want];
         let n = read_full_at(&d.file, &mut bytes, 0).map_err(|e| self.io(Operation::Read, e))?;
         bytes.truncate(n);
-        let meta = if self.durability == Durability::Journal {
-            None
-        } else {
-            Some(d.file.metadata().map_err(|e| self.io(Operation::Read, e))?)
-        };
+        // Only a rename needs the old file's metadata; outside journal mode
+        // the file was opened (and stat'ed) just now.
+        let meta = (self.durability != Durability::Journal).then(|| d.meta.clone());
         if !h.matches(&bytes) {
             let body = match &self.journal {
                 Some(j) => j
@@ -176,6 +176,7 @@ impl Disk {
             file,
             dev: meta.dev(),
             ino: meta.ino(),
+            meta,
         }))
     }
 
@@ -189,7 +190,7 @@ impl Disk {
                 header: None,
             });
         };
-        let meta = d.file.metadata().map_err(|e| self.io(Operation::Read, e))?;
+        let meta = d.meta.clone();
         let bytes = read_whole(&d.file, meta.len()).map_err(|e| self.io(Operation::Read, e))?;
         if self.durability == Durability::Journal {
             self.data = Some(d);

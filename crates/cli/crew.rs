@@ -1,26 +1,15 @@
-//! A crew of child processes for the demos: the running binary re-executed
-//! with the hidden `demo-child` subcommand, all writing one-line messages into
-//! one shared pipe, started together through a real barrier.
+//! A crew of child processes for the demos and benchmarks — usually the
+//! running binary re-executed with a hidden subcommand — all writing one-line
+//! messages (`<index> <word> <text>`) into one shared pipe, and started
+//! together through a real barrier: each says `ready`, then waits for a byte
+//! on its stdin.
 //!
 //! Every message is a single `write(2)` of less than `PIPE_BUF` bytes, which
 //! the kernel delivers whole; so the pipe is, in the tutorial's words, a queue.
 
 use std::io::{self, BufRead, BufReader, PipeReader, Write};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
-
-use super::DemoKind;
-
-/// What each child of a crew is told to do.
-pub struct Orders<'a> {
-    pub kind: DemoKind,
-    pub dir: &'a Path,
-    pub lock: bool,
-    pub pause_ms: u64,
-    pub delay_ms: u64,
-    pub ops: u64,
-}
 
 /// One message from a child: its index, a word, and the rest of the line.
 pub struct Message {
@@ -37,21 +26,13 @@ pub struct Crew {
 }
 
 impl Crew {
-    /// Spawns `procs` children and waits until every one has said `ready`.
-    pub fn spawn(procs: usize, orders: &Orders<'_>) -> io::Result<Crew> {
-        let exe = std::env::current_exe()?;
+    /// Spawns `procs` children, child `i` from `command(i)`, and waits until
+    /// every one has said `ready`.
+    pub fn spawn(procs: usize, command: impl Fn(usize) -> Command) -> io::Result<Crew> {
         let (reader, writer) = io::pipe()?;
         let mut children = Vec::with_capacity(procs);
         for index in 0..procs {
-            let child = Command::new(&exe)
-                .arg("demo-child")
-                .arg(orders.kind.name())
-                .arg(index.to_string())
-                .arg(orders.dir)
-                .args(["--pause-ms", &orders.pause_ms.to_string()])
-                .args(["--delay-ms", &orders.delay_ms.to_string()])
-                .args(["--ops", &orders.ops.to_string()])
-                .args(orders.lock.then_some("--lock"))
+            let child = command(index)
                 .stdin(Stdio::piped())
                 .stdout(writer.try_clone()?)
                 .spawn()?;
@@ -78,7 +59,7 @@ impl Crew {
             })?;
             if msg.word != word {
                 return Err(io::Error::other(format!(
-                    "demo child {} said {:?} while waiting for {word:?}",
+                    "child {} said {:?} while waiting for {word:?}",
                     msg.index, msg.word
                 )));
             }
@@ -114,7 +95,9 @@ impl Crew {
                 word: word.to_string(),
                 text: parts.next().unwrap_or("").to_string(),
             })),
-            _ => Err(io::Error::other(format!("garbled demo message {line:?}"))),
+            _ => Err(io::Error::other(format!(
+                "garbled message from a child: {line:?}"
+            ))),
         }
     }
 
@@ -124,7 +107,9 @@ impl Crew {
             drop(child.stdin.take());
             let status = child.wait()?;
             if !status.success() {
-                return Err(io::Error::other(format!("demo child {i} failed: {status}")));
+                return Err(io::Error::other(format!(
+                    "child process {i} failed: {status}"
+                )));
             }
         }
         Ok(())
