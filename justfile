@@ -34,6 +34,19 @@ examples: build
     examples/counter-flock.sh
     examples/counter-nolock.sh
 
+# The benchmark matrix on this directory's file system, with a chart.
+bench:
+    cargo run --release -- bench --svg bench.svg
+
+# The side-by-side numbers of docs/BENCHMARKS.md: C floors, Python, shell loops.
+compare:
+    python3 docs/bench/compare.py
+
+# A statically linked jlock: no dynamic loader at start-up, the fastest
+# `jlock incr` from a shell loop. Lands in target/<host>/release/jlock.
+build-static:
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$(rustc -vV | sed -n 's/^host: //p')"
+
 # What CI runs.
 ci:
     bash .ci/run

@@ -46,6 +46,7 @@ pub fn draw(path: &Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>>
         )?;
     chart
         .configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
         .x_desc("processes")
         .y_desc("ops/s")
         .x_label_formatter(&|x| format!("{x:.0}"))
@@ -105,6 +106,7 @@ pub fn draw(path: &Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>>
             )?;
         chart
             .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
             .x_desc("document bytes")
             .y_desc("µs per update")
             .x_label_formatter(&|x| human_bytes(*x))

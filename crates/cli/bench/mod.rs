@@ -44,8 +44,9 @@ pub struct BenchArgs {
         default_value = "counter,1k,64k,1m"
     )]
     pub sizes: Vec<String>,
-    /// Operations per measurement (fewer for large documents, at most
-    /// 64 MB of documents written per measurement; at most 300 for flock-sh).
+    /// Operations per measurement: ×10 for store:journal and ×50 for queue,
+    /// whose operations are that much shorter; fewer for large documents (at
+    /// most 64 MB written per measurement); at most 300 for flock-sh.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub ops: u64,
     /// Approaches to run [default: all; flock-sh only if flock(1) is on PATH].
@@ -153,6 +154,11 @@ fn parse_size(s: &str) -> Result<u64, CliError> {
 
 /// How many operations one measurement makes, in all.
 fn ops_for(approach: Approach, size: u64, procs: usize, ops: u64) -> u64 {
+    let ops = match approach {
+        Approach::Store(Durability::Journal) => ops * 10,
+        Approach::Queue => ops * 50,
+        _ => ops,
+    };
     let budget = match approach {
         Approach::FlockSh => ops.min(300),
         Approach::Store(_) if size > 0 => ops.min((64 << 20) / size).max(16),

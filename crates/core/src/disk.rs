@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::durability::Durability;
 use crate::error::{Error, Operation, Result};
 use crate::journal::{journal_path, read_full_at, Header, Journal, HEADER_LEN};
-use crate::replace::replace;
+use crate::replace::{replace, Creation};
 
 /// The document as read under the lock.
 pub(crate) struct Snapshot {
@@ -50,6 +50,7 @@ pub(crate) struct Disk {
     durability: Durability,
     journal: Option<Journal>,
     data: Option<DataFile>,
+    creation: Option<Creation>,
 }
 
 impl Disk {
@@ -62,6 +63,7 @@ impl Disk {
             durability,
             journal: None,
             data: None,
+            creation: None,
         }
     }
 
@@ -223,6 +225,7 @@ impl Disk {
                     &record[HEADER_LEN..],
                     old.meta.as_ref(),
                     mode,
+                    &mut self.creation,
                 )
             }
         }

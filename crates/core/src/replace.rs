@@ -49,23 +49,52 @@ fn temp_name(target: &Path) -> OsString {
     name
 }
 
+/// What a file this process creates in a directory turns out as: learned
+/// from the first temporary file, so later ones can be created right at once.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Creation {
+    /// The permission bits among `0o666` that survive the umask.
+    allowed: u32,
+    uid: u32,
+    gid: u32,
+}
+
 /// Replaces the contents of `target` (a path with no symlink left to follow)
 /// with `bytes`, atomically. `dir` is `target`'s directory, absolute. `old`
 /// is the metadata of the file being replaced, if it exists; its permission
-/// bits and owner carry over.
+/// bits and owner carry over. `creation` caches what new files look like.
+///
+/// In the common case — the old file has the owner and mode this process
+/// would give a new file anyway — the temporary file is created with that
+/// mode directly: create, write, close, rename, as few system calls as the
+/// job takes. Otherwise it is `fchown`ed and `fchmod`ed before it is written.
 pub(crate) fn replace(
     target: &Path,
     dir: &Path,
     bytes: &[u8],
     old: Option<&Metadata>,
     durability: Durability,
+    creation: &mut Option<Creation>,
 ) -> Result<()> {
     let name = temp_name(target);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&name).suffix("").rand_bytes(0);
-    // For a new file, the mode a plain create would give: 0666 less umask.
-    builder.permissions(Permissions::from_mode(0o666));
     let temp_path = dir.join(&name);
+    let exact = match (old, *creation) {
+        (None, _) => true, // a new file: 0666 less the umask, as any create
+        (Some(old), Some(c)) => {
+            old.uid() == c.uid && old.gid() == c.gid && old.mode() & 0o7777 & !c.allowed == 0
+        }
+        (Some(_), None) => false,
+    };
+    let mode = match old {
+        Some(old) if exact => old.mode() & 0o7777,
+        _ => 0o666,
+    };
+    let mut builder = tempfile::Builder::new();
+    builder
+        .prefix(&name)
+        .suffix("")
+        .rand_bytes(0)
+        .permissions(Permissions::from_mode(mode));
     let mut temp = match builder.tempfile_in(dir) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             // Left by a writer killed between create and rename.
@@ -77,9 +106,11 @@ pub(crate) fn replace(
     }
     .map_err(|e| Error::io(Operation::CreateTemp, &temp_path, e))?;
 
-    if let Some(old) = old {
-        copy_owner_and_mode(temp.as_file(), old)
-            .map_err(|e| Error::io(Operation::SetPermissions, &temp_path, e))?;
+    if let (Some(old), false) = (old, exact) {
+        *creation = Some(
+            copy_owner_and_mode(temp.as_file(), old)
+                .map_err(|e| Error::io(Operation::SetPermissions, &temp_path, e))?,
+        );
     }
     temp.write_all(bytes)
         .map_err(|e| Error::io(Operation::Write, &temp_path, e))?;
@@ -88,9 +119,10 @@ pub(crate) fn replace(
             .sync_data()
             .map_err(|e| Error::io(Operation::Sync, &temp_path, e))?;
     }
-    // On failure the NamedTempFile inside the error is dropped, which
-    // removes the temporary file.
-    temp.persist(target)
+    // Close, then rename. If the rename fails, dropping the TempPath inside
+    // the error removes the temporary file.
+    temp.into_temp_path()
+        .persist(target)
         .map_err(|e| Error::io(Operation::Rename, target, e.error))?;
     if durability == Durability::Fsync {
         File::open(dir)
@@ -100,8 +132,15 @@ pub(crate) fn replace(
     Ok(())
 }
 
-fn copy_owner_and_mode(file: &File, old: &Metadata) -> io::Result<()> {
+/// Gives `file` the owner and mode of `old`; returns what the file was
+/// created as, for [`Creation`].
+fn copy_owner_and_mode(file: &File, old: &Metadata) -> io::Result<Creation> {
     let new = file.metadata()?;
+    let created = Creation {
+        allowed: new.mode() & 0o666,
+        uid: new.uid(),
+        gid: new.gid(),
+    };
     if new.uid() != old.uid() || new.gid() != old.gid() {
         // Only root (or a member of the group) may give a file away; others
         // keep their own ownership, as any editor's "save" would.
@@ -111,5 +150,6 @@ fn copy_owner_and_mode(file: &File, old: &Metadata) -> io::Result<()> {
         }
     }
     // fchmod is not subject to the umask, so the bits carry over exactly.
-    file.set_permissions(Permissions::from_mode(old.mode() & 0o7777))
+    file.set_permissions(Permissions::from_mode(old.mode() & 0o7777))?;
+    Ok(created)
 }
