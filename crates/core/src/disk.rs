@@ -167,6 +167,9 @@ impl Disk {
             .create(create)
             .truncate(false)
             .mode(0o666)
+            // Symlinks were resolved when the store was opened; one here
+            // now was planted since, and is not followed.
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&self.target);
         let file = match opened {
             Ok(f) => f,
@@ -202,6 +205,24 @@ impl Disk {
             meta: Some(meta),
             header: None,
         })
+    }
+
+    /// Whether a journal record awaits replay: `None` if there is no record
+    /// (or none for this file), `Some(true)` if the data file does not hold
+    /// the record's whole document yet.
+    pub fn pending_replay(&mut self) -> Result<Option<bool>> {
+        let snap = self.load(false)?;
+        let Some(h) = snap.header else {
+            return Ok(None);
+        };
+        let on_disk = self.open_data(false)?;
+        let Some(d) = on_disk.filter(|d| d.is(&h)) else {
+            return Ok(None);
+        };
+        let mut bytes = vec![0u8; usize::try_from(h.len).unwrap_or(0) + 1];
+        let n = read_full_at(&d.file, &mut bytes, 0).map_err(|e| self.io(Operation::Read, e))?;
+        bytes.truncate(n);
+        Ok(Some(!h.matches(&bytes) && h.matches(&snap.bytes)))
     }
 
     /// Writes `record[HEADER_LEN..]` as the new document. The first

@@ -133,6 +133,16 @@ pub enum Error {
         /// The array's length.
         len: usize,
     },
+    /// A path in a shared directory (world-writable, sticky, like `/tmp`)
+    /// that jlock refuses to open: a symlink planted by another user, or a
+    /// dangling symlink a new file would be created through.
+    #[error("{}: {reason}", path.display())]
+    UnsafePath {
+        /// The path refused.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A path expression could not be parsed.
     #[error("bad path {input:?}: {reason}")]
     BadPath {

@@ -95,7 +95,12 @@ pub(crate) struct Journal {
 impl Journal {
     /// Opens the journal if it exists.
     pub fn open(path: &Path) -> io::Result<Option<Journal>> {
-        match OpenOptions::new().read(true).write(true).open(path) {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+        {
             Ok(file) => Ok(Some(Journal { file })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -110,6 +115,7 @@ impl Journal {
             .create(true)
             .truncate(false)
             .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)?;
         Ok(Journal { file })
     }

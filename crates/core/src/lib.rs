@@ -29,14 +29,19 @@
 mod disk;
 mod durability;
 mod error;
+mod holders;
 mod journal;
 mod lock;
 mod path;
 mod replace;
+mod semaphore;
+mod shared_dir;
 mod store;
 
 pub use crate::durability::Durability;
 pub use crate::error::{Error, Operation, Result};
+pub use crate::holders::{holders, Holder};
 pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::path::{JsonPath, Segment};
+pub use crate::semaphore::{Semaphore, SemaphoreGuard};
 pub use crate::store::{sidecar_of, Store, StoreBuilder};

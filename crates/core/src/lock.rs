@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use fs4::TryLockError;
 
 use crate::error::{Error, Operation, Result};
+use crate::shared_dir;
 
 /// Which kind of lock to take.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,7 +78,9 @@ impl LockFile {
     /// exist.
     pub fn open<P: AsRef<Path>>(path: P) -> Result<LockFile> {
         let path = path.as_ref();
-        let file = open_lock_file(path).map_err(|e| Error::io(Operation::OpenLock, path, e))?;
+        let how = shared_dir::check(path, true)?;
+        let file =
+            open_lock_file(path, how).map_err(|e| Error::io(Operation::OpenLock, path, e))?;
         Ok(LockFile {
             file,
             path: path.to_path_buf(),
@@ -152,8 +155,13 @@ impl LockFile {
         }
     }
 
+    /// A guard for a lock this `LockFile` has just taken with [`try_flock`](Self::try_flock).
+    pub(crate) fn guard(&mut self, mode: LockMode) -> LockGuard<'_> {
+        LockGuard { lock: self, mode }
+    }
+
     /// One non-blocking attempt: `Ok(true)` if taken, `Ok(false)` if it would block.
-    fn try_flock(&self, mode: LockMode) -> Result<bool> {
+    pub(crate) fn try_flock(&self, mode: LockMode) -> Result<bool> {
         loop {
             let res = match mode {
                 LockMode::Exclusive => fs4::FileExt::try_lock(&self.file),
@@ -201,13 +209,18 @@ impl LockFile {
 /// The longest pause between two attempts of a lock with a timeout.
 const MAX_POLL: Duration = Duration::from_millis(20);
 
-fn open_lock_file(path: &Path) -> io::Result<File> {
+fn open_lock_file(path: &Path, how: shared_dir::Open) -> io::Result<File> {
+    let nofollow = match how {
+        shared_dir::Open::NoFollow => libc::O_NOFOLLOW,
+        shared_dir::Open::Follow => 0,
+    };
     let created = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o666)
+        .custom_flags(nofollow)
         .open(path);
     match created {
         Ok(file) => Ok(file),
@@ -218,7 +231,11 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
                 || e.kind() == io::ErrorKind::PermissionDenied
                 || e.kind() == io::ErrorKind::ReadOnlyFilesystem =>
         {
-            File::open(path).map_err(|_| e)
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(nofollow)
+                .open(path)
+                .map_err(|_| e)
         }
         Err(e) => Err(e),
     }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::durability::Durability;
 use crate::error::{Error, Operation, Result};
+use crate::shared_dir;
 
 /// Follows symbolic links from `path` to the file they finally name, which
 /// need not exist yet. Relative link targets resolve against the link's
@@ -21,12 +22,24 @@ pub(crate) fn resolve_links(path: &Path) -> Result<PathBuf> {
     for _ in 0..40 {
         match fs::symlink_metadata(&cur) {
             Ok(meta) if meta.file_type().is_symlink() => {
+                let dir = match cur.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                shared_dir::check_link(&cur, &meta, &dir)?;
                 let target =
                     fs::read_link(&cur).map_err(|e| Error::io(Operation::ResolveLink, &cur, e))?;
-                cur = match cur.parent() {
-                    Some(dir) if target.is_relative() => dir.join(target),
-                    _ => target,
+                let next = if target.is_relative() {
+                    dir.join(target)
+                } else {
+                    target
                 };
+                if fs::symlink_metadata(&next).is_err() {
+                    // A dangling link: an update would create the file it
+                    // names — refused in a shared directory.
+                    shared_dir::check(&cur, true)?;
+                }
+                cur = next;
             }
             Ok(_) => return Ok(cur),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(cur),

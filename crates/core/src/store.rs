@@ -194,6 +194,21 @@ impl Store {
         self.durability
     }
 
+    /// Changes how long later operations wait for the lock.
+    pub fn set_wait(&mut self, wait: Wait) {
+        self.wait = wait;
+    }
+
+    /// Whether a [`Durability::Journal`] writer was killed leaving a record
+    /// that the next writer will replay into the data file (under a shared
+    /// lock; readers with the lock already see the record's document).
+    pub fn replay_pending(&self) -> Result<bool> {
+        let mut inner = self.inner();
+        let Inner { lock, disk } = &mut *inner;
+        let _guard = lock.lock(LockMode::Shared, self.wait)?;
+        Ok(disk.pending_replay()?.unwrap_or(false))
+    }
+
     /// Reads the document under a shared lock.
     pub fn read(&self) -> Result<Value> {
         let mut inner = self.inner();

@@ -1,0 +1,156 @@
+//! A counting semaphore across processes: N lock files, of which a holder
+//! takes any one that is free — at most N holders at once.
+
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::lock::{LockFile, LockGuard, LockMode, Wait};
+
+/// At most `n` holders at once, across processes (like `sem -j N`).
+///
+/// The slots are the lock files `<base>.slot0` … `<base>.slot<n-1>`; a
+/// holder takes an exclusive lock on one of them. Every process must use the
+/// same `base` and `n`. As with [`LockFile`], the kernel frees a slot when
+/// its holder dies.
+///
+/// ```
+/// use jlock_core::{Semaphore, Wait};
+///
+/// let dir = tempfile::tempdir()?;
+/// let base = dir.path().join("heavy-builds");
+/// let mut a = Semaphore::open(&base, 2)?;
+/// let mut b = Semaphore::open(&base, 2)?;
+/// let mut c = Semaphore::open(&base, 2)?;
+/// let _first = a.acquire(Wait::Block)?;
+/// let _second = b.acquire(Wait::Block)?;
+/// assert!(c.acquire(Wait::NoWait).is_err()); // both slots taken
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Semaphore {
+    base: PathBuf,
+    slots: Vec<LockFile>,
+    next: usize,
+}
+
+impl Semaphore {
+    /// Opens (creating if needed) the `n` slot lock files of `base`.
+    pub fn open<P: AsRef<Path>>(base: P, n: usize) -> Result<Semaphore> {
+        let base = base.as_ref().to_path_buf();
+        let slots = (0..n.max(1))
+            .map(|i| LockFile::open(slot_path(&base, i)))
+            .collect::<Result<Vec<_>>>()?;
+        // Start the search at a different slot in each process, so that
+        // concurrent acquirers do not all contend for slot 0 first.
+        let next = std::process::id() as usize % slots.len();
+        Ok(Semaphore { base, slots, next })
+    }
+
+    /// The number of slots.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Takes a free slot, waiting as `wait` says.
+    ///
+    /// Waiting polls every slot with a short back-off (0.5 ms, doubling up
+    /// to 20 ms): `flock(2)` can block on one file, not on any of N.
+    /// Errors are those of [`LockFile::lock`], naming `<base>.slot*`.
+    pub fn acquire(&mut self, wait: Wait) -> Result<SemaphoreGuard<'_>> {
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(500);
+        loop {
+            if let Some(i) = self.try_any()? {
+                let guard = self.slots[i].guard(LockMode::Exclusive);
+                return Ok(SemaphoreGuard { guard, slot: i });
+            }
+            let waited = start.elapsed();
+            let pattern = slot_path(&self.base, usize::MAX);
+            match wait {
+                Wait::NoWait => return Err(Error::LockConflict { path: pattern }),
+                Wait::Timeout(limit) if waited >= limit => {
+                    return Err(Error::LockTimeout {
+                        path: pattern,
+                        waited,
+                    })
+                }
+                Wait::Timeout(limit) => thread::sleep(pause.min(limit - waited)),
+                Wait::Block => thread::sleep(pause),
+            }
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// The index of a slot this call locked, if any was free.
+    fn try_any(&mut self) -> Result<Option<usize>> {
+        let n = self.slots.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            if self.slots[i].try_flock(LockMode::Exclusive)? {
+                self.next = (i + 1) % n;
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The path of slot `i` of `base`; `usize::MAX` gives the pattern
+/// `<base>.slot*` for messages.
+fn slot_path(base: &Path, i: usize) -> PathBuf {
+    let mut name = base.as_os_str().to_os_string();
+    if i == usize::MAX {
+        name.push(".slot*");
+    } else {
+        name.push(format!(".slot{i}"));
+    }
+    PathBuf::from(name)
+}
+
+/// A held slot of a [`Semaphore`]; dropping it frees the slot.
+#[derive(Debug)]
+#[must_use = "the slot is freed as soon as the guard is dropped"]
+pub struct SemaphoreGuard<'a> {
+    guard: LockGuard<'a>,
+    slot: usize,
+}
+
+impl SemaphoreGuard<'_> {
+    /// Which slot is held, from 0.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// The slot's lock file.
+    pub fn lock_file(&self) -> &LockFile {
+        self.guard.lock_file()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_n_holders_and_a_freed_slot_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("s");
+        let mut sems: Vec<Semaphore> = (0..3).map(|_| Semaphore::open(&base, 2).unwrap()).collect();
+        let (first, rest) = sems.split_at_mut(1);
+        let (second, third) = rest.split_at_mut(1);
+        let g1 = first[0].acquire(Wait::NoWait).unwrap();
+        let g2 = second[0].acquire(Wait::NoWait).unwrap();
+        assert_ne!(g1.slot(), g2.slot());
+        let err = third[0]
+            .acquire(Wait::Timeout(Duration::from_millis(30)))
+            .unwrap_err();
+        assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
+        assert!(err.to_string().contains("s.slot*"), "{err}");
+        let freed = g1.slot();
+        drop(g1);
+        assert_eq!(third[0].acquire(Wait::NoWait).unwrap().slot(), freed);
+        drop(g2);
+    }
+}
