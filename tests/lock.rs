@@ -31,7 +31,11 @@ fn wait_gives_up_after_the_timeout() {
     let start = Instant::now();
     jlock(dir.path(), &["run", "-w", "0.2", "job.lock", "true"])
         .assert()
-        .code(1);
+        .code(1)
+        .stderr(predicates::str::contains(format!(
+            "jlock: waiting for job.lock, held by pid {}",
+            holder.child.id()
+        )));
     let waited = start.elapsed();
     // It waited (not an instant failure) and it stopped waiting (not a hang).
     assert!(

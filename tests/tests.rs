@@ -10,3 +10,4 @@ mod demo;
 mod errors;
 mod examples;
 mod lock;
+mod operators;

@@ -13,6 +13,13 @@ use crate::exit::EXIT_CODES_HELP;
 #[derive(Debug, Parser)]
 #[command(name = "jlock", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
 pub struct Cli {
+    /// Print nothing of jlock's own: no error messages (the exit code tells),
+    /// no new value from incr.
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say whom a lock wait is for, and how long it took.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -39,12 +46,26 @@ pub enum Command {
     /// Rewrite the document with a command: it reads the document on stdin and prints the new one.
     #[command(after_help = UPDATE_HELP)]
     Update(UpdateArgs),
+    /// Tell whether a lock is free or held, by whom and since when.
+    #[command(after_help = STATUS_HELP)]
+    Status(crate::status::StatusArgs),
     /// Show, with real processes and real numbers, why a lock is needed and what it costs.
     #[command(after_help = DEMO_HELP)]
     Demo(crate::demo::DemoArgs),
     /// Measure what sharing data through a file costs here, against a pipe and flock(1) + sh.
     #[command(after_help = BENCH_HELP)]
     Bench(crate::bench::BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), made from the same definitions as --help.
+    #[command(
+        after_help = "Examples:\n  jlock man | man -l -\n  jlock man > ~/.local/share/man/man1/jlock.1"
+    )]
+    Man,
     /// One child process of `jlock demo` (internal).
     #[command(hide = true)]
     DemoChild(crate::demo::ChildArgs),
@@ -132,6 +153,15 @@ pub struct RunArgs {
         default_value_t = 1
     )]
     pub conflict_exit_code: u8,
+    /// Let at most N commands run at once: LOCKFILE names N slot files, LOCKFILE.slot0 …
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub slots: Option<u16>,
+    /// Do not pass the lock to the command (flock -o): it is freed if jlock dies first.
+    #[arg(short = 'o', long = "close")]
+    pub close: bool,
+    /// Stop the command after SECS: SIGTERM, then SIGKILL 5 s later; exit 124.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub kill_after: Option<Duration>,
     /// Run this string with /bin/sh -c.
     #[arg(
         short = 'c',
@@ -225,8 +255,13 @@ Examples:
   # Wait up to 30 s for the build lock, then give up with exit code 75.
   jlock run -w 30 -E 75 build.lock -c 'make && make install'
 
+  # At most 2 heavy builds at once on this machine.
+  jlock run --slots 2 /tmp/heavy-build -- make -j8
+
 The command inherits the lock, so it stays held until the command (and anything it
-started that kept the descriptor) exits, even if jlock itself is killed.";
+started that kept the descriptor) exits, even if jlock itself is killed (-o: not so).
+SIGINT, SIGTERM and SIGHUP sent to jlock are passed on to the command, and the lock
+is held until the command has exited. With --slots, the command gets JLOCK_SLOT=i.";
 
 const GET_HELP: &str = "\
 Examples:
@@ -284,3 +319,17 @@ Examples:
 
 One op = take the lock, read the JSON counter, add 1, write it back, unlock. Every
 measurement checks that the final count is exact (exit 65 if one is not).";
+
+const STATUS_HELP: &str = "\
+Examples:
+  jlock status build.lock        # free, or held by whom (pid, command, since when)
+  jlock status db.json           # a data file: size, last change, journal, and its lock
+  jlock status --json build.lock
+
+Read from the kernel's lock table (/proc/locks), as lslocks does.";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  jlock completions bash > ~/.local/share/bash-completion/completions/jlock
+  jlock completions zsh > ~/.zfunc/_jlock
+  jlock completions fish > ~/.config/fish/completions/jlock.fish";

@@ -10,7 +10,7 @@ use serde_json::{Number, Value};
 
 use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, StoreArgs, UpdateArgs};
 use crate::exit::{CliError, OK};
-use crate::output::print_line;
+use crate::output::{print_line, Ui};
 use crate::run::status_code;
 
 fn open_store(args: &StoreArgs) -> Result<Store, CliError> {
@@ -42,17 +42,30 @@ fn to_text(value: &Value, raw: bool) -> String {
     }
 }
 
+/// Runs `op` on the store, reporting a lock wait as `ui` says.
+fn with_store<T>(
+    args: &StoreArgs,
+    ui: &Ui,
+    mut op: impl FnMut(&Store) -> Result<T, jlock_core::Error>,
+) -> Result<T, CliError> {
+    let mut store = open_store(args)?;
+    let lock_path = store.lock_path();
+    Ok(ui.lock_reporting(&lock_path, args.wait.wait(), |wait| {
+        store.set_wait(wait);
+        op(&store)
+    })?)
+}
+
 /// `jlock get`.
-pub fn get(args: &GetArgs) -> Result<u8, CliError> {
+pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(args.path.as_deref())?;
-    let store = open_store(&args.store)?;
-    let value = store.get(&path)?.unwrap_or(Value::Null);
+    let value = with_store(&args.store, ui, |s| s.get(&path))?.unwrap_or(Value::Null);
     print_line(&to_text(&value, args.raw));
     Ok(OK)
 }
 
 /// `jlock set`.
-pub fn set(args: &SetArgs) -> Result<u8, CliError> {
+pub fn set(args: &SetArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(Some(&args.path))?;
     let value = if args.string {
         Value::String(args.value.clone())
@@ -64,30 +77,44 @@ pub fn set(args: &SetArgs) -> Result<u8, CliError> {
             ))
         })?
     };
-    open_store(&args.store)?.set(&path, value)?;
+    with_store(&args.store, ui, |s| s.set(&path, value.clone()))?;
     Ok(OK)
 }
 
 /// `jlock del`.
-pub fn del(args: &DelArgs) -> Result<u8, CliError> {
+pub fn del(args: &DelArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(Some(&args.path))?;
-    open_store(&args.store)?.delete(&path)?;
+    with_store(&args.store, ui, |s| s.delete(&path))?;
     Ok(OK)
 }
 
 /// `jlock incr`.
-pub fn incr(args: &IncrArgs) -> Result<u8, CliError> {
+pub fn incr(args: &IncrArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(args.path.as_deref())?;
     let by: Number = serde_json::from_str(&args.by)
         .map_err(|_| CliError::Usage(format!("--by {:?} is not a number", args.by)))?;
-    let value = open_store(&args.store)?.incr(&path, by)?;
-    print_line(&value.to_string());
+    let value = with_store(&args.store, ui, |s| s.incr(&path, by.clone()))?;
+    if !ui.quiet {
+        print_line(&value.to_string());
+    }
     Ok(OK)
 }
 
 /// `jlock update`.
-pub fn update(args: &UpdateArgs) -> Result<u8, CliError> {
-    let store = open_store(&args.store)?;
+pub fn update(args: &UpdateArgs, ui: &Ui) -> Result<u8, CliError> {
+    let mut store = open_store(&args.store)?;
+    // The filter runs under the lock, so probe (and report) the lock first
+    // rather than run the filter twice.
+    let lock_path = store.lock_path();
+    let wait = args.store.wait.wait();
+    let waited = ui.lock_reporting(&lock_path, wait, |w| {
+        store.set_wait(w);
+        store.read().map(drop)
+    });
+    match waited {
+        Err(e) if !e.is_lock_contention() => {} // reported by the update below
+        other => other?,
+    }
     let pretty = !args.store.compact;
     store.update(|doc| {
         let mut input = if pretty {

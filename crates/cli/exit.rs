@@ -17,6 +17,10 @@ pub const DATA: u8 = 65;
 pub const SOFTWARE: u8 = 70;
 /// An I/O error: a file or directory that cannot be opened, read or written.
 pub const IO: u8 = 74;
+/// Refused: a symlink in a shared directory that could redirect the file.
+pub const NO_PERMISSION: u8 = 77;
+/// `run --kill-after`: the command ran out of time and was stopped.
+pub const TIMED_OUT: u8 = 124;
 /// The command of `run`/`update` was found but could not be executed.
 pub const CANNOT_EXECUTE: u8 = 126;
 /// The command of `run`/`update` was not found.
@@ -31,6 +35,9 @@ Exit codes:
   65   bad data: invalid JSON in FILE or printed by an update command,
        a wrong type at PATH (e.g. incr on a string), integer overflow
   74   I/O error: a file or directory that cannot be opened, read or written
+  77   refused: a symlink in a shared directory (like /tmp) planted by another
+       user, or a dangling one a file would be created through
+  124  run --kill-after: CMD ran out of time and was stopped
   126  run/update: CMD cannot be executed;  127: CMD not found
   N    run/update: CMD's own exit code; 128+S if CMD was killed by signal S
 
@@ -84,6 +91,7 @@ impl CliError {
             CliError::Core(e) if e.is_lock_contention() => CONFLICT,
             CliError::Core(e) if e.is_bad_data() => DATA,
             CliError::Core(E::BadPath { .. }) => USAGE,
+            CliError::Core(E::UnsafePath { .. }) => NO_PERMISSION,
             CliError::Core(E::Io { .. }) => IO,
             CliError::Core(_) => SOFTWARE,
             CliError::Usage(_) => USAGE,
@@ -102,6 +110,38 @@ pub fn spawn_code(err: &std::io::Error) -> u8 {
         NOT_FOUND
     } else {
         CANNOT_EXECUTE
+    }
+}
+
+impl CliError {
+    /// A hint for the user, for errors where the next step is not obvious.
+    pub fn hint(&self) -> Option<String> {
+        use jlock_core::Error as E;
+        match self {
+            CliError::Core(E::LockConflict { path } | E::LockTimeout { path, .. }) => {
+                Some(format!(
+                    "`jlock status {}` shows who holds it; -w SECS waits for it",
+                    path.display()
+                ))
+            }
+            CliError::Core(E::Io {
+                op: jlock_core::Operation::OpenLock,
+                source,
+                ..
+            }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Some("the lock file's directory must exist".into())
+            }
+            CliError::Core(E::InvalidJson { .. }) => {
+                Some("fix the file by hand; jlock never writes invalid JSON".into())
+            }
+            CliError::Core(E::UnsafePath { .. }) => {
+                Some("use a private directory, or remove the symlink".into())
+            }
+            CliError::Core(E::BadPath { .. }) => {
+                Some("paths look like .a.b[0] (jq) or /a/b/0 (JSON Pointer)".into())
+            }
+            _ => None,
+        }
     }
 }
 

@@ -11,8 +11,9 @@ mod demo;
 mod exit;
 mod output;
 mod run;
+mod status;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::args::{Cli, Command};
 
@@ -58,20 +59,49 @@ fn run() -> i32 {
             std::process::exit(i32::from(code));
         }
     };
+    let ui = output::Ui {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     let result = match &cli.command {
-        Command::Run(a) => run::run(a),
-        Command::Get(a) => data::get(a),
-        Command::Set(a) => data::set(a),
-        Command::Del(a) => data::del(a),
-        Command::Incr(a) => data::incr(a),
-        Command::Update(a) => data::update(a),
+        Command::Run(a) => run::run(a, &ui),
+        Command::Get(a) => data::get(a, &ui),
+        Command::Set(a) => data::set(a, &ui),
+        Command::Del(a) => data::del(a, &ui),
+        Command::Incr(a) => data::incr(a, &ui),
+        Command::Update(a) => data::update(a, &ui),
+        Command::Status(a) => status::status(a),
         Command::Demo(a) => demo::demo(a),
-        Command::DemoChild(a) => demo::child(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "jlock", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            let mut page = Vec::new();
+            match man.render(&mut page) {
+                Ok(()) => {
+                    output::print_line(String::from_utf8_lossy(&page).trim_end());
+                    Ok(exit::OK)
+                }
+                Err(source) => Err(exit::CliError::ChildIo {
+                    program: "man".into(),
+                    source,
+                }),
+            }
+        }
+        Command::DemoChild(a) => demo::child(a),
         Command::BenchChild(a) => bench::bench_child(a),
     };
     let code = result.unwrap_or_else(|err| {
-        eprintln!("jlock: {err}");
+        if !ui.quiet {
+            eprintln!("jlock: {err}");
+            if let Some(hint) = err.hint() {
+                eprintln!("jlock: hint: {hint}");
+            }
+        }
         err.exit_code()
     });
     i32::from(code)

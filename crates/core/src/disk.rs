@@ -136,10 +136,7 @@ impl Disk {
                 // (or while) writing the data file: the record is the document.
                 Some(body) => {
                     if exclusive {
-                        d.file
-                            .write_all_at(&body, 0)
-                            .and_then(|()| d.file.set_len(body.len() as u64))
-                            .map_err(|e| self.io(Operation::Write, e))?;
+                        self.replay(d, &body)?;
                     }
                     bytes = body;
                 }
@@ -156,6 +153,25 @@ impl Disk {
             meta,
             header: Some(h),
         })
+    }
+
+    /// Writes a journal record's document into the data file, in place.
+    fn replay(&self, d: &DataFile, body: &[u8]) -> Result<()> {
+        let write = |f: &File| {
+            f.write_all_at(body, 0)
+                .and_then(|()| f.set_len(body.len() as u64))
+        };
+        let written = if self.durability == Durability::Journal {
+            write(&d.file)
+        } else {
+            // Outside journal mode the file was opened to read only.
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&self.target)
+                .and_then(|f| write(&f))
+        };
+        written.map_err(|e| self.io(Operation::Write, e))
     }
 
     /// Opens the data file (read-write in journal mode), or `None` if missing.

@@ -31,7 +31,8 @@ pub struct Holder {
 }
 
 /// The `flock(2)` holders and waiters of the file at `path`, from the
-/// kernel's lock table. Holders come first.
+/// kernel's lock table. Holders come first. A file that does not exist has
+/// none.
 ///
 /// ```no_run
 /// for h in jlock_core::holders("build.lock")? {
@@ -41,7 +42,11 @@ pub struct Holder {
 /// ```
 pub fn holders<P: AsRef<Path>>(path: P) -> Result<Vec<Holder>> {
     let path = path.as_ref();
-    let meta = fs::metadata(path).map_err(|e| Error::io(Operation::Read, path, e))?;
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(Operation::Read, path, e)),
+    };
     let (major, minor) = dev_major_minor(meta.dev());
     let table = fs::read_to_string("/proc/locks")
         .map_err(|e| Error::io(Operation::Read, Path::new("/proc/locks"), e))?;

@@ -98,6 +98,24 @@ impl LockFile {
     /// held, [`Error::LockTimeout`] when a [`Wait::Timeout`] runs out, and
     /// [`Error::Io`] if `flock(2)` itself fails.
     pub fn lock(&mut self, mode: LockMode, wait: Wait) -> Result<LockGuard<'_>> {
+        self.lock_with(mode, wait, || {})
+    }
+
+    /// As [`LockFile::lock`], but calls `on_wait` once, before waiting, if
+    /// the lock is held by another process and `wait` allows waiting — to
+    /// tell a user whom they are waiting for, say.
+    pub fn lock_with(
+        &mut self,
+        mode: LockMode,
+        wait: Wait,
+        on_wait: impl FnOnce(),
+    ) -> Result<LockGuard<'_>> {
+        if wait != Wait::NoWait {
+            if self.try_flock(mode)? {
+                return Ok(LockGuard { lock: self, mode });
+            }
+            on_wait();
+        }
         match wait {
             Wait::Block => self.lock_blocking(mode)?,
             Wait::NoWait => {

@@ -53,18 +53,39 @@ impl Semaphore {
         self.slots.len()
     }
 
+    /// The slots' lock files.
+    pub fn slot_paths(&self) -> Vec<PathBuf> {
+        self.slots.iter().map(|s| s.path().to_path_buf()).collect()
+    }
+
     /// Takes a free slot, waiting as `wait` says.
     ///
     /// Waiting polls every slot with a short back-off (0.5 ms, doubling up
     /// to 20 ms): `flock(2)` can block on one file, not on any of N.
     /// Errors are those of [`LockFile::lock`], naming `<base>.slot*`.
     pub fn acquire(&mut self, wait: Wait) -> Result<SemaphoreGuard<'_>> {
+        self.acquire_with(wait, || {})
+    }
+
+    /// As [`Semaphore::acquire`], but calls `on_wait` once, before waiting,
+    /// if every slot is taken and `wait` allows waiting.
+    pub fn acquire_with(
+        &mut self,
+        wait: Wait,
+        on_wait: impl FnOnce(),
+    ) -> Result<SemaphoreGuard<'_>> {
         let start = Instant::now();
         let mut pause = Duration::from_micros(500);
+        let mut on_wait = Some(on_wait);
         loop {
             if let Some(i) = self.try_any()? {
                 let guard = self.slots[i].guard(LockMode::Exclusive);
                 return Ok(SemaphoreGuard { guard, slot: i });
+            }
+            if wait != Wait::NoWait {
+                if let Some(f) = on_wait.take() {
+                    f();
+                }
             }
             let waited = start.elapsed();
             let pattern = slot_path(&self.base, usize::MAX);

@@ -1,0 +1,339 @@
+//! What operators need of a lock tool: who holds it, counting slots,
+//! signals passed on, a time limit, safety in /tmp, shell completions and a
+//! man page.
+
+use std::io::{BufRead, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use predicates::str::contains;
+use serde_json::Value;
+
+use crate::util::{jlock, jlock_bin, run_loops_together, Holder};
+
+fn status_json(dir: &std::path::Path, path: &str) -> Value {
+    let out = jlock(dir, &["status", "--json", path])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[test]
+fn status_names_holder_and_waiter_from_the_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(status_json(dir.path(), "job.lock")["state"], "free");
+    let holder = Holder::jlock_run(dir.path(), &["job.lock"]);
+    let s = status_json(dir.path(), "job.lock");
+    assert_eq!(s["state"], "exclusive");
+    assert_eq!(s["holders"][0]["pid"], holder.child.id());
+    assert!(s["holders"][0]["command"]
+        .as_str()
+        .unwrap()
+        .contains("run job.lock"));
+    assert!(s["holders"][0]["started"].as_str().unwrap().ends_with('Z'));
+
+    // A blocking waiter shows up in the table once it blocks; -v makes it
+    // say whom it waits for. (A -w waiter polls, so the kernel does not list
+    // it; it says whom it waits for too: see lock::wait_gives_up_after_the_timeout.)
+    let mut waiter = Command::new(jlock_bin())
+        .current_dir(dir.path())
+        .args(["-v", "run", "job.lock", "true"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    std::io::BufReader::new(waiter.stderr.as_mut().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert!(
+        said.contains(&format!(
+            "waiting for job.lock, held by pid {}",
+            holder.child.id()
+        )),
+        "{said}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiters = loop {
+        let s = status_json(dir.path(), "job.lock");
+        if !s["waiters"].as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break s["waiters"].clone();
+        }
+    };
+    assert_eq!(waiters[0]["pid"], waiter.id(), "{waiters}");
+    holder.release();
+    assert!(waiter.wait().unwrap().success());
+    jlock(dir.path(), &["status", "job.lock"])
+        .assert()
+        .success()
+        .stdout("job.lock: free\n");
+}
+
+#[test]
+fn status_of_a_data_file_reports_a_journal_awaiting_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pad = "z".repeat(5000);
+    jlock(
+        d,
+        &[
+            "set",
+            "--durability",
+            "journal",
+            "db.json",
+            ".pad",
+            &format!("\"{pad}\""),
+        ],
+    )
+    .assert()
+    .success();
+    jlock(d, &["incr", "--durability", "journal", "db.json", ".n"])
+        .assert()
+        .success();
+    let s = status_json(d, "db.json");
+    assert_eq!(s["lock_file"], "db.json.lock");
+    assert_eq!(s["data"]["journal"], "nothing to replay");
+    // What a writer killed mid-write leaves: the data file cut short.
+    let full = std::fs::read(d.join("db.json")).unwrap();
+    std::fs::write(d.join("db.json"), &full[..full.len() / 2]).unwrap();
+    let s = status_json(d, "db.json");
+    assert!(
+        s["data"]["journal"]
+            .as_str()
+            .unwrap()
+            .starts_with("awaiting replay"),
+        "{s}"
+    );
+    jlock(d, &["get", "db.json", ".n"])
+        .assert()
+        .success()
+        .stdout("1\n");
+    jlock(d, &["incr", "db.json", ".n"])
+        .assert()
+        .success()
+        .stdout("2\n");
+    assert_eq!(
+        status_json(d, "db.json")["data"]["journal"],
+        "nothing to replay"
+    );
+}
+
+#[test]
+fn slots_let_at_most_n_commands_run_together() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each command counts itself in, records how many run, works, counts out.
+    run_loops_together(dir.path(), 6, |_| {
+        "\"$J\" run --slots 2 heavy -c '\"$J\" incr running.json >> seen; echo \"$JLOCK_SLOT\" >> slots; sleep 0.2; \"$J\" -q incr running.json --by -1'".into()
+    });
+    let seen: Vec<u32> = std::fs::read_to_string(dir.path().join("seen"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(seen.len(), 6);
+    assert!(
+        seen.iter().all(|&n| (1..=2).contains(&n)),
+        "more than 2 at once: {seen:?}"
+    );
+    let slots = std::fs::read_to_string(dir.path().join("slots")).unwrap();
+    assert!(slots.lines().all(|s| s == "0" || s == "1"), "{slots}");
+    // All slots taken: -n fails at once.
+    let a = Holder::jlock_run(dir.path(), &["--slots", "2", "heavy"]);
+    let b = Holder::jlock_run(dir.path(), &["--slots", "2", "heavy"]);
+    jlock(dir.path(), &["run", "--slots", "2", "-n", "heavy", "true"])
+        .assert()
+        .code(1);
+    a.release();
+    jlock(dir.path(), &["run", "--slots", "2", "-n", "heavy", "true"])
+        .assert()
+        .success();
+    b.release();
+}
+
+#[test]
+fn signals_reach_the_command_and_the_lock_is_held_until_it_exits() {
+    for (sig, name) in [
+        (libc::SIGTERM, "TERM"),
+        (libc::SIGINT, "INT"),
+        (libc::SIGHUP, "HUP"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let script = format!("trap 'echo got {name}; read x; exit 3' {name}; echo held; while :; do sleep 0.02; done");
+        let mut holder = Holder::start(
+            dir.path(),
+            &jlock_bin(),
+            &["run", "job.lock", "-c", &script],
+        );
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(holder.child.id() as i32, sig) }, 0);
+        let mut line = String::new();
+        holder.stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), format!("got {name}"));
+        // The command is still cleaning up: the lock is still held.
+        jlock(dir.path(), &["run", "-n", "job.lock", "true"])
+            .assert()
+            .code(1);
+        holder
+            .child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"\n")
+            .unwrap();
+        assert_eq!(holder.child.wait().unwrap().code(), Some(3), "{name}");
+        jlock(dir.path(), &["run", "-n", "job.lock", "true"])
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn kill_after_stops_the_command_with_exit_124() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    jlock(
+        dir.path(),
+        &["run", "--kill-after", "0.2", "t.lock", "--", "sleep", "30"],
+    )
+    .assert()
+    .code(124);
+    assert!(start.elapsed() < Duration::from_secs(20));
+    // One that ignores SIGTERM gets SIGKILL after the grace period.
+    jlock(
+        dir.path(),
+        &[
+            "run",
+            "--kill-after",
+            "0.1",
+            "t.lock",
+            "-c",
+            "trap '' TERM; sleep 30",
+        ],
+    )
+    .assert()
+    .code(124);
+    jlock(
+        dir.path(),
+        &["run", "--kill-after", "5", "t.lock", "--", "true"],
+    )
+    .assert()
+    .success();
+}
+
+#[test]
+fn close_does_not_pass_the_lock_to_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut holder = Holder::start(
+        dir.path(),
+        &jlock_bin(),
+        &["run", "-o", "job.lock", "-c", "echo held; exec sleep 30"],
+    );
+    holder.child.kill().unwrap(); // SIGKILL jlock only; sleep lives on
+    holder.child.wait().unwrap();
+    jlock(dir.path(), &["run", "-n", "job.lock", "true"])
+        .assert()
+        .success();
+}
+
+/// A world-writable sticky directory, like /tmp.
+fn shared_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tmp")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("tmp"),
+        std::fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn shared_directory_refuses_dangling_symlinks() {
+    let dir = shared_dir();
+    let d = dir.path();
+    std::os::unix::fs::symlink("../victim.lock", d.join("tmp/job.lock")).unwrap();
+    std::os::unix::fs::symlink("../victim.json", d.join("tmp/db.json")).unwrap();
+    jlock(d, &["run", "tmp/job.lock", "true"])
+        .assert()
+        .code(77)
+        .stderr(contains("dangling symlink"));
+    jlock(d, &["incr", "tmp/db.json"])
+        .assert()
+        .code(77)
+        .stderr(contains("tmp/db.json"));
+    assert!(!d.join("victim.lock").exists() && !d.join("victim.json").exists());
+    // Our own link to an existing file is followed, as anywhere.
+    std::fs::write(d.join("mine.json"), "1").unwrap();
+    std::os::unix::fs::symlink("../mine.json", d.join("tmp/mine.json")).unwrap();
+    jlock(d, &["incr", "tmp/mine.json"])
+        .assert()
+        .success()
+        .stdout("2\n");
+}
+
+#[test]
+fn shared_directory_refuses_another_users_symlink() {
+    let dir = shared_dir();
+    let d = dir.path();
+    std::fs::write(d.join("victim.json"), "1").unwrap();
+    let link = d.join("tmp/db.json");
+    std::os::unix::fs::symlink("../victim.json", &link).unwrap();
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test gives a symlink to another user, which needs root (CI runs as root)");
+    }
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    jlock(d, &["incr", "tmp/db.json"])
+        .assert()
+        .code(77)
+        .stderr(contains("owned by another user (uid 65534)"));
+    assert_eq!(std::fs::read_to_string(d.join("victim.json")).unwrap(), "1");
+    let lock_link = d.join("tmp/job.lock");
+    std::os::unix::fs::symlink("../victim.lock", &lock_link).unwrap();
+    std::os::unix::fs::lchown(&lock_link, Some(65534), Some(65534)).unwrap();
+    jlock(d, &["run", "tmp/job.lock", "true"]).assert().code(77);
+    assert!(!d.join("victim.lock").exists());
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_same_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        jlock(dir.path(), &["completions", shell])
+            .assert()
+            .success()
+            .stdout(contains("incr"));
+    }
+    jlock(dir.path(), &["man"])
+        .assert()
+        .success()
+        .stdout(contains(".TH jlock 1"));
+}
+
+#[test]
+fn errors_carry_a_hint_and_quiet_silences_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Holder::jlock_run(dir.path(), &["c.json.lock"]);
+    jlock(dir.path(), &["incr", "-n", "c.json"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "jlock: hint: `jlock status c.json.lock` shows who holds it",
+        ));
+    jlock(dir.path(), &["-q", "incr", "-n", "c.json"])
+        .assert()
+        .code(1)
+        .stderr("");
+    holder.release();
+    jlock(dir.path(), &["-q", "incr", "c.json"])
+        .assert()
+        .success()
+        .stdout("");
+    jlock(dir.path(), &["-v", "incr", "c.json"])
+        .assert()
+        .success()
+        .stdout("2\n");
+}
