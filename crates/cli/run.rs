@@ -3,7 +3,7 @@
 //! until the command has exited.
 
 use std::os::fd::AsRawFd;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -115,9 +115,9 @@ enum Outcome {
 /// Spawns `cmd` holding `lock` and waits for it, passing on signals and
 /// enforcing `--kill-after`.
 ///
-/// The forwarded signals and SIGCHLD are blocked before the spawn (std gives
-/// the child an empty signal mask) and then taken with `sigtimedwait`, so
-/// no signal handler runs and none is lost. A signal sent by a process
+/// The forwarded signals and SIGCHLD are blocked before the spawn (the child
+/// gets jlock's original mask back before it execs) and then taken with
+/// `sigtimedwait`, so no signal handler runs and none is lost. A signal sent by a process
 /// (`kill`, a supervisor) is passed on; one the terminal sent (Ctrl-C) went
 /// to the command's process group already and is not sent twice.
 fn supervise(cmd: &mut Command, lock: &LockFile, args: &RunArgs) -> std::io::Result<Outcome> {
@@ -129,9 +129,20 @@ fn supervise(cmd: &mut Command, lock: &LockFile, args: &RunArgs) -> std::io::Res
     let mut set = sigset(&FORWARDED)?;
     // SAFETY: adding a valid signal number to an initialized set.
     unsafe { libc::sigaddset(&mut set, libc::SIGCHLD) };
+    let mut old = sigset(&[])?;
     // SAFETY: blocking signals in this (single-threaded) process.
-    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) } != 0 {
         return Err(std::io::Error::last_os_error());
+    }
+    // The child inherits the mask; give it back the one jlock started with.
+    // SAFETY: pthread_sigmask is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
     let mut child = cmd.spawn()?;
     let pid = child.id() as libc::pid_t;
