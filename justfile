@@ -47,6 +47,15 @@ compare:
 build-static:
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$(rustc -vV | sed -n 's/^host: //p')"
 
+# Install jlock, its shell completions and its man page for this user.
+install:
+    cargo install --path .
+    mkdir -p ~/.local/share/bash-completion/completions ~/.local/share/zsh/site-functions ~/.config/fish/completions ~/.local/share/man/man1
+    jlock completions bash > ~/.local/share/bash-completion/completions/jlock
+    jlock completions zsh > ~/.local/share/zsh/site-functions/_jlock
+    jlock completions fish > ~/.config/fish/completions/jlock.fish
+    jlock man > ~/.local/share/man/man1/jlock.1
+
 # What CI runs.
 ci:
     bash .ci/run

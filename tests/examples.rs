@@ -46,3 +46,49 @@ fn counter_without_a_lock_reports_its_count() {
         .unwrap_or_else(|| panic!("no count in {text:?}"));
     assert!(count <= 100, "{text}");
 }
+
+/// Runs a cookbook script with its default arguments.
+fn run_recipe(script: &str) -> (bool, String) {
+    let out = Command::new("/bin/sh")
+        .arg(format!("{}/examples/{script}", env!("CARGO_MANIFEST_DIR")))
+        .env("JLOCK", jlock_bin())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn cookbook_cron_job_never_overlaps() {
+    let (ok, text) = run_recipe("cron-no-overlap.sh");
+    assert!(ok, "{text}");
+    assert!(text.contains("second run skipped with exit 1"), "{text}");
+}
+
+#[test]
+fn cookbook_ci_cache_is_filled_once_and_shared() {
+    let (ok, text) = run_recipe("ci-cache.sh");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("filled 1 time(s), used by 4 of 4 jobs"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cookbook_deploy_counter_hands_out_distinct_numbers() {
+    let (ok, text) = run_recipe("deploy-counter.sh");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("6 deploys, counter at 6, 6 distinct numbers"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cookbook_at_most_two_heavy_builds() {
+    let (ok, text) = run_recipe("heavy-builds.sh");
+    assert!(ok, "{text}");
+    assert!(text.contains("5 builds, at most"), "{text}");
+}
