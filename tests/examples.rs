@@ -4,15 +4,22 @@ use std::process::Command;
 
 use crate::util::jlock_bin;
 
-fn run_example(script: &str) -> (bool, String) {
+/// Runs `examples/<script> ARGS` with the built jlock; its success and output.
+fn run_script(script: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new("/bin/sh")
         .arg(format!("{}/examples/{script}", env!("CARGO_MANIFEST_DIR")))
-        .args(["4", "25"])
+        .args(args)
         .env("JLOCK", jlock_bin())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
+}
+
+/// The counter examples, with 4 jobs of 25 increments.
+fn run_example(script: &str) -> (bool, String) {
+    run_script(script, &["4", "25"])
 }
 
 #[test]
@@ -47,16 +54,9 @@ fn counter_without_a_lock_reports_its_count() {
     assert!(count <= 100, "{text}");
 }
 
-/// Runs a cookbook script with its default arguments.
+/// A cookbook script, with its default arguments.
 fn run_recipe(script: &str) -> (bool, String) {
-    let out = Command::new("/bin/sh")
-        .arg(format!("{}/examples/{script}", env!("CARGO_MANIFEST_DIR")))
-        .env("JLOCK", jlock_bin())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    run_script(script, &[])
 }
 
 #[test]

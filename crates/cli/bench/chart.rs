@@ -65,20 +65,9 @@ pub fn draw(path: &Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>>
             .filter(|r| r.approach == *name && r.doc_bytes == min_doc)
             .map(|r| (r.procs as f64, r.ops_per_sec().max(10.0)))
             .collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
-            .label(*name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-            });
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+        line(&mut chart, name, colour, &points)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerLeft)
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
 
     // Right: µs per update against document size, 1 process, store modes.
     let stores: Vec<&Row> = rows
@@ -119,25 +108,44 @@ pub fn draw(path: &Path, rows: &[Row]) -> Result<(), Box<dyn std::error::Error>>
                 .filter(|r| r.approach == *name)
                 .map(|r| (r.doc_bytes.max(1) as f64, 1e6 / r.ops_per_sec().max(1e-9)))
                 .collect();
-            if points.is_empty() {
-                continue;
+            if !points.is_empty() {
+                line(&mut chart, name, colour, &points)?;
             }
-            chart
-                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2))
-                });
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     root.present()?;
+    Ok(())
+}
+
+/// Both charts: log-scaled on both axes.
+type LogChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, LogCoord<f64>>>;
+
+/// One approach's line, with dots at the measurements and a legend entry.
+fn line(
+    chart: &mut LogChart<'_, '_>,
+    name: &str,
+    colour: RGBColor,
+    points: &[(f64, f64)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    chart
+        .draw_series(LineSeries::new(points.to_vec(), colour.stroke_width(2)))?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+    chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))?;
+    Ok(())
+}
+
+fn legend<'a, 'b: 'a>(
+    chart: &mut LogChart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(position)
+        .draw()?;
     Ok(())
 }
 

@@ -343,13 +343,13 @@ impl Worker {
     }
 }
 
-#[test]
-fn processes_updating_in_a_loop_lose_no_update() {
+/// `procs` worker processes, released together, each make `ops` updates in
+/// `durability` mode; the count must be exact.
+fn no_update_lost(durability: Durability, procs: u64, ops: u64) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("shared.json");
-    let (procs, ops) = (6, 150);
     let mut workers: Vec<Worker> = (0..procs)
-        .map(|_| spawn_worker(&file, ops, Durability::Rename))
+        .map(|_| spawn_worker(&file, ops, durability))
         .collect();
     for w in &mut workers {
         w.go();
@@ -360,6 +360,11 @@ fn processes_updating_in_a_loop_lose_no_update() {
     }
     let store = Store::open(&file).unwrap();
     assert_eq!(store.get(&p(".n")).unwrap(), Some(json!(procs * ops)));
+}
+
+#[test]
+fn processes_updating_in_a_loop_lose_no_update() {
+    no_update_lost(Durability::Rename, 6, 150);
 }
 
 /// A cheap pseudo-random sequence, seeded from the clock and printed, so a
@@ -482,21 +487,7 @@ fn writers_killed_at_random_never_corrupt_journal_mode() {
 
 #[test]
 fn processes_in_journal_mode_lose_no_update() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("fast.json");
-    let (procs, ops) = (6, 200);
-    let mut workers: Vec<Worker> = (0..procs)
-        .map(|_| spawn_worker(&file, ops, Durability::Journal))
-        .collect();
-    for w in &mut workers {
-        w.go();
-    }
-    for w in &mut workers {
-        w.read_acks(ops as usize);
-        assert!(w.child.wait().unwrap().success());
-    }
-    let store = Store::open(&file).unwrap();
-    assert_eq!(store.get(&p(".n")).unwrap(), Some(json!(procs * ops)));
+    no_update_lost(Durability::Journal, 6, 200);
 }
 
 // ---------------------------------------------------------------------------
