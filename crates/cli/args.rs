@@ -154,7 +154,7 @@ pub struct RunArgs {
     )]
     pub conflict_exit_code: u8,
     /// Let at most N commands run at once: LOCKFILE names N slot files, LOCKFILE.slot0 …
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), conflicts_with = "shared")]
     pub slots: Option<u16>,
     /// Do not pass the lock to the command (flock -o): it is freed if jlock dies first.
     #[arg(short = 'o', long = "close")]

@@ -8,7 +8,10 @@
 //!   util-linux `flock(1)` on the same path.
 //! * [`Store`]: a JSON data file whose reads run under a shared lock and whose
 //!   updates run under the exclusive lock and replace the file atomically, so
-//!   no update is lost and no reader ever sees a torn document.
+//!   no update is lost and no reader ever sees a torn document. Three
+//!   [`Durability`] modes trade speed against what survives which crash.
+//! * [`Semaphore`]: at most N holders at once, over N lock files; and
+//!   [`holders`]: who holds a lock, from the kernel's lock table.
 //!
 //! ```
 //! use jlock_core::{JsonPath, Store};
