@@ -337,3 +337,31 @@ fn errors_carry_a_hint_and_quiet_silences_them() {
         .success()
         .stdout("2\n");
 }
+
+#[test]
+fn temp_and_journal_files_are_never_written_through_a_planted_symlink() {
+    let dir = shared_dir();
+    let d = dir.path();
+    std::fs::write(d.join("victim"), "precious").unwrap();
+    std::fs::write(d.join("tmp/db.json"), "1").unwrap();
+    // Planted where the temporary file will be created: O_EXCL does not
+    // follow it; it is removed as a stale leftover and replaced.
+    std::os::unix::fs::symlink("../victim", d.join("tmp/.db.json.jlock-tmp")).unwrap();
+    jlock(d, &["incr", "tmp/db.json"])
+        .assert()
+        .success()
+        .stdout("2\n");
+    // Planted where the journal will be: opened with O_NOFOLLOW, it fails.
+    std::os::unix::fs::symlink("../victim", d.join("tmp/.db.json.jlock-journal")).unwrap();
+    jlock(d, &["incr", "--durability", "journal", "tmp/db.json"])
+        .assert()
+        .code(74);
+    assert_eq!(
+        std::fs::read_to_string(d.join("victim")).unwrap(),
+        "precious"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("tmp/db.json")).unwrap(),
+        "2\n"
+    );
+}
