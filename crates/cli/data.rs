@@ -103,17 +103,19 @@ pub fn incr(args: &IncrArgs, ui: &Ui) -> Result<u8, CliError> {
 /// `jlock update`.
 pub fn update(args: &UpdateArgs, ui: &Ui) -> Result<u8, CliError> {
     let mut store = open_store(&args.store)?;
-    // The filter runs under the lock, so probe (and report) the lock first
-    // rather than run the filter twice.
-    let lock_path = store.lock_path();
     let wait = args.store.wait.wait();
-    let waited = ui.lock_reporting(&lock_path, wait, |w| {
-        store.set_wait(w);
-        store.read().map(drop)
-    });
-    match waited {
-        Err(e) if !e.is_lock_contention() => {} // reported by the update below
-        other => other?,
+    if ui.reports_waits(wait) {
+        // The filter runs under the lock, so when a wait is to be reported,
+        // probe the lock with a read first rather than run the filter twice.
+        let lock_path = store.lock_path();
+        let waited = ui.lock_reporting(&lock_path, wait, |w| {
+            store.set_wait(w);
+            store.read().map(drop)
+        });
+        match waited {
+            Err(e) if !e.is_lock_contention() => {} // reported by the update below
+            other => other?,
+        }
     }
     let pretty = !args.store.compact;
     store.update(|doc| {

@@ -148,6 +148,16 @@ fn data_status(path: &Path, lock_path: &Path) -> Result<Value, CliError> {
             })
         }
     };
+    if !lock_path.exists() {
+        // Opening a store would create the lock file; a status creates nothing.
+        return Ok(json!({
+            "path": path,
+            "exists": true,
+            "bytes": meta.len(),
+            "modified": meta.modified().ok().map(timestamp),
+            "journal": "unknown: no lock file yet",
+        }));
+    }
     let store = Store::builder(path)
         .lock_path(lock_path)
         .wait(Wait::NoWait)
