@@ -134,6 +134,25 @@ pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
     Ok(OK)
 }
 
+/// Whether a journal record awaits replay, in words.
+fn journal_state(path: &Path, lock_path: &Path) -> Result<&'static str, CliError> {
+    if !lock_path.exists() {
+        // Opening a store would create the lock file; a status creates nothing.
+        return Ok("unknown: no lock file yet");
+    }
+    let store = Store::builder(path)
+        .lock_path(lock_path)
+        .wait(Wait::NoWait)
+        .open()?;
+    // Looking needs the shared lock; a status must not wait for it.
+    Ok(match store.replay_pending() {
+        Ok(true) => "awaiting replay (a writer was killed; the next one repairs the file)",
+        Ok(false) => "nothing to replay",
+        Err(Error::LockConflict { .. }) => "unknown while the lock is held exclusively",
+        Err(e) => return Err(e.into()),
+    })
+}
+
 /// Size, last change and journal state of a data file, as JSON.
 fn data_status(path: &Path, lock_path: &Path) -> Result<Value, CliError> {
     let meta = match fs::metadata(path) {
@@ -148,27 +167,7 @@ fn data_status(path: &Path, lock_path: &Path) -> Result<Value, CliError> {
             })
         }
     };
-    if !lock_path.exists() {
-        // Opening a store would create the lock file; a status creates nothing.
-        return Ok(json!({
-            "path": path,
-            "exists": true,
-            "bytes": meta.len(),
-            "modified": meta.modified().ok().map(timestamp),
-            "journal": "unknown: no lock file yet",
-        }));
-    }
-    let store = Store::builder(path)
-        .lock_path(lock_path)
-        .wait(Wait::NoWait)
-        .open()?;
-    // Looking needs the shared lock; a status must not wait for it.
-    let journal = match store.replay_pending() {
-        Ok(true) => "awaiting replay (a writer was killed; the next one repairs the file)",
-        Ok(false) => "nothing to replay",
-        Err(Error::LockConflict { .. }) => "unknown while the lock is held exclusively",
-        Err(e) => return Err(e.into()),
-    };
+    let journal = journal_state(path, lock_path)?;
     Ok(json!({
         "path": path,
         "exists": true,
