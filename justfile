@@ -47,9 +47,10 @@ compare:
 build-static:
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$(rustc -vV | sed -n 's/^host: //p')"
 
-# Install jlock, its shell completions and its man page for this user.
+# Install jlock — statically linked, for the fastest start-up in shell loops
+# (docs/BENCHMARKS.md) — with its shell completions and man page, for this user.
 install:
-    cargo install --path .
+    RUSTFLAGS="-C target-feature=+crt-static" cargo install --path . --target "$(rustc -vV | sed -n 's/^host: //p')"
     mkdir -p ~/.local/share/bash-completion/completions ~/.local/share/zsh/site-functions ~/.config/fish/completions ~/.local/share/man/man1
     jlock completions bash > ~/.local/share/bash-completion/completions/jlock
     jlock completions zsh > ~/.local/share/zsh/site-functions/_jlock
