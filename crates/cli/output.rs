@@ -21,10 +21,10 @@ pub fn print_line(text: &str) {
 }
 
 /// A progress bar on stderr for `total` steps, drawn only when `show` and
-/// stderr is a terminal.
+/// both stdout and stderr are a terminal (so piped output stays plain).
 pub fn progress_bar(total: u64, show: bool, unit: &str) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
-    if !show || !std::io::stderr().is_terminal() {
+    if !show || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
