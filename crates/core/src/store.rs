@@ -13,7 +13,7 @@ use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::journal::HEADER_LEN;
 use crate::lock::{LockFile, LockMode, Wait};
-use crate::path::JsonPath;
+use crate::json_path::JsonPath;
 use crate::replace::resolve_links;
 
 /// Builds a [`Store`] with options other than the defaults.

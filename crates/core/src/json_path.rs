@@ -1,4 +1,4 @@
-//! Paths into a JSON document: RFC 6901 JSON Pointer (`/a/b/0`) and the
+//! JSON paths — where in a document a value sits: RFC 6901 JSON Pointers (`/a/0`) and jq-style paths (`.a[0]`), and how to read, set and remove the value there.
 //! jq-style shorthand people type (`.a.b[0]`, `.count`, `."odd key"`).
 //!
 //! A path is parsed once into segments; this module also owns walking a
