@@ -29,7 +29,7 @@ fn wait_gives_up_after_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let holder = Holder::jlock_run(dir.path(), &["job.lock"]);
     let start = Instant::now();
-    jlock(dir.path(), &["run", "-w", "0.2", "job.lock", "true"])
+    jlock(dir.path(), &["-v", "run", "-w", "0.2", "job.lock", "true"])
         .assert()
         .code(1)
         .stderr(predicates::str::contains(format!(

@@ -96,9 +96,15 @@ fn status_of_a_data_file_reports_a_journal_awaiting_replay() {
     let s = status_json(d, "db.json");
     assert_eq!(s["lock_file"], "db.json.lock");
     assert_eq!(s["data"]["journal"], "nothing to replay");
-    // What a writer killed mid-write leaves: the data file cut short.
-    let full = std::fs::read(d.join("db.json")).unwrap();
-    std::fs::write(d.join("db.json"), &full[..full.len() / 2]).unwrap();
+    // What a writer killed mid-write leaves: its record whole, the data
+    // file half-way from the old document to the new one.
+    let store = jlock_core::Store::builder(d.join("db.json"))
+        .durability(jlock_core::Durability::Journal)
+        .open()
+        .unwrap();
+    let mut doc = store.read().unwrap();
+    doc["n"] = 2222.into();
+    store.write_killed_after(&doc, 2).unwrap();
     let s = status_json(d, "db.json");
     assert!(
         s["data"]["journal"]
@@ -107,14 +113,15 @@ fn status_of_a_data_file_reports_a_journal_awaiting_replay() {
             .starts_with("awaiting replay"),
         "{s}"
     );
+    // The killed writer's record completes its write, for readers and writers.
     jlock(d, &["get", "db.json", ".n"])
         .assert()
         .success()
-        .stdout("1\n");
+        .stdout("2222\n");
     jlock(d, &["incr", "db.json", ".n"])
         .assert()
         .success()
-        .stdout("2\n");
+        .stdout("2223\n");
     assert_eq!(
         status_json(d, "db.json")["data"]["journal"],
         "nothing to replay"
@@ -351,11 +358,13 @@ fn temp_and_journal_files_are_never_written_through_a_planted_symlink() {
         .assert()
         .success()
         .stdout("2\n");
-    // Planted where the journal will be: opened with O_NOFOLLOW, it fails.
+    // Planted where the journal will be: opened with O_NOFOLLOW, it is
+    // refused, naming the planted file.
     std::os::unix::fs::symlink("../victim", d.join("tmp/.db.json.jlock-journal")).unwrap();
     jlock(d, &["incr", "--durability", "journal", "tmp/db.json"])
         .assert()
-        .code(74);
+        .code(77)
+        .stderr(contains(".db.json.jlock-journal"));
     assert_eq!(
         std::fs::read_to_string(d.join("victim")).unwrap(),
         "precious"

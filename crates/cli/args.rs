@@ -7,14 +7,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use jlock_core::{Durability, Wait};
 
+use crate::document::Target;
 use crate::exit::EXIT_CODES_HELP;
 
 /// Coordinate processes through files: flock(2) locks and a crash-safe shared JSON file.
 #[derive(Debug, Parser)]
 #[command(name = "jlock", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
 pub struct Cli {
-    /// Print nothing of jlock's own: no error messages (the exit code tells),
-    /// no new value from incr.
+    /// Print no messages of jlock's own (the exit code tells).
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Say whom a lock wait is for, and how long it took.
@@ -61,11 +61,14 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), made from the same definitions as --help.
+    /// Print a man page (roff), made from the same definitions as --help.
     #[command(
-        after_help = "Examples:\n  jlock man | man -l -\n  jlock man > ~/.local/share/man/man1/jlock.1"
+        after_help = "Examples:\n  jlock man | man -l -\n  jlock man > ~/.local/share/man/man1/jlock.1\n  jlock man incr > ~/.local/share/man/man1/jlock-incr.1"
     )]
-    Man,
+    Man {
+        /// The page of this subcommand (jlock-SUBCOMMAND(1)) instead of jlock(1).
+        subcommand: Option<String>,
+    },
     /// One child process of `jlock demo` (internal).
     #[command(hide = true)]
     DemoChild(crate::demo::ChildArgs),
@@ -113,8 +116,8 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// The JSON data file.
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(value_name = "FILE", value_parser = target_parser())]
+    pub file: Target,
     #[command(flatten)]
     pub wait: WaitArgs,
     /// Lock this file instead of FILE.lock.
@@ -123,12 +126,30 @@ pub struct StoreArgs {
     /// Flush each update to disk (fsync of file and directory): survives power loss.
     #[arg(long, conflicts_with = "durability")]
     pub durable: bool,
-    /// How each update is made durable: rename (default: survives any process crash) or fsync.
-    #[arg(long, value_name = "MODE")]
-    pub durability: Option<Durability>,
+    /// How each update is made durable: rename (default: survives any process crash),
+    /// fsync (also power loss) or journal (in place, fastest; readers without a lock may
+    /// see a half-written file).
+    #[arg(long, value_name = "MODE", value_parser = ["rename", "fsync", "journal"])]
+    pub durability: Option<String>,
     /// Write the document on one line instead of indented.
     #[arg(long)]
     pub compact: bool,
+}
+
+impl StoreArgs {
+    /// The durability `--durable` and `--durability` ask for, merged once here.
+    pub fn durability(&self) -> Durability {
+        match (self.durable, self.durability.as_deref()) {
+            (true, _) => Durability::Fsync,
+            (false, Some(mode)) => mode.parse().unwrap_or_default(),
+            (false, None) => Durability::default(),
+        }
+    }
+}
+
+fn target_parser() -> impl clap::builder::TypedValueParser<Value = Target> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().try_map(|s| Target::parse(&s))
 }
 
 /// `jlock run`.
@@ -289,7 +310,10 @@ Examples:
   cat hits.json        # 800
 
   jlock incr db.json .deploys             # a counter inside a document
-  jlock incr db.json .budget --by -2.5   # floats add as floats";
+  jlock incr db.json .budget --by -2.5   # floats add as floats
+
+With -q the new value is not printed. If it cannot be printed (stdout closed or full),
+jlock exits 3: the update was applied, and running the command again would apply it twice.";
 
 const UPDATE_HELP: &str = "\
 Examples:

@@ -5,30 +5,14 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use jlock_core::{Durability, JsonPath, Store};
+use jlock_core::JsonPath;
 use serde_json::{Number, Value};
 
-use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, StoreArgs, UpdateArgs};
+use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, UpdateArgs};
+use crate::document;
 use crate::exit::{CliError, OK};
-use crate::output::{print_line, Ui};
+use crate::output::{print_line, try_print_line, Ui};
 use crate::run::status_code;
-
-fn open_store(args: &StoreArgs) -> Result<Store, CliError> {
-    let durability = match (args.durable, args.durability) {
-        (true, _) => Durability::Fsync,
-        (false, Some(d)) => d,
-        (false, None) => Durability::default(),
-    };
-    let mut builder = Store::builder(&args.file);
-    builder
-        .durability(durability)
-        .pretty(!args.compact)
-        .wait(args.wait.wait());
-    if let Some(lock) = &args.lock_file {
-        builder.lock_path(lock);
-    }
-    Ok(builder.open()?)
-}
 
 fn parse_path(path: Option<&str>) -> Result<JsonPath, CliError> {
     Ok(JsonPath::parse(path.unwrap_or("."))?)
@@ -42,24 +26,12 @@ fn to_text(value: &Value, raw: bool) -> String {
     }
 }
 
-/// Runs `op` on the store, reporting a lock wait as `ui` says.
-fn with_store<T>(
-    args: &StoreArgs,
-    ui: &Ui,
-    mut op: impl FnMut(&Store) -> Result<T, jlock_core::Error>,
-) -> Result<T, CliError> {
-    let mut store = open_store(args)?;
-    let lock_path = store.lock_path();
-    Ok(ui.lock_reporting(&lock_path, args.wait.wait(), |wait| {
-        store.set_wait(wait);
-        op(&store)
-    })?)
-}
-
 /// `jlock get`.
 pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(args.path.as_deref())?;
-    let value = with_store(&args.store, ui, |s| s.get(&path))?.unwrap_or(Value::Null);
+    let value = document::open(&args.store, *ui)?
+        .get(&path)?
+        .unwrap_or(Value::Null);
     print_line(&to_text(&value, args.raw));
     Ok(OK)
 }
@@ -77,14 +49,14 @@ pub fn set(args: &SetArgs, ui: &Ui) -> Result<u8, CliError> {
             ))
         })?
     };
-    with_store(&args.store, ui, |s| s.set(&path, value.clone()))?;
+    document::open(&args.store, *ui)?.set(&path, value)?;
     Ok(OK)
 }
 
 /// `jlock del`.
 pub fn del(args: &DelArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(Some(&args.path))?;
-    with_store(&args.store, ui, |s| s.delete(&path))?;
+    document::open(&args.store, *ui)?.delete(&path)?;
     Ok(OK)
 }
 
@@ -93,32 +65,21 @@ pub fn incr(args: &IncrArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(args.path.as_deref())?;
     let by: Number = serde_json::from_str(&args.by)
         .map_err(|_| CliError::Usage(format!("--by {:?} is not a number", args.by)))?;
-    let value = with_store(&args.store, ui, |s| s.incr(&path, by.clone()))?;
+    let value = document::open(&args.store, *ui)?.incr(&path, by)?;
     if !ui.quiet {
-        print_line(&value.to_string());
+        try_print_line(&value.to_string()).map_err(|source| CliError::Unprinted {
+            file: args.store.file.display().to_string().into(),
+            source,
+        })?;
     }
     Ok(OK)
 }
 
 /// `jlock update`.
 pub fn update(args: &UpdateArgs, ui: &Ui) -> Result<u8, CliError> {
-    let mut store = open_store(&args.store)?;
-    let wait = args.store.wait.wait();
-    if ui.reports_waits(wait) {
-        // The filter runs under the lock, so when a wait is to be reported,
-        // probe the lock with a read first rather than run the filter twice.
-        let lock_path = store.lock_path();
-        let waited = ui.lock_reporting(&lock_path, wait, |w| {
-            store.set_wait(w);
-            store.read().map(drop)
-        });
-        match waited {
-            Err(e) if !e.is_lock_contention() => {} // reported by the update below
-            other => other?,
-        }
-    }
+    let doc = document::open(&args.store, *ui)?;
     let pretty = !args.store.compact;
-    store.update(|doc| {
+    doc.update(&mut |doc| {
         let mut input = if pretty {
             serde_json::to_vec_pretty(doc)
         } else {
@@ -128,11 +89,11 @@ pub fn update(args: &UpdateArgs, ui: &Ui) -> Result<u8, CliError> {
         input.push(b'\n');
         let output = filter(&args.argv, &input)?;
         *doc = parse_one_document(&output).map_err(|reason| CliError::BadOutput {
-            file: store.path().to_path_buf(),
+            file: args.store.file.display().to_string().into(),
             program: args.argv[0].clone(),
             reason,
         })?;
-        Ok::<_, CliError>(())
+        Ok(())
     })?;
     Ok(OK)
 }

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 /// Success.
 pub const OK: u8 = 0;
+/// `incr`: the update was applied, but its new value could not be printed
+/// (stdout closed or full). Do not retry: that would apply it twice.
+pub const APPLIED_UNPRINTED: u8 = 3;
 /// The lock is held (`-n`) or the wait timed out (`-w`); `run -E` changes it.
 pub const CONFLICT: u8 = 1;
 /// Bad command line: unknown option, bad path syntax, a VALUE that is not JSON.
@@ -31,12 +34,15 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
   1    lock conflict (-n) or timeout (-w); run -E CODE picks another
+  3    incr: applied, but the new value could not be printed (do not retry)
   64   usage: bad option, bad path syntax, VALUE or --by that is not JSON
   65   bad data: invalid JSON in FILE or printed by an update command,
        a wrong type at PATH (e.g. incr on a string), integer overflow
   74   I/O error: a file or directory that cannot be opened, read or written
   77   refused: a symlink in a shared directory (like /tmp) planted by another
-       user, or a dangling one a file would be created through
+       user (last component or a directory on the way), a dangling one a file
+       would be created through, or a journal or temporary file not owned by
+       the data file's owner
   124  run --kill-after: CMD ran out of time and was stopped
   126  run/update: CMD cannot be executed;  127: CMD not found
   N    run/update: CMD's own exit code; 128+S if CMD was killed by signal S
@@ -74,6 +80,20 @@ pub enum CliError {
         /// What is wrong with its output.
         reason: String,
     },
+    /// An I/O error on a file or stream of jlock's own (not the library's).
+    Io {
+        /// The file, or a name for the stream (`stdout`).
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// `incr` applied its update but could not print the new value.
+    Unprinted {
+        /// The data file.
+        file: PathBuf,
+        /// Why printing failed.
+        source: std::io::Error,
+    },
     /// An I/O error talking to the child.
     ChildIo {
         /// The program.
@@ -99,6 +119,8 @@ impl CliError {
             CliError::ChildFailed { code, .. } => *code,
             CliError::BadOutput { .. } => DATA,
             CliError::ChildIo { .. } => IO,
+            CliError::Io { .. } => IO,
+            CliError::Unprinted { .. } => APPLIED_UNPRINTED,
         }
     }
 }
@@ -134,9 +156,22 @@ impl CliError {
             CliError::Core(E::InvalidJson { .. }) => {
                 Some("fix the file by hand; jlock never writes invalid JSON".into())
             }
+            CliError::Core(E::UnsafePath {
+                path,
+                owner: Some(uid),
+                ..
+            }) => Some(format!(
+                "{} belongs to {}; if you did not put it there, someone else did: \
+                 remove it (or use a private directory)",
+                path.display(),
+                user_name(*uid)
+            )),
             CliError::Core(E::UnsafePath { .. }) => {
                 Some("use a private directory, or remove the symlink".into())
             }
+            CliError::Unprinted { .. } => Some(
+                "the update is in the file; running the command again would apply it twice".into(),
+            ),
             CliError::Core(E::BadPath { .. }) => {
                 Some("paths look like .a.b[0] (jq) or /a/b/0 (JSON Pointer)".into())
             }
@@ -171,6 +206,12 @@ impl fmt::Display for CliError {
             CliError::ChildIo { program, source } => {
                 write!(f, "{}: {source}", program.to_string_lossy())
             }
+            CliError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            CliError::Unprinted { file, source } => write!(
+                f,
+                "{}: applied, but could not print the new value: {source}",
+                file.display()
+            ),
         }
     }
 }
@@ -178,5 +219,22 @@ impl fmt::Display for CliError {
 impl From<jlock_core::Error> for CliError {
     fn from(e: jlock_core::Error) -> CliError {
         CliError::Core(e)
+    }
+}
+
+/// `uid N (name)`, with the name from /etc/passwd when it has one.
+fn user_name(uid: u32) -> String {
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)? == uid.to_string()).then(|| name.to_string())
+            })
+        });
+    match name {
+        Some(n) => format!("uid {uid} ({n})"),
+        None => format!("uid {uid}"),
     }
 }

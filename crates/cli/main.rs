@@ -1,13 +1,15 @@
 //! The `jlock` command: flock(1)-style locked commands and a JSON data file
 //! shared safely between shell scripts.
-// See `main` below for why std's start-up is skipped.
-#![cfg_attr(not(test), no_main)]
+// See `main` below for why std's start-up is skipped — only with glibc,
+// which hands the arguments to std itself; musl does not.
+#![cfg_attr(all(not(test), target_os = "linux", target_env = "gnu"), no_main)]
 
 mod args;
 mod bench;
 mod crew;
 mod data;
 mod demo;
+mod document;
 mod exit;
 mod output;
 mod run;
@@ -26,8 +28,9 @@ use crate::args::{Cli, Command};
 /// the one part it needs: ignoring SIGPIPE, so a closed pipe is an error to
 /// handle, not a silent death. (std gives spawned commands the default
 /// SIGPIPE back.) Arguments still come from `std::env::args_os`, which glibc
-/// hands to std independently of `main`.
-#[cfg(not(test))]
+/// hands to std independently of `main` (through `.init_array`); other C
+/// libraries (musl) do not, so there jlock starts the ordinary way.
+#[cfg(all(not(test), target_os = "linux", target_env = "gnu"))]
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // SAFETY: setting a signal's disposition to SIG_IGN, before any thread exists.
@@ -37,9 +40,10 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     std::process::exit(run())
 }
 
-/// Under `cargo test` the harness supplies the entry point; this keeps
-/// `run` (and all it reaches) checked as live code there too.
-#[cfg(test)]
+/// The ordinary entry point: under `cargo test` (where the harness supplies
+/// its own, and this keeps `run` checked as live code) and on platforms
+/// without glibc. std's start-up already ignores SIGPIPE.
+#[cfg(any(test, not(all(target_os = "linux", target_env = "gnu"))))]
 fn main() {
     std::process::exit(run())
 }
@@ -49,14 +53,16 @@ fn run() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version print to stdout and succeed; real usage
-            // errors exit with the documented usage code.
-            let _ = e.print();
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            std::process::exit(i32::from(code));
+            // errors exit with the documented usage code, and say `jlock:`
+            // as every other message of jlock's does.
+            if !e.use_stderr() {
+                let _ = e.print();
+                return i32::from(exit::OK);
+            }
+            let text = e.render().to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprint!("jlock: {text}");
+            return i32::from(exit::USAGE);
         }
     };
     let ui = output::Ui {
@@ -78,20 +84,7 @@ fn run() -> i32 {
             clap_complete::generate(*shell, &mut cmd, "jlock", &mut std::io::stdout());
             Ok(exit::OK)
         }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            let mut page = Vec::new();
-            match man.render(&mut page) {
-                Ok(()) => {
-                    output::print_line(String::from_utf8_lossy(&page).trim_end());
-                    Ok(exit::OK)
-                }
-                Err(source) => Err(exit::CliError::ChildIo {
-                    program: "man".into(),
-                    source,
-                }),
-            }
-        }
+        Command::Man { subcommand } => man_page(subcommand.as_deref()),
         Command::DemoChild(a) => demo::child(a),
         Command::BenchChild(a) => bench::bench_child(a),
     };
@@ -105,4 +98,34 @@ fn run() -> i32 {
         err.exit_code()
     });
     i32::from(code)
+}
+
+/// `jlock man [SUBCOMMAND]`: the page `jlock(1)`, or `jlock-SUBCOMMAND(1)`
+/// that it refers to.
+fn man_page(subcommand: Option<&str>) -> Result<u8, exit::CliError> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let page = match subcommand {
+        None => cmd,
+        Some(name) => {
+            let sub = cmd
+                .get_subcommands()
+                .find(|s| s.get_name() == name && !s.is_hide_set())
+                .cloned()
+                .ok_or_else(|| exit::CliError::Usage(format!("no subcommand {name:?}")))?;
+            let full = format!("jlock-{name}");
+            sub.name(full.clone())
+                .bin_name(full)
+                .version(env!("CARGO_PKG_VERSION"))
+        }
+    };
+    let mut text = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut text)
+        .map_err(|source| exit::CliError::Io {
+            path: "man page".into(),
+            source,
+        })?;
+    output::print_line(String::from_utf8_lossy(&text).trim_end());
+    Ok(exit::OK)
 }

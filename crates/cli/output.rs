@@ -2,22 +2,30 @@
 //! away, and progress bars that appear only on a terminal.
 
 use std::io::{ErrorKind, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use jlock_core::Holder;
 
 /// Prints `text` and a newline to stdout. If stdout is a closed pipe (as in
 /// `jlock get db.json | head -c 10`), exits quietly like other Unix tools.
 pub fn print_line(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let written = out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
-    if let Err(e) = written {
+    if let Err(e) = try_print_line(text) {
         if e.kind() == ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
         eprintln!("jlock: writing to stdout: {e}");
         std::process::exit(i32::from(crate::exit::IO));
     }
+}
+
+/// Prints `text` and a newline to stdout, reporting any failure.
+pub fn try_print_line(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
 }
 
 /// A progress bar on stderr for `total` steps, drawn only when `show` and
@@ -52,9 +60,14 @@ impl Ui {
         }
     }
 
-    /// Whether to report lock waits: with `--verbose`, or any `-w`.
+    /// Whether to report lock waits: with `--verbose`, or when stderr is a
+    /// terminal (someone is watching); never for `-n`, which does not wait.
+    /// A cron job that waits sends no mail.
     pub fn reports_waits(&self, wait: jlock_core::Wait) -> bool {
-        !self.quiet && (self.verbose || matches!(wait, jlock_core::Wait::Timeout(_)))
+        use std::io::IsTerminal;
+        !self.quiet
+            && wait != jlock_core::Wait::NoWait
+            && (self.verbose || std::io::stderr().is_terminal())
     }
 
     /// Says whom a wait for `locks` is for, from the kernel's lock table.
@@ -63,7 +76,7 @@ impl Ui {
             .iter()
             .flat_map(|l| jlock_core::holders(l).unwrap_or_default())
             .filter(|h| !h.waiting)
-            .map(|h| crate::status::describe(&h))
+            .map(|h| describe(&h))
             .collect();
         let whom = if whom.is_empty() {
             "another process".to_string()
@@ -80,36 +93,62 @@ impl Ui {
             self.say(&format!("got {shown} after {secs:.3} s"));
         }
     }
+}
 
-    /// Runs a data operation (which takes its lock itself) first without
-    /// waiting; if the lock is held and waits are reported, says whom it
-    /// waits for, then runs it again waiting as `wait` says, less the time
-    /// already gone.
-    pub fn lock_reporting<T>(
-        &self,
-        lock_path: &std::path::Path,
-        wait: jlock_core::Wait,
-        mut attempt: impl FnMut(jlock_core::Wait) -> Result<T, jlock_core::Error>,
-    ) -> Result<T, jlock_core::Error> {
-        use jlock_core::Wait;
-        if !self.reports_waits(wait) || wait == Wait::NoWait {
-            return attempt(wait);
+/// Reports the lock waits of a store's operations, as [`Ui`] says: whom a
+/// wait is for when it begins (through the store's `on_wait` hook), and with
+/// `--verbose` how long it took.
+pub struct WaitReport {
+    ui: Ui,
+    report: bool,
+    began: Arc<Mutex<Option<Instant>>>,
+}
+
+impl WaitReport {
+    /// The report for operations that wait as `wait` says.
+    pub fn new(ui: Ui, wait: jlock_core::Wait) -> WaitReport {
+        WaitReport {
+            ui,
+            report: ui.reports_waits(wait),
+            began: Arc::default(),
         }
-        let start = std::time::Instant::now();
-        match attempt(Wait::NoWait) {
-            Err(e) if e.is_lock_contention() => {}
-            other => return other,
-        }
-        let shown = lock_path.display().to_string();
-        self.waiting_for(&shown, &[lock_path.to_path_buf()]);
-        let remaining = match wait {
-            Wait::Timeout(limit) => Wait::Timeout(limit.saturating_sub(start.elapsed())),
-            other => other,
-        };
-        let out = attempt(remaining);
-        if out.is_ok() {
-            self.got(&shown, start);
-        }
-        out
     }
+
+    /// The hook to give the store, if waits are to be reported.
+    pub fn hook(&self) -> Option<impl Fn(&Path) + Send + Sync + 'static> {
+        let (ui, began) = (self.ui, Arc::clone(&self.began));
+        self.report.then_some({
+            move |lock: &Path| {
+                if let Ok(mut b) = began.lock() {
+                    *b = Some(Instant::now());
+                }
+                ui.waiting_for(&lock.display().to_string(), &[lock.to_path_buf()]);
+            }
+        })
+    }
+
+    /// After an operation: says how long its wait for `lock` took, if it waited.
+    pub fn done(&self, lock: &Path) {
+        let began = self.began.lock().ok().and_then(|mut b| b.take());
+        if let Some(start) = began {
+            self.ui.got(&lock.display().to_string(), start);
+        }
+    }
+}
+
+/// A point in time as RFC 3339, UTC, to the second.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// One line about a process, for messages: `pid 42 (make -j4), running since …`.
+pub fn describe(h: &Holder) -> String {
+    let mut s = format!("pid {}", h.pid);
+    if !h.command.is_empty() {
+        s.push_str(&format!(" ({})", h.command));
+    }
+    if let Some(t) = h.started {
+        s.push_str(&format!(", running since {}", timestamp(t)));
+    }
+    s
 }

@@ -4,14 +4,13 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use clap::Args;
-use jlock_core::{holders, sidecar_of, Error, Holder, LockMode, Store, Wait};
+use jlock_core::{holders, Error, Holder, LockMode, Store, Wait};
 use serde_json::{json, Value};
 
 use crate::exit::{CliError, OK};
-use crate::output::print_line;
+use crate::output::{describe, print_line, timestamp};
 
 /// Options of `jlock status`.
 #[derive(Debug, Args)]
@@ -27,11 +26,6 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// A point in time as RFC 3339, UTC, to the second.
-pub fn timestamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
 fn mode_name(mode: LockMode) -> &'static str {
     match mode {
         LockMode::Exclusive => "exclusive",
@@ -39,21 +33,9 @@ fn mode_name(mode: LockMode) -> &'static str {
     }
 }
 
-/// One line about a process, for messages: `pid 42 (make -j4), running since …`.
-pub fn describe(h: &Holder) -> String {
-    let mut s = format!("pid {}", h.pid);
-    if !h.command.is_empty() {
-        s.push_str(&format!(" ({})", h.command));
-    }
-    if let Some(t) = h.started {
-        s.push_str(&format!(", running since {}", timestamp(t)));
-    }
-    s
-}
-
 /// `jlock status`.
 pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
-    let sidecar = sidecar_of(&args.path);
+    let sidecar = Store::builder(&args.path).default_lock_path();
     let data = match &args.lock_file {
         Some(_) => Some(args.path.as_path()),
         None if sidecar.exists() => Some(args.path.as_path()),
@@ -161,8 +143,8 @@ fn data_status(path: &Path, lock_path: &Path) -> Result<Value, CliError> {
             return Ok(json!({"path": path, "exists": false, "journal": "none"}))
         }
         Err(e) => {
-            return Err(CliError::ChildIo {
-                program: path.as_os_str().to_os_string(),
+            return Err(CliError::Io {
+                path: path.to_path_buf(),
                 source: e,
             })
         }

@@ -1,44 +1,59 @@
 //! The data file as the lock holder sees it: reading the current document
-//! (recovering from a writer killed mid-update) and writing a new one in the
-//! store's durability mode.
+//! (recovering from a journal writer killed mid-update) and writing a new
+//! one with the store's [`Writer`].
 //!
 //! All of this runs under the sidecar lock — shared for a read, exclusive for
 //! an update — so one `Disk` never races another process's.
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use crate::durability::Durability;
-use crate::error::{Error, Operation, Result};
-use crate::journal::{journal_path, read_full_at, Header, Journal, HEADER_LEN};
+use crate::error::{Error, IoContext, Operation, Result};
+use crate::journal::{read_full_at, Journal, State};
 use crate::replace::{replace, Creation};
+use crate::{names, shared_dir};
+
+/// How a new document reaches the data file: the store's durability mode,
+/// as the one value the disk layer acts on.
+#[derive(Debug)]
+enum Writer {
+    /// A temporary file renamed over the data file ([`Durability::Rename`],
+    /// or with `fsync` [`Durability::Fsync`]).
+    Replace {
+        fsync: bool,
+        /// What files this process creates look like, learned once.
+        creation: Option<Creation>,
+    },
+    /// The data file changed in place behind the journal
+    /// ([`Durability::Journal`]).
+    InPlace,
+}
+
+impl From<Durability> for Writer {
+    fn from(d: Durability) -> Writer {
+        match d {
+            Durability::Rename => Writer::Replace {
+                fsync: false,
+                creation: None,
+            },
+            Durability::Fsync => Writer::Replace {
+                fsync: true,
+                creation: None,
+            },
+            Durability::Journal => Writer::InPlace,
+        }
+    }
+}
 
 /// The document as read under the lock.
 pub(crate) struct Snapshot {
     /// The current document's bytes (empty if the file is missing).
     pub bytes: Vec<u8>,
-    /// The data file's metadata, if it exists and a rename will replace it.
-    meta: Option<Metadata>,
-    /// The journal's whole record, if there is one.
-    header: Option<Header>,
-}
-
-/// The data file, kept open between updates in journal mode.
-#[derive(Debug)]
-struct DataFile {
-    file: File,
-    dev: u64,
-    ino: u64,
-    /// As `fstat` gave it when the file was opened.
-    meta: Metadata,
-}
-
-impl DataFile {
-    fn is(&self, h: &Header) -> bool {
-        self.dev == h.dev && self.ino == h.ino
-    }
+    /// The open data file and its metadata, if it exists.
+    data: Option<(File, Metadata)>,
 }
 
 /// One store's view of its data file and journal.
@@ -47,269 +62,159 @@ pub(crate) struct Disk {
     target: PathBuf,
     dir: PathBuf,
     journal_path: PathBuf,
-    durability: Durability,
+    writer: Writer,
     journal: Option<Journal>,
-    data: Option<DataFile>,
-    creation: Option<Creation>,
 }
 
 impl Disk {
     /// `target` is the data file (symlinks resolved); `dir` its directory, absolute.
     pub fn new(target: PathBuf, dir: PathBuf, durability: Durability) -> Disk {
         Disk {
-            journal_path: journal_path(&target),
+            journal_path: names::journal_of(&target),
             target,
             dir,
-            durability,
+            writer: Writer::from(durability),
             journal: None,
-            data: None,
-            creation: None,
         }
     }
 
-    fn io(&self, op: Operation, e: io::Error) -> Error {
-        Error::io(op, &self.target, e)
-    }
-
-    /// Reads the current document. Under the exclusive lock (`exclusive`), a
-    /// journal record that a killed writer did not finish applying is
-    /// replayed into the data file first; under a shared lock its document is
+    /// Reads the current document. A journal record that a killed writer
+    /// left is dealt with here, the one place that does: under the exclusive
+    /// lock (`exclusive`) a torn write is completed in the data file and the
+    /// record dropped; under a shared lock the completed document is
     /// returned without writing.
     pub fn load(&mut self, exclusive: bool) -> Result<Snapshot> {
+        let writable = exclusive && matches!(self.writer, Writer::InPlace);
+        let data = self.open_data(writable, false)?;
+        let mut bytes = match &data {
+            Some((file, meta)) => read_whole(file, meta.len()).at(Operation::Read, &self.target)?,
+            None => Vec::new(),
+        };
         if self.journal.is_none() {
-            self.journal = Journal::open(&self.journal_path)
-                .map_err(|e| Error::io(Operation::Read, &self.journal_path, e))?;
+            let owner = shared_dir::expected_owner(data.as_ref().map(|(_, m)| m));
+            self.journal = Journal::open(&self.journal_path, owner)?;
         }
-        let header = match &self.journal {
-            Some(j) => j
-                .header()
-                .map_err(|e| Error::io(Operation::Read, &self.journal_path, e))?,
-            None => None,
+        let Some(journal) = &mut self.journal else {
+            return Ok(Snapshot { bytes, data });
         };
-        if let Some(h) = header {
-            if let Some(snap) = self.load_journaled(h, exclusive)? {
-                return Ok(snap);
-            }
-        }
-        // No journal record, or one for a file that has since been replaced.
-        let mut snap = self.load_plain()?;
-        snap.header = header;
-        Ok(snap)
-    }
-
-    /// Reads the data file the journal's record `h` belongs to, checking it
-    /// against the record. `None` if the data file is not that file.
-    fn load_journaled(&mut self, h: Header, exclusive: bool) -> Result<Option<Snapshot>> {
-        if !self.data.as_ref().is_some_and(|d| d.is(&h)) {
-            match self.open_data(false)? {
-                Some(d) if d.is(&h) => self.data = Some(d),
-                _ => return Ok(None),
-            }
-        }
-        let snap = self.check_against(h, exclusive);
-        if self.durability != Durability::Journal {
-            self.data = None; // only journal mode keeps the file open
-        }
-        snap.map(Some)
-    }
-
-    fn check_against(&self, h: Header, exclusive: bool) -> Result<Snapshot> {
-        let Some(d) = &self.data else {
-            return Err(self.io(Operation::Read, io::Error::other("data file not open")));
+        let Some(record) = journal.record()? else {
+            return Ok(Snapshot { bytes, data });
         };
-        let want = usize::try_from(h.len).unwrap_or(usize::MAX - 1) + 1;
-        let mut bytes = vec![0u8; want];
-        let n = read_full_at(&d.file, &mut bytes, 0).map_err(|e| self.io(Operation::Read, e))?;
-        bytes.truncate(n);
-        // Only a rename needs the old file's metadata; outside journal mode
-        // the file was opened (and stat'ed) just now.
-        let meta = (self.durability != Durability::Journal).then(|| d.meta.clone());
-        if !h.matches(&bytes) {
-            let body = match &self.journal {
-                Some(j) => j
-                    .body(&h)
-                    .map_err(|e| Error::io(Operation::Read, &self.journal_path, e))?,
-                None => None,
-            };
-            match body {
-                // The writer was killed after its record was whole, before
-                // (or while) writing the data file: the record is the document.
-                Some(body) => {
-                    if exclusive {
-                        self.replay(d, &body)?;
+        match &data {
+            Some((file, meta)) if record.belongs_to(meta) => {
+                if !exclusive {
+                    if record.classify(&bytes) == State::Torn {
+                        bytes = record.repaired(&bytes);
                     }
-                    bytes = body;
+                } else if writable {
+                    bytes = journal.recover(&record, file, &self.target, bytes)?;
+                } else {
+                    let file =
+                        open_nofollow(&self.target, true).at(Operation::Write, &self.target)?;
+                    bytes = journal.recover(&record, &file, &self.target, bytes)?;
                 }
-                // The writer was killed while writing its record, so it never
-                // touched the data file: the data file is the document.
-                None if n == want => {
-                    bytes = read_whole(&d.file, h.len).map_err(|e| self.io(Operation::Read, e))?;
-                }
-                None => {}
             }
+            // A record of another file (or of none): stale, never replayed.
+            _ if exclusive => journal.invalidate()?,
+            _ => {}
         }
-        Ok(Snapshot {
-            bytes,
-            meta,
-            header: Some(h),
-        })
+        Ok(Snapshot { bytes, data })
     }
 
-    /// Writes a journal record's document into the data file, in place.
-    fn replay(&self, d: &DataFile, body: &[u8]) -> Result<()> {
-        let write = |f: &File| {
-            f.write_all_at(body, 0)
-                .and_then(|()| f.set_len(body.len() as u64))
+    /// Whether a journal record awaits replay: the data file holds a write
+    /// its writer was killed in the middle of.
+    pub fn replay_pending(&mut self) -> Result<bool> {
+        let Some((file, meta)) = self.open_data(false, false)? else {
+            return Ok(false);
         };
-        let written = if self.durability == Durability::Journal {
-            write(&d.file)
-        } else {
-            // Outside journal mode the file was opened to read only.
-            OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&self.target)
-                .and_then(|f| write(&f))
+        let bytes = read_whole(&file, meta.len()).at(Operation::Read, &self.target)?;
+        if self.journal.is_none() {
+            self.journal =
+                Journal::open(&self.journal_path, shared_dir::expected_owner(Some(&meta)))?;
+        }
+        let Some(journal) = &mut self.journal else {
+            return Ok(false);
         };
-        written.map_err(|e| self.io(Operation::Write, e))
+        Ok(journal
+            .record()?
+            .is_some_and(|r| r.belongs_to(&meta) && r.classify(&bytes) == State::Torn))
     }
 
-    /// Opens the data file (read-write in journal mode), or `None` if missing.
-    fn open_data(&self, create: bool) -> Result<Option<DataFile>> {
-        let writable = self.durability == Durability::Journal;
+    /// Opens the data file — read-write if `write`, created if `create` —
+    /// or `None` if it is missing. Anything but a regular file is refused at
+    /// once: a FIFO would block a read forever, a device read without end.
+    fn open_data(&self, write: bool, create: bool) -> Result<Option<(File, Metadata)>> {
         let opened = OpenOptions::new()
             .read(true)
-            .write(writable)
+            .write(write)
             .create(create)
             .truncate(false)
             .mode(0o666)
             // Symlinks were resolved when the store was opened; one here
-            // now was planted since, and is not followed.
-            .custom_flags(libc::O_NOFOLLOW)
+            // now was planted since, and is not followed. O_NONBLOCK: opening
+            // a FIFO must not wait for a writer.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&self.target);
         let file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
-            Err(e) => return Err(self.io(Operation::Read, e)),
+            Err(e) => return Err(Error::io(Operation::Read, &self.target, e)),
         };
-        let meta = file.metadata().map_err(|e| self.io(Operation::Read, e))?;
-        Ok(Some(DataFile {
-            file,
-            dev: meta.dev(),
-            ino: meta.ino(),
-            meta,
-        }))
-    }
-
-    /// Reads the data file whole, with no journal to consult.
-    fn load_plain(&mut self) -> Result<Snapshot> {
-        let Some(d) = self.open_data(false)? else {
-            self.data = None;
-            return Ok(Snapshot {
-                bytes: Vec::new(),
-                meta: None,
-                header: None,
-            });
-        };
-        let meta = d.meta.clone();
-        let bytes = read_whole(&d.file, meta.len()).map_err(|e| self.io(Operation::Read, e))?;
-        if self.durability == Durability::Journal {
-            self.data = Some(d);
+        let meta = file.metadata().at(Operation::Stat, &self.target)?;
+        if !meta.is_file() {
+            let what = io::Error::other("not a regular file; a data file must be one");
+            return Err(Error::io(Operation::Read, &self.target, what));
         }
-        Ok(Snapshot {
-            bytes,
-            meta: Some(meta),
-            header: None,
-        })
+        Ok(Some((file, meta)))
     }
 
-    /// Whether a journal record awaits replay: `None` if there is no record
-    /// (or none for this file), `Some(true)` if the data file does not hold
-    /// the record's whole document yet.
-    pub fn pending_replay(&mut self) -> Result<Option<bool>> {
-        let snap = self.load(false)?;
-        let Some(h) = snap.header else {
-            return Ok(None);
-        };
-        let on_disk = self.open_data(false)?;
-        let Some(d) = on_disk.filter(|d| d.is(&h)) else {
-            return Ok(None);
-        };
-        let mut bytes = vec![0u8; usize::try_from(h.len).unwrap_or(0) + 1];
-        let n = read_full_at(&d.file, &mut bytes, 0).map_err(|e| self.io(Operation::Read, e))?;
-        bytes.truncate(n);
-        Ok(Some(!h.matches(&bytes) && h.matches(&snap.bytes)))
+    /// Makes `new` the document, replacing `old` (as [`Disk::load`] read it).
+    pub fn store(&mut self, new: &[u8], old: Snapshot) -> Result<()> {
+        self.store_until(new, old, None)
     }
 
-    /// Writes `record[HEADER_LEN..]` as the new document. The first
-    /// [`HEADER_LEN`] bytes of `record` are room for the journal header.
-    pub fn store(&mut self, record: &mut [u8], old: &Snapshot) -> Result<()> {
-        match self.durability {
-            Durability::Journal => self.store_journaled(record, old),
-            mode => {
-                // A journal record must not outlive the file it describes:
-                // clear it before the rename replaces the file.
-                if old.header.is_some() {
-                    if let Some(j) = &self.journal {
-                        j.clear()
-                            .map_err(|e| Error::io(Operation::Write, &self.journal_path, e))?;
-                    }
+    /// [`Disk::store`]; in journal mode, stopped as by `SIGKILL` after
+    /// `stop` bytes of the changed region reached the data file, if set.
+    pub fn store_until(&mut self, new: &[u8], old: Snapshot, stop: Option<usize>) -> Result<()> {
+        match &mut self.writer {
+            Writer::Replace { fsync, creation } => replace(
+                &self.target,
+                &self.dir,
+                new,
+                old.data.as_ref().map(|(_, m)| m),
+                *fsync,
+                creation,
+            ),
+            Writer::InPlace => {
+                let (file, meta) = match old.data {
+                    Some(d) => d,
+                    None => self.open_data(true, true)?.ok_or_else(|| {
+                        Error::io(
+                            Operation::Write,
+                            &self.target,
+                            io::ErrorKind::NotFound.into(),
+                        )
+                    })?,
+                };
+                if self.journal.is_none() {
+                    self.journal = Some(Journal::create(&self.journal_path, &meta)?);
                 }
-                self.data = None;
-                replace(
-                    &self.target,
-                    &self.dir,
-                    &record[HEADER_LEN..],
-                    old.meta.as_ref(),
-                    mode,
-                    &mut self.creation,
-                )
+                match &mut self.journal {
+                    Some(j) => j.write_until(&file, &meta, &self.target, &old.bytes, new, stop),
+                    None => Ok(()),
+                }
             }
         }
     }
+}
 
-    fn store_journaled(&mut self, record: &mut [u8], old: &Snapshot) -> Result<()> {
-        if self.data.is_none() {
-            self.data = self.open_data(true)?;
-        }
-        let Some(d) = &self.data else {
-            return Err(self.io(
-                Operation::Write,
-                io::Error::other("data file vanished while locked"),
-            ));
-        };
-        if self.journal.is_none() {
-            let mode = d.file.metadata().map(|m| m.mode() & 0o666).unwrap_or(0o600);
-            self.journal = Some(
-                Journal::create(&self.journal_path, mode)
-                    .map_err(|e| Error::io(Operation::CreateTemp, &self.journal_path, e))?,
-            );
-        }
-        let body = &record[HEADER_LEN..];
-        let header = Header {
-            seq: old.header.map_or(1, |h| h.seq.wrapping_add(1)),
-            dev: d.dev,
-            ino: d.ino,
-            len: body.len() as u64,
-            body_crc: crc32fast::hash(body),
-        };
-        header.encode_into(record);
-        if let Some(j) = &self.journal {
-            j.write(record)
-                .map_err(|e| Error::io(Operation::Write, &self.journal_path, e))?;
-        }
-        // The record is whole: from here on a crash is repaired by replay.
-        let body = &record[HEADER_LEN..];
-        d.file
-            .write_all_at(body, 0)
-            .map_err(|e| self.io(Operation::Write, e))?;
-        if body.len() < old.bytes.len() {
-            d.file
-                .set_len(body.len() as u64)
-                .map_err(|e| self.io(Operation::Write, e))?;
-        }
-        Ok(())
-    }
+/// Opens `path` read-only or read-write, never through a symlink.
+fn open_nofollow(path: &Path, write: bool) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
 }
 
 /// Reads a whole file with `pread`, in one call when `size_hint` (from

@@ -32,6 +32,12 @@ pub enum Operation {
     Rename,
     /// Removing a temporary file left behind by a crashed writer.
     RemoveStale,
+    /// Reserving disk space for an update before it commits (`fallocate`).
+    Reserve,
+    /// Reading or writing the redo journal of [`Durability::Journal`](crate::Durability::Journal).
+    Journal,
+    /// Looking at a file's metadata (`stat`).
+    Stat,
 }
 
 impl fmt::Display for Operation {
@@ -47,6 +53,9 @@ impl fmt::Display for Operation {
             Operation::Sync => "fsync",
             Operation::Rename => "rename",
             Operation::RemoveStale => "remove stale temporary file",
+            Operation::Reserve => "reserve disk space",
+            Operation::Journal => "journal",
+            Operation::Stat => "stat",
         })
     }
 }
@@ -133,15 +142,19 @@ pub enum Error {
         /// The array's length.
         len: usize,
     },
-    /// A path in a shared directory (world-writable, sticky, like `/tmp`)
-    /// that jlock refuses to open: a symlink planted by another user, or a
-    /// dangling symlink a new file would be created through.
+    /// A file jlock refuses to trust: a symlink planted by another user in a
+    /// shared directory (world-writable, sticky, like `/tmp`) — as the last
+    /// component of a path or as a directory on the way — a dangling symlink
+    /// a new file would be created through, or a journal or temporary file
+    /// that is not owned by the data file's owner.
     #[error("{}: {reason}", path.display())]
     UnsafePath {
         /// The path refused.
         path: PathBuf,
         /// Why.
         reason: String,
+        /// The user id that owns the refused file, when one does.
+        owner: Option<u32>,
     },
     /// A path expression could not be parsed.
     #[error("bad path {input:?}: {reason}")]
@@ -173,12 +186,33 @@ pub enum Error {
     },
 }
 
+/// Attaches the operation and the path to an I/O error: the one way
+/// jlock-core turns an [`io::Error`] into an [`Error`].
+pub(crate) trait IoContext<T> {
+    /// `Err(e)` becomes [`Error::Io`] with `op` and `path`.
+    fn at(self, op: Operation, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, op: Operation, path: &Path) -> Result<T> {
+        self.map_err(|source| Error::io(op, path, source))
+    }
+}
+
 impl Error {
     pub(crate) fn io(op: Operation, path: &Path, source: io::Error) -> Error {
         Error::Io {
             path: path.to_path_buf(),
             op,
             source,
+        }
+    }
+
+    pub(crate) fn unsafe_path(path: &Path, reason: impl Into<String>, owner: Option<u32>) -> Error {
+        Error::UnsafePath {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+            owner,
         }
     }
 

@@ -7,15 +7,17 @@
 //! found through `/proc/*/fdinfo`, which lists each descriptor's locks.
 
 use std::fs;
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, Operation, Result};
+use crate::error::{Error, IoContext, Operation, Result};
 use crate::lock::LockMode;
 
 /// One process in the lock table of a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Holder {
     /// The process id.
     pub pid: u32,
@@ -32,7 +34,10 @@ pub struct Holder {
 
 /// The `flock(2)` holders and waiters of the file at `path`, from the
 /// kernel's lock table. Holders come first. A file that does not exist has
-/// none.
+/// none; a path whose directory does not exist is an error.
+///
+/// Linux only: it reads `/proc/locks` and `/proc/PID/fdinfo`. On other
+/// systems it returns [`Error::Io`] with [`io::ErrorKind::Unsupported`].
 ///
 /// ```no_run
 /// for h in jlock_core::holders("build.lock")? {
@@ -44,9 +49,21 @@ pub fn holders<P: AsRef<Path>>(path: P) -> Result<Vec<Holder>> {
     let path = path.as_ref();
     let meta = match fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(Operation::Read, path, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A free lock — unless the directory it would be in is missing.
+            let dir = crate::shared_dir::parent(path);
+            fs::metadata(dir).at(Operation::Stat, dir)?;
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(Error::io(Operation::Stat, path, e)),
     };
+    if !cfg!(target_os = "linux") {
+        let e = io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the lock table is read from /proc/locks, which only Linux has",
+        );
+        return Err(Error::io(Operation::Read, path, e));
+    }
     let (major, minor) = dev_major_minor(meta.dev());
     let table = fs::read_to_string("/proc/locks")
         .map_err(|e| Error::io(Operation::Read, Path::new("/proc/locks"), e))?;
@@ -192,9 +209,8 @@ fn started(pid: u32) -> Option<SystemTime> {
         .trim()
         .parse()
         .ok()?;
-    // SAFETY: sysconf with a constant name has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    let hz = rustix::param::clock_ticks_per_second();
+    let hz = Some(hz).filter(|&h| h > 0)?;
     Some(UNIX_EPOCH + Duration::from_secs(boot) + Duration::from_millis(ticks * 1000 / hz))
 }
 

@@ -27,15 +27,28 @@
 //! ```
 //!
 //! The protocol, and why it is built this way, is described in `docs/design.md`.
+//!
+//! Platforms: Unix. Everything builds and works on Linux, where it is tested;
+//! on other Unix systems with `flock(2)` (macOS, the BSDs) everything but
+//! [`holders`] (which reads Linux's `/proc`) is expected to work — see
+//! docs/design.md for what was verified and how. Windows is not supported.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+#[cfg(not(unix))]
+compile_error!(
+    "jlock-core supports Unix only (flock(2), O_NOFOLLOW, file owners and modes); \
+     Windows is not supported"
+);
 
 mod disk;
 mod durability;
 mod error;
 mod holders;
 mod journal;
-mod lock;
 mod json_path;
+mod lock;
+mod names;
 mod replace;
 mod semaphore;
 mod shared_dir;
@@ -44,7 +57,7 @@ mod store;
 pub use crate::durability::Durability;
 pub use crate::error::{Error, Operation, Result};
 pub use crate::holders::{holders, Holder};
-pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::json_path::{JsonPath, Segment};
+pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::semaphore::{Semaphore, SemaphoreGuard};
-pub use crate::store::{sidecar_of, Store, StoreBuilder};
+pub use crate::store::{Store, StoreBuilder};

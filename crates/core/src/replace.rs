@@ -4,63 +4,14 @@
 //! A reader — even one that takes no lock, like `cat` or `jq` — opens either the
 //! old inode or the new one, so it sees a whole document, never a torn one.
 
-use std::ffi::OsString;
 use std::fs::{self, File, Metadata, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::durability::Durability;
-use crate::error::{Error, Operation, Result};
+use crate::error::{Error, IoContext, Operation, Result};
+use crate::names::temp_name_of;
 use crate::shared_dir;
-
-/// Follows symbolic links from `path` to the file they finally name, which
-/// need not exist yet. Relative link targets resolve against the link's
-/// directory. Gives up after 40 links, as the kernel does (`ELOOP`).
-pub(crate) fn resolve_links(path: &Path) -> Result<PathBuf> {
-    let mut cur = path.to_path_buf();
-    for _ in 0..40 {
-        match fs::symlink_metadata(&cur) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let dir = match cur.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                    _ => PathBuf::from("."),
-                };
-                shared_dir::check_link(&cur, &meta, &dir)?;
-                let target =
-                    fs::read_link(&cur).map_err(|e| Error::io(Operation::ResolveLink, &cur, e))?;
-                let next = if target.is_relative() {
-                    dir.join(target)
-                } else {
-                    target
-                };
-                if fs::symlink_metadata(&next).is_err() {
-                    // A dangling link: an update would create the file it
-                    // names — refused in a shared directory.
-                    shared_dir::check(&cur, true)?;
-                }
-                cur = next;
-            }
-            Ok(_) => return Ok(cur),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(cur),
-            Err(e) => return Err(Error::io(Operation::ResolveLink, &cur, e)),
-        }
-    }
-    let loop_err = io::Error::other("too many levels of symbolic links");
-    Err(Error::io(Operation::ResolveLink, path, loop_err))
-}
-
-/// The name of the temporary file that replaces `target`.
-///
-/// The name is fixed, not random: only the holder of the exclusive lock
-/// writes, so one name suffices, and a file of that name found at creation is
-/// the remains of a writer that crashed — removed, never accumulated.
-fn temp_name(target: &Path) -> OsString {
-    let mut name = OsString::from(".");
-    name.push(target.file_name().unwrap_or_default());
-    name.push(".jlock-tmp");
-    name
-}
 
 /// What a file this process creates in a directory turns out as: learned
 /// from the first temporary file, so later ones can be created right at once.
@@ -86,10 +37,10 @@ pub(crate) fn replace(
     dir: &Path,
     bytes: &[u8],
     old: Option<&Metadata>,
-    durability: Durability,
+    fsync: bool,
     creation: &mut Option<Creation>,
 ) -> Result<()> {
-    let name = temp_name(target);
+    let name = temp_name_of(target);
     let temp_path = dir.join(&name);
     let exact = match (old, *creation) {
         (None, _) => true, // a new file: 0666 less the umask, as any create
@@ -110,37 +61,38 @@ pub(crate) fn replace(
         .permissions(Permissions::from_mode(mode));
     let mut temp = match builder.tempfile_in(dir) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            // Left by a writer killed between create and rename.
-            fs::remove_file(&temp_path)
-                .map_err(|e| Error::io(Operation::RemoveStale, &temp_path, e))?;
+            // Left by a writer killed between create and rename — if this
+            // user or the data file's owner made it. Anyone else's is refused.
+            let meta = fs::symlink_metadata(&temp_path).at(Operation::RemoveStale, &temp_path)?;
+            let owner = shared_dir::expected_owner(old);
+            if meta.uid() != shared_dir::euid() && meta.uid() != owner {
+                shared_dir::check_owned(&temp_path, &meta, owner, "temporary file")?;
+            }
+            fs::remove_file(&temp_path).at(Operation::RemoveStale, &temp_path)?;
             builder.tempfile_in(dir)
         }
         other => other,
     }
-    .map_err(|e| Error::io(Operation::CreateTemp, &temp_path, e))?;
+    .at(Operation::CreateTemp, &temp_path)?;
 
     if let (Some(old), false) = (old, exact) {
         *creation = Some(
-            copy_owner_and_mode(temp.as_file(), old)
-                .map_err(|e| Error::io(Operation::SetPermissions, &temp_path, e))?,
+            copy_owner_and_mode(temp.as_file(), old).at(Operation::SetPermissions, &temp_path)?,
         );
     }
-    temp.write_all(bytes)
-        .map_err(|e| Error::io(Operation::Write, &temp_path, e))?;
-    if durability == Durability::Fsync {
-        temp.as_file()
-            .sync_data()
-            .map_err(|e| Error::io(Operation::Sync, &temp_path, e))?;
+    temp.write_all(bytes).at(Operation::Write, &temp_path)?;
+    if fsync {
+        temp.as_file().sync_data().at(Operation::Sync, &temp_path)?;
     }
     // Close, then rename. If the rename fails, dropping the TempPath inside
     // the error removes the temporary file.
     temp.into_temp_path()
         .persist(target)
         .map_err(|e| Error::io(Operation::Rename, target, e.error))?;
-    if durability == Durability::Fsync {
+    if fsync {
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(Operation::Sync, dir, e))?;
+            .at(Operation::Sync, dir)?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! exclusive lock of a sidecar lock file and replaces the file atomically.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -11,10 +11,14 @@ use serde_json::{Number, Value};
 use crate::disk::{Disk, Snapshot};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
-use crate::journal::HEADER_LEN;
-use crate::lock::{LockFile, LockMode, Wait};
 use crate::json_path::JsonPath;
-use crate::replace::resolve_links;
+use crate::lock::{LockFile, LockMode, Wait};
+use crate::names;
+use crate::shared_dir::resolve_links;
+
+/// A hook called when an operation finds the lock held and is about to
+/// wait for it (see [`StoreBuilder::on_wait`]).
+type WaitHook = Arc<dyn Fn(&Path) + Send + Sync>;
 
 /// Builds a [`Store`] with options other than the defaults.
 ///
@@ -33,13 +37,27 @@ use crate::replace::resolve_links;
 /// assert_eq!(std::fs::read_to_string(store.path())?, "{\"deploys\":1}\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StoreBuilder {
     data_path: PathBuf,
     lock_path: Option<PathBuf>,
     durability: Durability,
     pretty: bool,
     wait: Wait,
+    on_wait: Option<WaitHook>,
+}
+
+impl std::fmt::Debug for StoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreBuilder")
+            .field("data_path", &self.data_path)
+            .field("lock_path", &self.lock_path)
+            .field("durability", &self.durability)
+            .field("pretty", &self.pretty)
+            .field("wait", &self.wait)
+            .field("on_wait", &self.on_wait.is_some())
+            .finish()
+    }
 }
 
 impl StoreBuilder {
@@ -51,7 +69,17 @@ impl StoreBuilder {
             durability: Durability::default(),
             pretty: true,
             wait: Wait::Block,
+            on_wait: None,
         }
+    }
+
+    /// The lock file used unless [`StoreBuilder::lock_path`] names another:
+    /// `<data file>.lock` beside the data path as given. (Once opened, a
+    /// store whose data path is a symlink locks `<target>.lock` beside the
+    /// file the link names, so every name of one file shares one lock:
+    /// [`Store::lock_path`] tells which.)
+    pub fn default_lock_path(&self) -> PathBuf {
+        names::lock_of(&self.data_path)
     }
 
     /// Lock this file instead of the default sidecar `<data file>.lock`.
@@ -79,6 +107,17 @@ impl StoreBuilder {
         self
     }
 
+    /// Calls `hook` with the lock file's path when an operation finds the
+    /// lock held by another process and is about to wait for it (never for
+    /// [`Wait::NoWait`]) — to tell a user whom they are waiting for, say.
+    pub fn on_wait<F>(&mut self, hook: F) -> &mut StoreBuilder
+    where
+        F: Fn(&Path) + Send + Sync + 'static,
+    {
+        self.on_wait = Some(Arc::new(hook));
+        self
+    }
+
     /// Opens the store: resolves symlinks on the data path and opens (creating
     /// if needed) the lock file. The data file itself is not touched.
     pub fn open(&self) -> Result<Store> {
@@ -92,26 +131,21 @@ impl StoreBuilder {
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let lock_path = match &self.lock_path {
             Some(p) => p.clone(),
-            None => sidecar_of(&target),
+            None => names::lock_of(&target),
         };
         let lock = LockFile::open(&lock_path)?;
         let disk = Disk::new(target.clone(), dir, self.durability);
         Ok(Store {
             path: self.data_path.clone(),
             target,
+            lock_path,
             inner: Mutex::new(Inner { lock, disk }),
             durability: self.durability,
             pretty: self.pretty,
             wait: self.wait,
+            on_wait: self.on_wait.clone(),
         })
     }
-}
-
-/// The default lock file of a data file: `<data file>.lock` beside it.
-pub fn sidecar_of(data: &Path) -> PathBuf {
-    let mut name = data.as_os_str().to_os_string();
-    name.push(".lock");
-    PathBuf::from(name)
 }
 
 /// A JSON data file shared between processes.
@@ -146,14 +180,28 @@ pub fn sidecar_of(data: &Path) -> PathBuf {
 /// assert_eq!(std::fs::read_to_string(store.path())?, "{\n  \"hits\": 42\n}\n");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct Store {
     path: PathBuf,
     target: PathBuf,
+    lock_path: PathBuf,
     inner: Mutex<Inner>,
     durability: Durability,
     pretty: bool,
     wait: Wait,
+    on_wait: Option<WaitHook>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("target", &self.target)
+            .field("lock_path", &self.lock_path)
+            .field("durability", &self.durability)
+            .field("pretty", &self.pretty)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one operation at a time may use: the lock and the files under it.
@@ -185,8 +233,8 @@ impl Store {
     }
 
     /// The lock file.
-    pub fn lock_path(&self) -> PathBuf {
-        self.inner().lock.path().to_path_buf()
+    pub fn lock_path(&self) -> &Path {
+        &self.lock_path
     }
 
     /// The durability of this store's updates.
@@ -194,28 +242,40 @@ impl Store {
         self.durability
     }
 
-    /// Changes how long later operations wait for the lock.
-    pub fn set_wait(&mut self, wait: Wait) {
-        self.wait = wait;
-    }
-
     /// Whether a [`Durability::Journal`] writer was killed leaving a record
     /// that the next writer will replay into the data file (under a shared
     /// lock; readers with the lock already see the record's document).
     pub fn replay_pending(&self) -> Result<bool> {
+        self.locked(LockMode::Shared, |disk| disk.replay_pending())
+    }
+
+    /// Runs `f` on the files while holding the lock in `mode`, waiting for
+    /// it as the builder said (and calling the `on_wait` hook, if a wait
+    /// begins).
+    fn locked<T, E>(
+        &self,
+        mode: LockMode,
+        f: impl FnOnce(&mut Disk) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<Error>,
+    {
         let mut inner = self.inner();
         let Inner { lock, disk } = &mut *inner;
-        let _guard = lock.lock(LockMode::Shared, self.wait)?;
-        Ok(disk.pending_replay()?.unwrap_or(false))
+        let _guard = lock.lock_with(mode, self.wait, || {
+            if let Some(hook) = &self.on_wait {
+                hook(&self.lock_path)
+            }
+        })?;
+        f(disk)
     }
 
     /// Reads the document under a shared lock.
     pub fn read(&self) -> Result<Value> {
-        let mut inner = self.inner();
-        let Inner { lock, disk } = &mut *inner;
-        let _guard = lock.lock(LockMode::Shared, self.wait)?;
-        let snap = disk.load(false)?;
-        self.parse(&snap.bytes)
+        self.locked(LockMode::Shared, |disk| {
+            let snap = disk.load(false)?;
+            self.parse(&snap.bytes)
+        })
     }
 
     /// Reads the document under a shared lock into a Rust type.
@@ -247,16 +307,15 @@ impl Store {
         F: FnOnce(&mut Value) -> std::result::Result<(T, bool), E>,
         E: From<Error>,
     {
-        let mut inner = self.inner();
-        let Inner { lock, disk } = &mut *inner;
-        let _guard = lock.lock(LockMode::Exclusive, self.wait)?;
-        let snap = disk.load(true)?;
-        let mut doc = self.parse(&snap.bytes)?;
-        let (out, changed) = f(&mut doc)?;
-        if changed {
-            self.store(disk, &doc, &snap)?;
-        }
-        Ok(out)
+        self.locked(LockMode::Exclusive, |disk| {
+            let snap = disk.load(true)?;
+            let mut doc = self.parse(&snap.bytes)?;
+            let (out, changed) = f(&mut doc)?;
+            if changed {
+                self.store(disk, &doc, snap)?;
+            }
+            Ok(out)
+        })
     }
 
     /// [`Store::update`] through a Rust type: the document is converted to `S`
@@ -297,6 +356,19 @@ impl Store {
             let out = f(&mut state)?;
             *doc = serde_json::to_value(&state).map_err(|e| self.convert_error(e))?;
             Ok(out)
+        })
+    }
+
+    /// Test support, not a stable API: writes `doc` as a [`Durability::Journal`]
+    /// writer killed in the middle of its write would, stopping after `cut`
+    /// bytes of the changed region reached the data file (the journal record
+    /// already whole). Recovery tests use it to make that state exactly.
+    #[doc(hidden)]
+    pub fn write_killed_after(&self, doc: &Value, cut: usize) -> Result<()> {
+        self.locked(LockMode::Exclusive, |disk| {
+            let snap = disk.load(true)?;
+            let bytes = self.render(doc)?;
+            disk.store_until(&bytes, snap, Some(cut))
         })
     }
 
@@ -354,22 +426,25 @@ impl Store {
         serde_json::from_slice(bytes).map_err(|e| Error::invalid_json(&self.target, &e))
     }
 
-    fn store(&self, disk: &mut Disk, doc: &Value, old: &Snapshot) -> Result<()> {
-        // Room for the journal header first, then the document: journal
-        // mode writes both with one pwrite, the others use the document.
-        let mut record = Vec::with_capacity(HEADER_LEN + old.bytes.len() + 16);
-        record.resize(HEADER_LEN, 0);
-        let written = if self.pretty {
-            serde_json::to_writer_pretty(&mut record, doc)
-        } else {
-            serde_json::to_writer(&mut record, doc)
-        };
-        written.map_err(|e| self.convert_error(e))?;
-        record.push(b'\n');
-        if record[HEADER_LEN..] == old.bytes[..] {
+    fn store(&self, disk: &mut Disk, doc: &Value, old: Snapshot) -> Result<()> {
+        let bytes = self.render(doc)?;
+        if bytes == old.bytes {
             return Ok(());
         }
-        disk.store(&mut record, old)
+        disk.store(&bytes, old)
+    }
+
+    /// The bytes `doc` is written as.
+    fn render(&self, doc: &Value) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        let written = if self.pretty {
+            serde_json::to_writer_pretty(&mut bytes, doc)
+        } else {
+            serde_json::to_writer(&mut bytes, doc)
+        };
+        written.map_err(|e| self.convert_error(e))?;
+        bytes.push(b'\n');
+        Ok(bytes)
     }
 
     fn convert_error(&self, source: serde_json::Error) -> Error {

@@ -493,14 +493,6 @@ fn processes_in_journal_mode_lose_no_update() {
 // ---------------------------------------------------------------------------
 // Journal recovery from the states a killed writer can leave, made exactly.
 
-fn journal_of(file: &Path) -> PathBuf {
-    let name = format!(
-        ".{}.jlock-journal",
-        file.file_name().unwrap().to_str().unwrap()
-    );
-    file.with_file_name(name)
-}
-
 fn doc_with(n: i64) -> Value {
     json!({"n": n, "pad": "y".repeat(5000)})
 }
@@ -519,14 +511,12 @@ fn journal_replays_a_record_whose_data_write_was_cut_short() {
     let store = journal_store(&file);
     store.set(&root(), doc_with(1)).unwrap();
     let old = fs::read(&file).unwrap();
-    store.set(&root(), doc_with(22)).unwrap();
-    let new = fs::read(&file).unwrap();
-    // Killed mid-pwrite of the data file: a prefix of the new document over
-    // the old one.
-    let mut torn = new[..100].to_vec();
-    torn.extend_from_slice(&old[100..]);
-    fs::write(&file, &torn).unwrap(); // same inode: fs::write truncates in place
-                                      // A reader with the lock sees the new document without writing...
+    // Killed mid-pwrite of the data file, one byte of "22" over the "1".
+    store.write_killed_after(&doc_with(22), 1).unwrap();
+    let torn = fs::read(&file).unwrap();
+    assert_ne!(torn, old);
+    assert!(serde_json::from_slice::<Value>(&torn).is_err() || torn != old);
+    // A reader with the lock sees the new document without writing...
     assert_eq!(journal_store(&file).read().unwrap(), doc_with(22));
     assert_eq!(Store::open(&file).unwrap().read().unwrap(), doc_with(22));
     assert_eq!(fs::read(&file).unwrap(), torn);
@@ -537,27 +527,115 @@ fn journal_replays_a_record_whose_data_write_was_cut_short() {
 }
 
 #[test]
-fn journal_ignores_a_record_whose_own_write_was_cut_short() {
+fn journal_ignores_a_record_whose_data_write_never_began() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("j.json");
     let store = journal_store(&file);
     store.set(&root(), doc_with(1)).unwrap();
     let before = fs::read(&file).unwrap();
-    store.set(&root(), doc_with(2)).unwrap();
-    // Killed mid-pwrite of the journal record for 2: its body is cut short,
-    // and the data file was never touched (it still holds 1).
-    let journal = journal_of(&file);
-    let len = fs::metadata(&journal).unwrap().len();
-    fs::OpenOptions::new()
-        .write(true)
-        .open(&journal)
-        .unwrap()
-        .set_len(len - 2000)
-        .unwrap();
-    fs::write(&file, &before).unwrap();
+    // Killed after its record was whole, before the data file was touched:
+    // the update never happened (its writer never returned).
+    store.write_killed_after(&doc_with(2), 0).unwrap();
+    assert_eq!(fs::read(&file).unwrap(), before);
     assert_eq!(journal_store(&file).read().unwrap(), doc_with(1));
     assert_eq!(journal_store(&file).incr(&p(".n"), 1).unwrap(), 2.into());
     assert_eq!(journal_store(&file).read().unwrap(), doc_with(2));
+}
+
+/// After a journal-mode write, `change` alters the file the way another
+/// writer would; jlock must keep that change, never replay over it.
+fn journal_record_never_undoes(change: impl Fn(&Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.json");
+    fs::write(&file, "{\"n\":1}\n").unwrap();
+    for killed in [false, true] {
+        let store = journal_store(&file);
+        if killed {
+            // A writer killed mid-write, then another (flock(1)) writer
+            // takes the lock before any jlock: its write stands too.
+            store.write_killed_after(&json!({"n": 5}), 3).unwrap();
+        } else {
+            store.incr(&p(".n"), 1).unwrap();
+        }
+        change(&file);
+        assert_eq!(
+            Store::open(&file).unwrap().read().unwrap(),
+            json!({"n": 100})
+        );
+        assert_eq!(journal_store(&file).incr(&p(".n"), 1).unwrap(), 101.into());
+        assert_eq!(
+            Store::open(&file).unwrap().read().unwrap(),
+            json!({"n": 101})
+        );
+        fs::write(&file, "{\"n\":1}\n").unwrap();
+    }
+}
+
+#[test]
+fn journal_record_never_undoes_an_in_place_writer() {
+    // `echo '{"n":100}' > c.json` under the lock: truncate and write, same inode.
+    journal_record_never_undoes(|f| fs::write(f, "{\"n\":100}\n").unwrap());
+}
+
+#[test]
+fn journal_record_never_undoes_a_writer_of_the_same_length() {
+    journal_record_never_undoes(|f| {
+        let now = fs::read(f).unwrap();
+        let same_len = format!("{{\"n\":100}}{}", " ".repeat(now.len().saturating_sub(9)));
+        fs::write(f, same_len.as_bytes()).unwrap();
+    });
+}
+
+#[test]
+fn journal_record_never_undoes_rm_and_create() {
+    // rm + create: on ext4 and tmpfs the new file may get the same inode.
+    journal_record_never_undoes(|f| {
+        fs::remove_file(f).unwrap();
+        fs::write(f, "{\"n\":100}\n").unwrap();
+    });
+}
+
+#[test]
+fn journal_record_never_undoes_a_rename_mode_writer() {
+    journal_record_never_undoes(|f| {
+        Store::open(f)
+            .unwrap()
+            .set(&root(), json!({"n": 100}))
+            .unwrap();
+    });
+}
+
+#[test]
+fn journal_and_flock_writers_in_place_lose_no_update() {
+    // Three journal-mode jlock writers and three writers that rewrite the
+    // file in place under the same lock, as a flock(1) script would.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.json");
+    fs::write(&file, "{\"n\":0}\n").unwrap();
+    let ops = 100;
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                let store = journal_store(&file);
+                for _ in 0..ops {
+                    store.incr(&p(".n"), 1).unwrap();
+                }
+            });
+            s.spawn(|| {
+                let mut lock = jlock_core::LockFile::open(dir.path().join("c.json.lock")).unwrap();
+                for _ in 0..ops {
+                    let _g = lock.lock_exclusive().unwrap();
+                    let v: Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+                    let n = v["n"].as_i64().unwrap() + 1;
+                    fs::write(&file, format!("{{\"n\": {n}}}\n")).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(
+        Store::open(&file).unwrap().read().unwrap(),
+        json!({"n": 600})
+    );
 }
 
 #[test]
