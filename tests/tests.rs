@@ -11,3 +11,4 @@ mod errors;
 mod examples;
 mod lock;
 mod operators;
+mod trust;

@@ -65,8 +65,7 @@ pub fn holders<P: AsRef<Path>>(path: P) -> Result<Vec<Holder>> {
         return Err(Error::io(Operation::Read, path, e));
     }
     let (major, minor) = dev_major_minor(meta.dev());
-    let table = fs::read_to_string("/proc/locks")
-        .map_err(|e| Error::io(Operation::Read, Path::new("/proc/locks"), e))?;
+    let table = fs::read_to_string("/proc/locks").at(Operation::Read, Path::new("/proc/locks"))?;
     let mut out: Vec<Holder> = Vec::new();
     for line in table.lines() {
         let Some(entry) = parse_line(line) else {
