@@ -1,0 +1,99 @@
+//! The command line as a new user meets it: help, man pages, usage errors,
+//! and what `status` says of a path that cannot exist.
+
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use crate::util::jlock;
+
+#[test]
+fn data_commands_list_every_durability_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["get", "set", "del", "incr", "update"] {
+        jlock(dir.path(), &[cmd, "--help"])
+            .assert()
+            .success()
+            .stdout(contains("journal"))
+            .stdout(contains("fsync"));
+    }
+    jlock(dir.path(), &["incr", "--durability", "bogus", "c.json"])
+        .assert()
+        .code(64)
+        .stderr(contains("journal"));
+}
+
+#[test]
+fn every_man_page_the_main_page_names_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = jlock(dir.path(), &["man"]).assert().success();
+    let text = String::from_utf8_lossy(&main.get_output().stdout).to_string();
+    let named: Vec<String> = text
+        .split("jlock\\-")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("(1)").map(|(name, _)| name.to_string()))
+        .filter(|name| name.chars().all(|c| c.is_ascii_lowercase()))
+        .collect();
+    assert!(named.iter().any(|n| n == "incr"), "{named:?}");
+    for name in &named {
+        jlock(dir.path(), &["man", name])
+            .assert()
+            .success()
+            .stdout(contains(format!(".TH jlock-{name} 1")));
+    }
+    jlock(dir.path(), &["man", "nonsense"]).assert().code(64);
+}
+
+#[test]
+fn usage_errors_say_jlock_like_every_other_message() {
+    let dir = tempfile::tempdir().unwrap();
+    jlock(dir.path(), &["incr", "--bogus", "c.json"])
+        .assert()
+        .code(64)
+        .stderr(predicates::str::starts_with(
+            "jlock: unexpected argument '--bogus'",
+        ));
+    jlock(dir.path(), &["frobnicate"])
+        .assert()
+        .code(64)
+        .stderr(predicates::str::starts_with("jlock: "));
+    jlock(dir.path(), &["--version"])
+        .assert()
+        .success()
+        .stderr("");
+}
+
+#[test]
+fn quiet_help_is_not_about_incr_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    jlock(dir.path(), &["run", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("no new value").not());
+    jlock(dir.path(), &["incr", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("With -q the new value is not printed"));
+}
+
+#[test]
+fn status_of_a_path_in_a_missing_directory_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    jlock(dir.path(), &["status", "no/such/dir/x"])
+        .assert()
+        .code(74)
+        .stderr(contains("no/such/dir"));
+    // A missing file in a directory that exists is simply free.
+    jlock(dir.path(), &["status", "x.lock"])
+        .assert()
+        .success()
+        .stdout(contains("free"));
+}
+
+#[test]
+fn a_url_target_is_refused_clearly_by_a_build_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    jlock(dir.path(), &["get", "nosuch://host:1/doc"])
+        .assert()
+        .code(64)
+        .stderr(contains("nosuch:// targets are not supported"));
+}
