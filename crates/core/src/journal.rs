@@ -564,8 +564,9 @@ mod tests {
         assert_eq!(Header::decode(&bad.encode()), None);
     }
 
-    /// A record of the change `old` → `new`, as write_until makes it.
-    fn record_of(old: &[u8], new: &[u8]) -> Record {
+    /// The journal a writer of the change `old` → `new` leaves when it is
+    /// killed just before invalidating its record (and its directory).
+    fn killed_before_invalidation(old: &[u8], new: &[u8]) -> (tempfile::TempDir, Journal) {
         let dir = tempfile::tempdir().unwrap();
         let data_path = dir.path().join("d");
         std::fs::write(&data_path, old).unwrap();
@@ -575,8 +576,7 @@ mod tests {
             .open(&data_path)
             .unwrap();
         let meta = data.metadata().unwrap();
-        let jpath = dir.path().join("j");
-        let mut j = Journal::create(&jpath, &meta).unwrap();
+        let mut j = Journal::create(&dir.path().join("j"), &meta).unwrap();
         j.write_until(&data, &meta, &data_path, old, new, None)
             .unwrap();
         assert_eq!(std::fs::read(&data_path).unwrap(), new);
@@ -584,9 +584,14 @@ mod tests {
             j.record().unwrap().is_none(),
             "a complete write leaves no valid record"
         );
-        // Re-create the record a killed writer would have left: the
-        // invalidation overwrote only the magic.
+        // The invalidation overwrote only the magic: put it back.
         j.file.write_all_at(MAGIC, 0).unwrap();
+        (dir, j)
+    }
+
+    /// A record of the change `old` → `new`, as write_until makes it.
+    fn record_of(old: &[u8], new: &[u8]) -> Record {
+        let (_dir, mut j) = killed_before_invalidation(old, new);
         j.record().unwrap().expect("record")
     }
 
@@ -607,7 +612,6 @@ mod tests {
             assert_eq!(rec.classify(new), State::Complete);
             // Every state a write cut short after k bytes can leave.
             let p = common_prefix(old, new);
-            let s = rec.header.suffix as usize;
             for k in 1..rec.new_mid().len() {
                 let mut torn = old.to_vec();
                 let end = p + k;
@@ -635,35 +639,14 @@ mod tests {
             for other in [&b"{\"n\": 7}\n"[..], b"", b"{}", &old[..old.len() - 1]] {
                 assert_eq!(rec.classify(other), State::Foreign, "{other:?}");
             }
-            let _ = s;
         }
     }
 
     #[test]
     fn a_record_cut_short_is_not_valid() {
-        let dir = tempfile::tempdir().unwrap();
-        let data_path = dir.path().join("d");
-        std::fs::write(&data_path, b"{\"a\": 1}\n").unwrap();
-        let data = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&data_path)
-            .unwrap();
-        let meta = data.metadata().unwrap();
-        let jpath = dir.path().join("j");
-        let mut j = Journal::create(&jpath, &meta).unwrap();
-        j.write_until(
-            &data,
-            &meta,
-            &data_path,
-            b"{\"a\": 1}\n",
-            b"{\"a\": 22222}\n",
-            None,
-        )
-        .unwrap();
-        j.file.write_all_at(MAGIC, 0).unwrap();
+        let (dir, mut j) = killed_before_invalidation(b"{\"a\": 1}\n", b"{\"a\": 22222}\n");
         assert!(j.record().unwrap().is_some());
-        let len = std::fs::metadata(&jpath).unwrap().len();
+        let len = std::fs::metadata(dir.path().join("j")).unwrap().len();
         j.file.set_len(len - 2).unwrap();
         assert!(j.record().unwrap().is_none());
     }
