@@ -51,10 +51,10 @@ pub enum Command {
     Status(crate::status::StatusArgs),
     /// Show, with real processes and real numbers, why a lock is needed and what it costs.
     #[command(after_help = DEMO_HELP)]
-    Demo(crate::demo::DemoArgs),
+    Demo(jlock_lab::demo::DemoArgs),
     /// Measure what sharing data through a file costs here, against a pipe and flock(1) + sh.
     #[command(after_help = BENCH_HELP)]
-    Bench(crate::bench::BenchArgs),
+    Bench(jlock_lab::bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = COMPLETIONS_HELP)]
     Completions {
@@ -66,12 +66,6 @@ pub enum Command {
         after_help = "Examples:\n  jlock man | man -l -\n  jlock man > ~/.local/share/man/man1/jlock.1"
     )]
     Man,
-    /// One child process of `jlock demo` (internal).
-    #[command(hide = true)]
-    DemoChild(crate::demo::ChildArgs),
-    /// One child process of `jlock bench` (internal).
-    #[command(hide = true)]
-    BenchChild(crate::bench::BenchChildArgs),
 }
 
 /// How long to wait for the lock, shared by every subcommand.

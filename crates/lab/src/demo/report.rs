@@ -208,7 +208,7 @@ impl Narrator {
 
     /// A progress bar for `total` operations, drawn only on a terminal.
     pub fn progress(&self, total: u64) -> indicatif::ProgressBar {
-        crate::output::progress_bar(total, self.on, "increments")
+        crate::term::progress_bar(total, self.on, "increments")
     }
 
     /// The verdict of a run, and what it costs against the run before it.

@@ -17,7 +17,8 @@ pub use self::child::{child, ChildArgs};
 use self::child::{read_count, COUNTER_FILE, TICKETS_FILE};
 use self::report::{Narrator, Outcome, Verdict};
 use crate::crew::Crew;
-use crate::exit::{CliError, OK};
+use crate::term::print_line;
+use crate::Error;
 
 /// The four demos.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,11 +89,8 @@ pub struct DemoArgs {
 }
 
 /// Runs the demos and prints what happened.
-pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
-    let io_err = |what: &str, source| CliError::ChildIo {
-        program: what.into(),
-        source,
-    };
+pub fn demo(args: &DemoArgs) -> Result<(), Error> {
+    let io_err = |what: &str, source| Error::io(what, source);
     // The temporary directory is removed when `_temp` drops.
     let (_temp, root) = match &args.keep {
         Some(dir) => {
@@ -146,14 +144,14 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
     }
     if args.json {
         let demos: Vec<_> = outcomes.iter().map(|o| o.to_json(&outcomes)).collect();
-        crate::output::print_line(&json!({ "demos": demos }).to_string());
+        print_line(&json!({ "demos": demos }).to_string())?;
     } else {
         narrator.summary(&outcomes);
         if let Some(dir) = &args.keep {
             narrator.note(&format!("The demos' files are kept in {}", dir.display()));
         }
     }
-    Ok(OK)
+    Ok(())
 }
 
 /// Runs one demo once: prepares its files, starts the crew, reads its
@@ -165,12 +163,9 @@ fn trial(
     dir: &std::path::Path,
     args: &DemoArgs,
     narrator: &mut Narrator,
-) -> Result<Outcome, CliError> {
+) -> Result<Outcome, Error> {
     let ops = args.ops;
-    let io_err = |source| CliError::ChildIo {
-        program: kind.name().into(),
-        source,
-    };
+    let io_err = |source| Error::io(kind.name(), source);
     match kind {
         DemoKind::Tickets => fs::write(
             dir.join(TICKETS_FILE),

@@ -1,5 +1,5 @@
 //! The child side of the demos: what one process of the crew does, from the
-//! hidden `jlock demo-child` subcommand.
+//! hidden `jlock demo-child` command.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -12,7 +12,7 @@ use jlock_core::{JsonPath, LockFile, Store};
 use serde_json::{json, Value};
 
 use super::DemoKind;
-use crate::exit::{CliError, OK};
+use crate::Error;
 
 /// Arguments of `jlock demo-child` (set by the parent, not by people).
 #[derive(Debug, Args)]
@@ -69,15 +69,12 @@ impl Child<'_> {
 }
 
 /// Runs one child of a demo crew.
-pub fn child(args: &ChildArgs) -> Result<u8, CliError> {
+pub fn child(args: &ChildArgs) -> Result<(), Error> {
     let mut me = Child {
         args,
         out: io::stdout(),
     };
-    let io_err = |source| CliError::ChildIo {
-        program: "demo-child".into(),
-        source,
-    };
+    let io_err = child_io;
     me.send("ready", "").map_err(io_err)?;
     me.barrier().map_err(io_err)?;
     match args.kind {
@@ -87,11 +84,11 @@ pub fn child(args: &ChildArgs) -> Result<u8, CliError> {
         DemoKind::Queue => queue(&mut me).map_err(io_err)?,
     }
     me.send("done", "").map_err(io_err)?;
-    Ok(OK)
+    Ok(())
 }
 
 /// The tutorial's first example: three lines with a pause between them.
-fn print(me: &mut Child<'_>) -> Result<(), CliError> {
+fn print(me: &mut Child<'_>) -> Result<(), Error> {
     let mut lock = if me.args.lock {
         Some(LockFile::open(me.path("print.lock"))?)
     } else {
@@ -109,7 +106,7 @@ fn print(me: &mut Child<'_>) -> Result<(), CliError> {
 }
 
 /// The ticket office: search (no lock, as in the tutorial), then buy.
-fn tickets(me: &mut Child<'_>) -> Result<(), CliError> {
+fn tickets(me: &mut Child<'_>) -> Result<(), Error> {
     let file = me.path(TICKETS_FILE);
     let delay = Duration::from_millis(me.args.delay_ms);
     let seen = read_count(&file)?;
@@ -128,7 +125,7 @@ fn tickets(me: &mut Child<'_>) -> Result<(), CliError> {
                 doc["count"] = json!(count - 1);
                 sleep(delay); // so does writing
             }
-            Ok::<_, CliError>(count > 0)
+            Ok::<_, Error>(count > 0)
         })?
     } else {
         let count = read_count(&file)?;
@@ -152,7 +149,7 @@ fn tickets(me: &mut Child<'_>) -> Result<(), CliError> {
 }
 
 /// Increments the shared counter `ops` times.
-fn counter(me: &mut Child<'_>) -> Result<(), CliError> {
+fn counter(me: &mut Child<'_>) -> Result<(), Error> {
     let file = me.path(COUNTER_FILE);
     let ops = me.args.ops;
     let tick = (ops / 20).max(1);
@@ -187,27 +184,21 @@ fn queue(me: &mut Child<'_>) -> io::Result<()> {
     Ok(())
 }
 
-fn child_io(source: io::Error) -> CliError {
-    CliError::ChildIo {
-        program: "demo-child".into(),
-        source,
-    }
+fn child_io(source: io::Error) -> Error {
+    Error::io("demo-child", source)
 }
 
 /// `.count` of the JSON file, read without a lock.
-pub fn read_count(file: &Path) -> Result<i64, CliError> {
+pub fn read_count(file: &Path) -> Result<i64, Error> {
     let bytes = fs::read(file).map_err(|e| core_io(file, e))?;
-    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| CliError::BadOutput {
-        file: file.to_path_buf(),
-        program: "demo-child".into(),
-        reason: format!("read invalid JSON: {e}"),
-    })?;
+    let doc: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Data(format!("{}: invalid JSON: {e}", file.display())))?;
     Ok(doc["count"].as_i64().unwrap_or(0))
 }
 
 /// Replaces the file atomically (temp file + rename) but with no lock: a
 /// reader never sees half a file, yet two writers still overwrite each other.
-pub fn write_unlocked(file: &Path, doc: &Value) -> Result<(), CliError> {
+pub fn write_unlocked(file: &Path, doc: &Value) -> Result<(), Error> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| core_io(dir, e))?;
     let mut bytes = serde_json::to_vec(doc).unwrap_or_default();
@@ -217,9 +208,6 @@ pub fn write_unlocked(file: &Path, doc: &Value) -> Result<(), CliError> {
     Ok(())
 }
 
-fn core_io(path: &Path, source: io::Error) -> CliError {
-    CliError::ChildIo {
-        program: path.as_os_str().to_os_string(),
-        source,
-    }
+fn core_io(path: &Path, source: io::Error) -> Error {
+    Error::io(path.display(), source)
 }
