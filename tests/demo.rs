@@ -97,7 +97,7 @@ fn the_whole_lesson_in_one_run() {
 #[test]
 fn unlocked_ticket_office_oversells_in_every_run() {
     for run in 0..3 {
-        let demos = demo_json(&["tickets", "--no-lock", "-n", "6", "--tickets", "2"]);
+        let demos = demo_json(&["tickets", "--no-lock", "-p", "6", "--tickets", "2"]);
         assert_eq!(demos.len(), 1);
         assert_eq!(demos[0]["sold"], 6, "run {run}: {}", demos[0]);
         assert_eq!(demos[0]["oversold"], 4, "run {run}");
@@ -106,9 +106,9 @@ fn unlocked_ticket_office_oversells_in_every_run() {
 
 #[test]
 fn locked_runs_are_exact_with_more_processes() {
-    let demos = demo_json(&["counter", "--lock", "-n", "8"]);
+    let demos = demo_json(&["counter", "--lock", "-p", "8"]);
     assert_eq!(demos[0]["count"], 480);
-    let demos = demo_json(&["tickets", "--lock", "-n", "12", "--tickets", "5"]);
+    let demos = demo_json(&["tickets", "--lock", "-p", "12", "--tickets", "5"]);
     assert_eq!(
         (demos[0]["sold"].as_u64(), demos[0]["correct"].as_bool()),
         (Some(5), Some(true))
@@ -142,4 +142,21 @@ fn plain_text_without_a_terminal_and_keep_keeps_files() {
         "{text}"
     );
     assert!(dir.path().join("kept/print-lock/print.lock").exists());
+}
+
+#[test]
+fn procs_is_dash_p_because_dash_n_means_nonblock_everywhere_else() {
+    let dir = tempfile::tempdir().unwrap();
+    jlock(dir.path(), &["demo", "counter", "-n", "2"])
+        .assert()
+        .code(64);
+    let help = jlock(dir.path(), &["demo", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8(help).unwrap();
+    assert!(help.contains("-p, --procs <PROCS>"), "{help}");
+    assert!(entries(dir.path()).is_empty());
 }

@@ -298,7 +298,7 @@ const DEMO_HELP: &str = "\
 Examples:
   jlock demo                          # the whole lesson, with a summary table
   jlock demo tickets --no-lock        # watch one ticket being sold ten times
-  jlock demo counter -n 8 --ops 1000  # lost updates, then exact counting
+  jlock demo counter -p 8 --ops 1000  # lost updates, then exact counting
   jlock demo --json | jq '.demos[] | {demo, lock, correct}'
 
 Each demo runs real child processes (this binary, re-executed), released together

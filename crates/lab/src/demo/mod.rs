@@ -66,7 +66,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_lock: bool,
     /// Number of child processes [default: print 3, tickets 10, counter and queue 4].
-    #[arg(short = 'n', long = "procs", value_name = "PROCS", value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(short = 'p', long = "procs", value_name = "PROCS", value_parser = clap::value_parser!(u16).range(1..=512))]
     pub procs: Option<u16>,
     /// Pause between a process's printed lines (print demo).
     #[arg(long, value_name = "MS", default_value_t = 200)]
