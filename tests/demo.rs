@@ -160,3 +160,77 @@ fn procs_is_dash_p_because_dash_n_means_nonblock_everywhere_else() {
     assert!(help.contains("-p, --procs <PROCS>"), "{help}");
     assert!(entries(dir.path()).is_empty());
 }
+
+/// The counter's medians and its time split are what the rounds measured,
+/// and add up: a consistency check of the report, never of the timing.
+#[test]
+fn counter_reports_medians_and_a_time_split_that_adds_up() {
+    let demos = demo_json(&["counter", "--rounds", "3"]);
+    assert_eq!(demos.len(), 2, "{demos:?}");
+    for lock in [false, true] {
+        let d = find(&demos, "counter", lock.into());
+        let f = |key: &str| d[key].as_f64().unwrap_or_else(|| panic!("{key} in {d}"));
+        assert_eq!(d["rounds"], 3, "{d}");
+        let mut seconds: Vec<f64> = d["round_seconds"]
+            .as_array()
+            .expect("round_seconds")
+            .iter()
+            .map(|s| s.as_f64().unwrap())
+            .collect();
+        assert_eq!(seconds.len(), 3, "{d}");
+        seconds.sort_by(f64::total_cmp);
+        assert_eq!(
+            f("seconds"),
+            seconds[1],
+            "seconds is the median round's: {d}"
+        );
+        let expected = f("expected");
+        assert_eq!(expected, 240.0);
+        let rate = expected / f("seconds");
+        assert!((f("ops_per_sec") - rate).abs() <= 1e-9 * rate, "{d}");
+
+        let mut counts: Vec<u64> = d["round_counts"]
+            .as_array()
+            .expect("round_counts")
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .collect();
+        counts.sort_unstable();
+        assert_eq!(d["count"], counts[1], "count is the median count: {d}");
+        let wrong = counts.iter().filter(|&&c| c != 240).count();
+        assert_eq!(d["wrong_rounds"], wrong, "{d}");
+        assert_eq!(d["correct"], wrong == 0, "{d}");
+
+        let split = &d["per_op_us"];
+        let us = |key: &str| {
+            split[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} in {d}"))
+        };
+        for key in ["lock_wait", "file_work", "other", "total"] {
+            assert!(us(key) >= 0.0, "{key} < 0 in {d}");
+        }
+        assert!(us("file_work") > 0.0, "{d}");
+        let parts = us("lock_wait") + us("file_work") + us("other");
+        assert!((parts - us("total")).abs() <= 1e-6 * us("total"), "{d}");
+        // Each child's time lies inside the parent's measured run.
+        let procs = f("procs");
+        assert!(
+            us("total") * expected <= procs * f("seconds") * 1e6 * (1.0 + 1e-9),
+            "children's time exceeds the run's: {d}"
+        );
+        if lock {
+            // One process at a time: the file work fits in the run.
+            let share = f("lock_busy_share");
+            assert!(share > 0.0 && share <= 1.0, "{d}");
+        } else {
+            assert_eq!(us("lock_wait"), 0.0, "{d}");
+            assert!(d.get("lock_busy_share").is_none(), "{d}");
+        }
+    }
+    let locked = find(&demos, "counter", true.into());
+    assert_eq!(
+        (locked["correct"].as_bool(), locked["wrong_rounds"].as_u64()),
+        (Some(true), Some(0))
+    );
+}

@@ -5,10 +5,10 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
-use jlock_core::{JsonPath, LockFile, Store};
+use jlock_core::{LockFile, Store};
 use serde_json::{json, Value};
 
 use super::DemoKind;
@@ -42,6 +42,8 @@ pub struct ChildArgs {
 pub const TICKETS_FILE: &str = "tickets.json";
 /// The counter demo's data file.
 pub const COUNTER_FILE: &str = "counter.json";
+/// The counter demo's lock: the sidecar lock file of `counter.json`.
+const COUNTER_LOCK: &str = "counter.json.lock";
 
 struct Child<'a> {
     args: &'a ChildArgs,
@@ -148,32 +150,49 @@ fn tickets(me: &mut Child<'_>) -> Result<(), Error> {
     me.send(word, &text).map_err(child_io)
 }
 
-/// Increments the shared counter `ops` times.
+/// Increments the shared counter `ops` times: read the file, add 1, write a
+/// new file and rename it over the old — with the lock, under jlock's
+/// `LockFile` on `counter.json.lock` (the lock `jlock incr` takes), the same
+/// file work either way. Says at the end where its time went (see
+/// [`super::report::Split`]): waiting for the lock, and the file work.
 fn counter(me: &mut Child<'_>) -> Result<(), Error> {
     let file = me.path(COUNTER_FILE);
     let ops = me.args.ops;
     let tick = (ops / 20).max(1);
-    let store = if me.args.lock {
-        Some(Store::open(&file)?)
+    let mut lock = if me.args.lock {
+        Some(LockFile::open(me.path(COUNTER_LOCK))?)
     } else {
         None
     };
-    let count = JsonPath::parse(".count")?;
+    let (mut wait, mut work) = (Duration::ZERO, Duration::ZERO);
+    let start = Instant::now();
     for n in 1..=ops {
-        match &store {
-            Some(store) => {
-                store.incr(&count, 1)?;
+        let guard = match lock.as_mut() {
+            Some(lock) => {
+                let asked = Instant::now();
+                let guard = lock.lock_exclusive()?;
+                wait += asked.elapsed();
+                Some(guard)
             }
-            None => {
-                let c = read_count(&file)?;
-                write_unlocked(&file, &json!({ "count": c + 1 }))?;
-            }
-        }
+            None => None,
+        };
+        let begun = Instant::now();
+        let c = read_count(&file)?;
+        write_unlocked(&file, &json!({ "count": c + 1 }))?;
+        work += begun.elapsed();
+        drop(guard);
         if n.is_multiple_of(tick) {
             me.send("tick", &tick.to_string()).map_err(child_io)?;
         }
     }
-    Ok(())
+    let total = start.elapsed();
+    let split = format!(
+        "{} {} {}",
+        wait.as_nanos(),
+        work.as_nanos(),
+        total.as_nanos()
+    );
+    me.send("split", &split).map_err(child_io)
 }
 
 /// Sends `ops` increments as messages; the parent owns the count.
