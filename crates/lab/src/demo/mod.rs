@@ -185,7 +185,13 @@ pub fn demo(args: &DemoArgs) -> Result<(), Error> {
                     &mut narrator,
                     &progress,
                 )?;
-                runs[s].push(run);
+                if rounds > 1 {
+                    runs[s].push(run);
+                } else if let Some(outcome) = Outcome::new(kind, sides[s], procs, vec![run]) {
+                    // One round: its verdict follows its own lines at once.
+                    progress.suspend(|| narrator.verdict(&outcome, &outcomes));
+                    outcomes.push(outcome);
+                }
             }
             if rounds > 1 {
                 let this: Vec<(Option<bool>, &Run)> = sides
@@ -197,13 +203,12 @@ pub fn demo(args: &DemoArgs) -> Result<(), Error> {
             }
         }
         progress.finish_and_clear();
+        // Several rounds: each side's verdict, from all its rounds.
         for (lock, runs) in sides.into_iter().zip(runs) {
             let Some(outcome) = Outcome::new(kind, lock, procs, runs) else {
                 continue;
             };
-            if rounds > 1 {
-                narrator.variant(lock);
-            }
+            narrator.variant(lock);
             narrator.verdict(&outcome, &outcomes);
             outcomes.push(outcome);
         }

@@ -563,8 +563,13 @@ impl Narrator {
         if unlocked.is_none() && locked.is_none() {
             return;
         }
+        let median = if unlocked.or(locked).is_some_and(|o| o.runs.len() > 1) {
+            " (median rounds)"
+        } else {
+            ""
+        };
         self.line(&format!(
-            "  {BOLD}where the time goes{BOLD:#}, per increment (median rounds):"
+            "  {BOLD}where the time goes{BOLD:#}, per increment{median}:"
         ));
         let unlocked_work = unlocked
             .and_then(Outcome::per_op_us)
