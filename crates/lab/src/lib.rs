@@ -7,6 +7,8 @@
 //! [`child_main`] before parsing its own arguments, so they stay out of the
 //! product's command line. The lab uses jlock-core's public API only.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 mod crew;
 pub mod demo;

@@ -105,15 +105,22 @@ impl Approach {
 /// One measurement.
 #[derive(Clone, Debug)]
 pub struct Row {
+    /// The approach's name: `store:rename`, `queue`, `flock-sh`, …
     pub approach: String,
+    /// How many processes counted at once.
     pub procs: usize,
+    /// The document's size in bytes (0 where it does not matter).
     pub doc_bytes: u64,
+    /// Increments made, in all.
     pub ops: u64,
+    /// Wall time, from the go signal until every process had finished.
     pub seconds: f64,
+    /// Whether the final count was exactly `ops`.
     pub correct: bool,
 }
 
 impl Row {
+    /// Increments per second.
     pub fn ops_per_sec(&self) -> f64 {
         if self.seconds > 0.0 {
             self.ops as f64 / self.seconds

@@ -123,8 +123,11 @@ impl Run {
 
 /// All rounds of one side of one demo.
 pub struct Outcome {
+    /// Which demo.
     pub kind: DemoKind,
+    /// With the lock, without, or neither (the queue).
     pub lock: Option<bool>,
+    /// How many child processes.
     pub procs: usize,
     /// In the order they ran; never empty.
     runs: Vec<Run>,
@@ -365,6 +368,7 @@ pub struct Narrator {
 }
 
 impl Narrator {
+    /// A narrator that prints, or (`on` false, for `--json`) stays silent.
     pub fn new(on: bool) -> Narrator {
         Narrator {
             on,
