@@ -234,3 +234,32 @@ fn counter_reports_medians_and_a_time_split_that_adds_up() {
         (Some(true), Some(0))
     );
 }
+
+/// The lab's child commands are not part of the product's command line: no
+/// shell completion offers them (the hidden subcommands did), yet the demo's
+/// children still start.
+#[test]
+fn child_commands_stay_out_of_the_product_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = jlock(dir.path(), &["completions", shell])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let script = String::from_utf8(out).unwrap();
+        for child in ["demo-child", "demo_child", "bench-child", "bench_child"] {
+            assert!(!script.contains(child), "{shell} completion offers {child}");
+        }
+    }
+    jlock(dir.path(), &["demo-child", "queue", "0", ".", "--ops", "2"])
+        .write_stdin("g")
+        .assert()
+        .success()
+        .stdout("0 ready \n0 inc 1\n0 inc 1\n0 done \n");
+    jlock(dir.path(), &["demo-child", "--no-such-option"])
+        .assert()
+        .code(64);
+    assert!(entries(dir.path()).is_empty());
+}
