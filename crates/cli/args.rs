@@ -51,10 +51,10 @@ pub enum Command {
     Status(crate::status::StatusArgs),
     /// Show, with real processes and real numbers, why a lock is needed and what it costs.
     #[command(after_help = DEMO_HELP)]
-    Demo(crate::demo::DemoArgs),
+    Demo(jlock_lab::demo::DemoArgs),
     /// Measure what sharing data through a file costs here, against a pipe and flock(1) + sh.
     #[command(after_help = BENCH_HELP)]
-    Bench(crate::bench::BenchArgs),
+    Bench(jlock_lab::bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = COMPLETIONS_HELP)]
     Completions {
@@ -69,12 +69,6 @@ pub enum Command {
         /// The page of this subcommand (jlock-SUBCOMMAND(1)) instead of jlock(1).
         subcommand: Option<String>,
     },
-    /// One child process of `jlock demo` (internal).
-    #[command(hide = true)]
-    DemoChild(crate::demo::ChildArgs),
-    /// One child process of `jlock bench` (internal).
-    #[command(hide = true)]
-    BenchChild(crate::bench::BenchChildArgs),
 }
 
 /// How long to wait for the lock, shared by every subcommand.
@@ -328,7 +322,7 @@ const DEMO_HELP: &str = "\
 Examples:
   jlock demo                          # the whole lesson, with a summary table
   jlock demo tickets --no-lock        # watch one ticket being sold ten times
-  jlock demo counter -n 8 --ops 1000  # lost updates, then exact counting
+  jlock demo counter -p 8 --ops 1000  # lost updates, then exact counting
   jlock demo --json | jq '.demos[] | {demo, lock, correct}'
 
 Each demo runs real child processes (this binary, re-executed), released together

@@ -5,10 +5,7 @@
 #![cfg_attr(all(not(test), target_os = "linux", target_env = "gnu"), no_main)]
 
 mod args;
-mod bench;
-mod crew;
 mod data;
-mod demo;
 mod document;
 mod exit;
 mod output;
@@ -49,6 +46,16 @@ fn main() {
 }
 
 fn run() -> i32 {
+    // The lab's child processes (`jlock demo-child`, `jlock bench-child`)
+    // parse their own arguments, outside the product's command line.
+    if let Some(result) = jlock_lab::child_main(std::env::args_os()) {
+        let ui = output::Ui::default();
+        let code = lab(result, &ui).unwrap_or_else(|err| {
+            ui.say(&err.to_string());
+            err.exit_code()
+        });
+        return i32::from(code);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -77,16 +84,14 @@ fn run() -> i32 {
         Command::Incr(a) => data::incr(a, &ui),
         Command::Update(a) => data::update(a, &ui),
         Command::Status(a) => status::status(a),
-        Command::Demo(a) => demo::demo(a),
-        Command::Bench(a) => bench::bench(a),
+        Command::Demo(a) => lab(jlock_lab::demo::demo(a), &ui),
+        Command::Bench(a) => lab(jlock_lab::bench::bench(a), &ui),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(*shell, &mut cmd, "jlock", &mut std::io::stdout());
             Ok(exit::OK)
         }
         Command::Man { subcommand } => man_page(subcommand.as_deref()),
-        Command::DemoChild(a) => demo::child(a),
-        Command::BenchChild(a) => bench::bench_child(a),
     };
     let code = result.unwrap_or_else(|err| {
         if !ui.quiet {
@@ -128,4 +133,23 @@ fn man_page(subcommand: Option<&str>) -> Result<u8, exit::CliError> {
         })?;
     output::print_line(String::from_utf8_lossy(&text).trim_end());
     Ok(exit::OK)
+}
+
+/// A lab command's result (crates/lab: `demo`, `bench` and their children)
+/// in the CLI's terms: the library's errors as the CLI's own, the lab's
+/// other errors reported here, with their exit codes.
+fn lab(result: Result<(), jlock_lab::Error>, ui: &output::Ui) -> Result<u8, exit::CliError> {
+    use jlock_lab::Error as E;
+    match result {
+        Ok(()) => Ok(exit::OK),
+        Err(E::Core(e)) => Err(exit::CliError::Core(e)),
+        Err(E::Usage(msg)) => Err(exit::CliError::Usage(msg)),
+        Err(e) => {
+            ui.say(&e.to_string());
+            Ok(match e {
+                E::Data(_) => exit::DATA,
+                _ => exit::IO,
+            })
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! What the CLI shows: stdout that does not panic when its reader has gone
-//! away, and progress bars that appear only on a terminal.
+//! away, and messages of jlock's own on stderr.
 
 use std::io::{ErrorKind, Write};
 use std::path::Path;
@@ -26,21 +26,6 @@ pub fn try_print_line(text: &str) -> std::io::Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush())
-}
-
-/// A progress bar on stderr for `total` steps, drawn only when `show` and
-/// both stdout and stderr are a terminal (so piped output stays plain).
-pub fn progress_bar(total: u64, show: bool, unit: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !show || !std::io::stdout().is_terminal() || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    let template = format!("    {{bar:40.cyan/blue}} {{pos}}/{{len}} {unit} {{msg}}");
-    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// How talkative jlock is: `--quiet`, default, or `--verbose`.

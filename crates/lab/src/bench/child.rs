@@ -1,5 +1,5 @@
 //! One process of a `jlock bench` store measurement: the hidden
-//! `jlock bench-child` subcommand.
+//! `jlock bench-child` command.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use jlock_core::{Durability, JsonPath, Store};
 
-use crate::exit::{CliError, OK};
+use crate::Error;
 
 /// Arguments of `jlock bench-child` (set by `jlock bench`, not by people).
 #[derive(Debug, Args)]
@@ -28,11 +28,8 @@ pub struct BenchChildArgs {
 }
 
 /// Says `ready`, waits for the go byte, increments `ops` times, says `done`.
-pub fn bench_child(args: &BenchChildArgs) -> Result<u8, CliError> {
-    let io = |source| CliError::ChildIo {
-        program: "bench-child".into(),
-        source,
-    };
+pub fn bench_child(args: &BenchChildArgs) -> Result<(), Error> {
+    let io = |source| Error::io("bench-child", source);
     let store = Store::builder(&args.file)
         .durability(args.durability)
         .open()?;
@@ -48,5 +45,5 @@ pub fn bench_child(args: &BenchChildArgs) -> Result<u8, CliError> {
     out.write_all(format!("{} done\n", args.index).as_bytes())
         .and_then(|()| out.flush())
         .map_err(io)?;
-    Ok(OK)
+    Ok(())
 }

@@ -13,8 +13,11 @@ use std::time::Instant;
 
 /// One message from a child: its index, a word, and the rest of the line.
 pub struct Message {
+    /// The child's index in the crew.
     pub index: usize,
+    /// What kind of message: `ready`, `tick`, `inc`, `split`, `done`, …
     pub word: String,
+    /// The rest of the line.
     pub text: String,
 }
 

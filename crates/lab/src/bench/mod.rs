@@ -6,7 +6,6 @@
 mod chart;
 mod child;
 
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +17,8 @@ use serde_json::{json, Value};
 
 pub use self::child::{bench_child, BenchChildArgs};
 use crate::crew::Crew;
-use crate::exit::{CliError, OK};
+use crate::term::{print_line, progress_bar};
+use crate::Error;
 
 /// Options of `jlock bench`.
 #[derive(Debug, Args)]
@@ -80,7 +80,7 @@ impl Approach {
         }
     }
 
-    fn parse(s: &str) -> Result<Approach, CliError> {
+    fn parse(s: &str) -> Result<Approach, Error> {
         match s {
             "queue" => Ok(Approach::Queue),
             "flock-sh" => Ok(Approach::FlockSh),
@@ -89,7 +89,7 @@ impl Approach {
                 .and_then(|d| d.parse().ok())
                 .map(Approach::Store)
                 .ok_or_else(|| {
-                    CliError::Usage(format!(
+                    Error::Usage(format!(
                         "unknown approach {s:?}; expected store:journal, store:rename, store:fsync, queue or flock-sh"
                     ))
                 }),
@@ -105,15 +105,22 @@ impl Approach {
 /// One measurement.
 #[derive(Clone, Debug)]
 pub struct Row {
+    /// The approach's name: `store:rename`, `queue`, `flock-sh`, …
     pub approach: String,
+    /// How many processes counted at once.
     pub procs: usize,
+    /// The document's size in bytes (0 where it does not matter).
     pub doc_bytes: u64,
+    /// Increments made, in all.
     pub ops: u64,
+    /// Wall time, from the go signal until every process had finished.
     pub seconds: f64,
+    /// Whether the final count was exactly `ops`.
     pub correct: bool,
 }
 
 impl Row {
+    /// Increments per second.
     pub fn ops_per_sec(&self) -> f64 {
         if self.seconds > 0.0 {
             self.ops as f64 / self.seconds
@@ -136,8 +143,8 @@ impl Row {
 }
 
 /// A document size: 0 is a bare counter.
-fn parse_size(s: &str) -> Result<u64, CliError> {
-    let bad = || CliError::Usage(format!("bad size {s:?}; expected counter, 512, 64k or 1m"));
+fn parse_size(s: &str) -> Result<u64, Error> {
+    let bad = || Error::Usage(format!("bad size {s:?}; expected counter, 512, 64k or 1m"));
     let lower = s.to_ascii_lowercase();
     if lower == "counter" {
         return Ok(0);
@@ -173,15 +180,12 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
-fn io_err(what: &str) -> impl Fn(std::io::Error) -> CliError + '_ {
-    move |source| CliError::ChildIo {
-        program: OsString::from(what),
-        source,
-    }
+fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::io(what, source)
 }
 
 /// Runs the matrix and reports it.
-pub fn bench(args: &BenchArgs) -> Result<u8, CliError> {
+pub fn bench(args: &BenchArgs) -> Result<(), Error> {
     let approaches: Vec<Approach> = if args.approaches.is_empty() {
         let mut all: Vec<Approach> = Durability::ALL.into_iter().map(Approach::Store).collect();
         all.push(Approach::Queue);
@@ -201,7 +205,7 @@ pub fn bench(args: &BenchArgs) -> Result<u8, CliError> {
         .map(|s| parse_size(s))
         .collect::<Result<_, _>>()?;
     if args.procs.iter().any(|&p| p == 0 || p > 512) {
-        return Err(CliError::Usage("--procs must be between 1 and 512".into()));
+        return Err(Error::Usage("--procs must be between 1 and 512".into()));
     }
     let parent = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let temp = tempfile::Builder::new()
@@ -218,7 +222,7 @@ pub fn bench(args: &BenchArgs) -> Result<u8, CliError> {
             }
         }
     }
-    let bar = crate::output::progress_bar(cells.len() as u64, !args.json, "measurements");
+    let bar = progress_bar(cells.len() as u64, !args.json, "measurements");
     let mut rows = Vec::with_capacity(cells.len());
     for (i, &(approach, size, procs)) in cells.iter().enumerate() {
         bar.set_message(format!("{} ×{procs}", approach.name()));
@@ -233,19 +237,21 @@ pub fn bench(args: &BenchArgs) -> Result<u8, CliError> {
     bar.finish_and_clear();
 
     if let Some(svg) = &args.svg {
-        chart::draw(svg, &rows).map_err(|e| CliError::ChildIo {
-            program: svg.as_os_str().to_os_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        chart::draw(svg, &rows)
+            .map_err(|e| Error::io(svg.display(), std::io::Error::other(e.to_string())))?;
     }
     if args.json {
         let results: Vec<Value> = rows.iter().map(Row::to_json).collect();
-        crate::output::print_line(&json!({ "results": results }).to_string());
+        print_line(&json!({ "results": results }).to_string())?;
     } else {
-        crate::output::print_line(&table(&rows, temp.path().parent().unwrap_or(&parent)));
+        print_line(&table(&rows, temp.path().parent().unwrap_or(&parent)))?;
     }
-    let all_correct = rows.iter().all(|r| r.correct);
-    Ok(if all_correct { OK } else { crate::exit::DATA })
+    match rows.iter().filter(|r| !r.correct).count() {
+        0 => Ok(()),
+        wrong => Err(Error::Data(format!(
+            "{wrong} measurement(s) ended with a wrong count"
+        ))),
+    }
 }
 
 /// Prepares the files, runs one measurement and checks its count.
@@ -255,7 +261,7 @@ fn measure(
     procs: usize,
     ops: u64,
     dir: &Path,
-) -> Result<Row, CliError> {
+) -> Result<Row, Error> {
     let per_proc = ops / procs as u64;
     let data = dir.join("data.json");
     let doc = if size == 0 {

@@ -2,6 +2,11 @@
 //! real child processes and real numbers — garbled output, oversold tickets
 //! and lost updates without a lock, serial correctness with it, and the cost
 //! of sharing data through a file against passing messages through a pipe.
+//!
+//! The measured demos (counter and queue) run several rounds, the two sides
+//! of the counter interleaved, and report medians; the counter's children
+//! time their own lock waits and file work, so that every sentence the demo
+//! prints about speed is true of the numbers it measured in that run.
 
 mod child;
 mod report;
@@ -15,9 +20,10 @@ use serde_json::json;
 
 pub use self::child::{child, ChildArgs};
 use self::child::{read_count, COUNTER_FILE, TICKETS_FILE};
-use self::report::{Narrator, Outcome, Verdict};
+use self::report::{Narrator, Outcome, Run, Split, Verdict};
 use crate::crew::Crew;
-use crate::exit::{CliError, OK};
+use crate::term::print_line;
+use crate::Error;
 
 /// The four demos.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -43,6 +49,11 @@ impl DemoKind {
         }
     }
 
+    /// Whether the demo measures speed, and so runs several rounds.
+    fn measured(self) -> bool {
+        matches!(self, DemoKind::Counter | DemoKind::Queue)
+    }
+
     fn default_procs(self) -> usize {
         match self {
             DemoKind::Print => 3,
@@ -65,7 +76,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_lock: bool,
     /// Number of child processes [default: print 3, tickets 10, counter and queue 4].
-    #[arg(short = 'n', long = "procs", value_name = "PROCS", value_parser = clap::value_parser!(u16).range(1..=512))]
+    #[arg(short = 'p', long = "procs", value_name = "PROCS", value_parser = clap::value_parser!(u16).range(1..=512))]
     pub procs: Option<u16>,
     /// Pause between a process's printed lines (print demo).
     #[arg(long, value_name = "MS", default_value_t = 200)]
@@ -77,8 +88,12 @@ pub struct DemoArgs {
     #[arg(long, value_name = "MS", default_value_t = 50)]
     pub delay_ms: u64,
     /// Increments per process (counter and queue demos).
-    #[arg(long, value_name = "M", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "M", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
     pub ops: u64,
+    /// Rounds of each measured run (counter and queue demos), the counter's
+    /// two sides interleaved; times and rates are the rounds' medians.
+    #[arg(long, value_name = "R", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=99))]
+    pub rounds: u16,
     /// Work in DIR and keep it afterwards, instead of a temporary directory.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
@@ -88,11 +103,8 @@ pub struct DemoArgs {
 }
 
 /// Runs the demos and prints what happened.
-pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
-    let io_err = |what: &str, source| CliError::ChildIo {
-        program: what.into(),
-        source,
-    };
+pub fn demo(args: &DemoArgs) -> Result<(), Error> {
+    let io_err = |what: &str, source| Error::io(what, source);
     // The temporary directory is removed when `_temp` drops.
     let (_temp, root) = match &args.keep {
         Some(dir) => {
@@ -123,37 +135,96 @@ pub fn demo(args: &DemoArgs) -> Result<u8, CliError> {
         _ => vec![false, true],
     };
     let mut narrator = Narrator::new(!args.json);
-    let mut outcomes = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
     for kind in kinds {
         narrator.introduce(kind, args);
-        let locks: Vec<Option<bool>> = match kind {
+        let sides: Vec<Option<bool>> = match kind {
             DemoKind::Queue => vec![None],
             _ => variants.iter().map(|&l| Some(l)).collect(),
         };
-        for lock in locks {
-            let procs = args.procs.map_or(kind.default_procs(), usize::from);
+        let procs = args.procs.map_or(kind.default_procs(), usize::from);
+        let rounds = if kind.measured() {
+            usize::from(args.rounds)
+        } else {
+            1
+        };
+        let mut dirs = Vec::with_capacity(sides.len());
+        for lock in &sides {
             let dir = root.join(match lock {
                 Some(true) => format!("{}-lock", kind.name()),
                 Some(false) => format!("{}-nolock", kind.name()),
                 None => kind.name().to_string(),
             });
             fs::create_dir_all(&dir).map_err(|e| io_err("demo directory", e))?;
+            dirs.push(dir);
+        }
+        let progress = match kind {
+            DemoKind::Counter | DemoKind::Queue => {
+                narrator.progress((rounds * sides.len() * procs) as u64 * args.ops)
+            }
+            _ => indicatif::ProgressBar::hidden(),
+        };
+        let mut runs: Vec<Vec<Run>> = sides.iter().map(|_| Vec::new()).collect();
+        for round in 0..rounds {
+            // Interleaved, each round in the other order: neither side always
+            // goes first, and a slow minute of the machine hits both.
+            let mut order: Vec<usize> = (0..sides.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for s in order {
+                if rounds == 1 {
+                    narrator.variant(sides[s]);
+                }
+                let run = trial(
+                    kind,
+                    sides[s],
+                    procs,
+                    &dirs[s],
+                    args,
+                    &mut narrator,
+                    &progress,
+                )?;
+                if rounds > 1 {
+                    runs[s].push(run);
+                } else if let Some(outcome) = Outcome::new(kind, sides[s], procs, vec![run]) {
+                    // One round: its verdict follows its own lines at once.
+                    progress.suspend(|| narrator.verdict(&outcome, &outcomes));
+                    outcomes.push(outcome);
+                }
+            }
+            if rounds > 1 {
+                let this: Vec<(Option<bool>, &Run)> = sides
+                    .iter()
+                    .zip(&runs)
+                    .filter_map(|(&lock, r)| Some((lock, r.last()?)))
+                    .collect();
+                progress.suspend(|| narrator.round(round, rounds, &this));
+            }
+        }
+        progress.finish_and_clear();
+        // Several rounds: each side's verdict, from all its rounds.
+        for (lock, runs) in sides.into_iter().zip(runs) {
+            let Some(outcome) = Outcome::new(kind, lock, procs, runs) else {
+                continue;
+            };
             narrator.variant(lock);
-            let outcome = trial(kind, lock, procs, &dir, args, &mut narrator)?;
             narrator.verdict(&outcome, &outcomes);
             outcomes.push(outcome);
         }
+        narrator.time_split(kind, &outcomes);
     }
     if args.json {
         let demos: Vec<_> = outcomes.iter().map(|o| o.to_json(&outcomes)).collect();
-        crate::output::print_line(&json!({ "demos": demos }).to_string());
+        print_line(&json!({ "demos": demos }).to_string())?;
     } else {
         narrator.summary(&outcomes);
+        narrator.end()?;
         if let Some(dir) = &args.keep {
             narrator.note(&format!("The demos' files are kept in {}", dir.display()));
         }
     }
-    Ok(OK)
+    Ok(())
 }
 
 /// Runs one demo once: prepares its files, starts the crew, reads its
@@ -165,12 +236,10 @@ fn trial(
     dir: &std::path::Path,
     args: &DemoArgs,
     narrator: &mut Narrator,
-) -> Result<Outcome, CliError> {
+    progress: &indicatif::ProgressBar,
+) -> Result<Run, Error> {
     let ops = args.ops;
-    let io_err = |source| CliError::ChildIo {
-        program: kind.name().into(),
-        source,
-    };
+    let io_err = |source| Error::io(kind.name(), source);
     match kind {
         DemoKind::Tickets => fs::write(
             dir.join(TICKETS_FILE),
@@ -194,15 +263,13 @@ fn trial(
         c
     })
     .map_err(io_err)?;
-    let progress = match kind {
-        DemoKind::Counter | DemoKind::Queue => narrator.progress(procs as u64 * ops),
-        _ => indicatif::ProgressBar::hidden(),
-    };
     let start = crew.go().map_err(io_err)?;
     let mut said = Vec::new(); // process index of each printed line, in order
     let mut sold = 0u32;
     let mut received = 0u64;
     let mut readers = 0;
+    let mut split = Split::default();
+    let mut splits = 0;
     while let Some(msg) = crew.next().map_err(io_err)? {
         match msg.word.as_str() {
             "say" | "bought" | "soldout" => {
@@ -222,14 +289,23 @@ fn trial(
                 let n: u64 = msg.text.parse().unwrap_or(0);
                 received += n;
                 if received.is_multiple_of(256) {
-                    progress.set_position(received);
+                    progress.inc(256);
                 }
+            }
+            "split" => {
+                split.add(&Split::parse(&msg.text).ok_or_else(|| {
+                    Error::Data(format!(
+                        "demo child {} sent a garbled time split: {:?}",
+                        msg.index, msg.text
+                    ))
+                })?);
+                splits += 1;
             }
             _ => {}
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    progress.finish_and_clear();
+    progress.inc(received % 256);
     crew.finish().map_err(io_err)?;
     let expected = procs as u64 * ops;
     let verdict = match kind {
@@ -255,11 +331,9 @@ fn trial(
             count: received,
         },
     };
-    Ok(Outcome {
-        kind,
-        lock,
-        procs,
+    Ok(Run {
         seconds,
         verdict,
+        split: (splits == procs).then_some(split),
     })
 }

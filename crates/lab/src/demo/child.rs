@@ -1,18 +1,18 @@
 //! The child side of the demos: what one process of the crew does, from the
-//! hidden `jlock demo-child` subcommand.
+//! hidden `jlock demo-child` command.
 
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
-use jlock_core::{JsonPath, LockFile, Store};
+use jlock_core::{LockFile, Store};
 use serde_json::{json, Value};
 
 use super::DemoKind;
-use crate::exit::{CliError, OK};
+use crate::Error;
 
 /// Arguments of `jlock demo-child` (set by the parent, not by people).
 #[derive(Debug, Args)]
@@ -42,6 +42,8 @@ pub struct ChildArgs {
 pub const TICKETS_FILE: &str = "tickets.json";
 /// The counter demo's data file.
 pub const COUNTER_FILE: &str = "counter.json";
+/// The counter demo's lock: the sidecar lock file of `counter.json`.
+const COUNTER_LOCK: &str = "counter.json.lock";
 
 struct Child<'a> {
     args: &'a ChildArgs,
@@ -69,15 +71,12 @@ impl Child<'_> {
 }
 
 /// Runs one child of a demo crew.
-pub fn child(args: &ChildArgs) -> Result<u8, CliError> {
+pub fn child(args: &ChildArgs) -> Result<(), Error> {
     let mut me = Child {
         args,
         out: io::stdout(),
     };
-    let io_err = |source| CliError::ChildIo {
-        program: "demo-child".into(),
-        source,
-    };
+    let io_err = child_io;
     me.send("ready", "").map_err(io_err)?;
     me.barrier().map_err(io_err)?;
     match args.kind {
@@ -87,11 +86,11 @@ pub fn child(args: &ChildArgs) -> Result<u8, CliError> {
         DemoKind::Queue => queue(&mut me).map_err(io_err)?,
     }
     me.send("done", "").map_err(io_err)?;
-    Ok(OK)
+    Ok(())
 }
 
 /// The tutorial's first example: three lines with a pause between them.
-fn print(me: &mut Child<'_>) -> Result<(), CliError> {
+fn print(me: &mut Child<'_>) -> Result<(), Error> {
     let mut lock = if me.args.lock {
         Some(LockFile::open(me.path("print.lock"))?)
     } else {
@@ -109,7 +108,7 @@ fn print(me: &mut Child<'_>) -> Result<(), CliError> {
 }
 
 /// The ticket office: search (no lock, as in the tutorial), then buy.
-fn tickets(me: &mut Child<'_>) -> Result<(), CliError> {
+fn tickets(me: &mut Child<'_>) -> Result<(), Error> {
     let file = me.path(TICKETS_FILE);
     let delay = Duration::from_millis(me.args.delay_ms);
     let seen = read_count(&file)?;
@@ -128,7 +127,7 @@ fn tickets(me: &mut Child<'_>) -> Result<(), CliError> {
                 doc["count"] = json!(count - 1);
                 sleep(delay); // so does writing
             }
-            Ok::<_, CliError>(count > 0)
+            Ok::<_, Error>(count > 0)
         })?
     } else {
         let count = read_count(&file)?;
@@ -151,32 +150,49 @@ fn tickets(me: &mut Child<'_>) -> Result<(), CliError> {
     me.send(word, &text).map_err(child_io)
 }
 
-/// Increments the shared counter `ops` times.
-fn counter(me: &mut Child<'_>) -> Result<(), CliError> {
+/// Increments the shared counter `ops` times: read the file, add 1, write a
+/// new file and rename it over the old — with the lock, under jlock's
+/// `LockFile` on `counter.json.lock` (the lock `jlock incr` takes), the same
+/// file work either way. Says at the end where its time went (see
+/// [`super::report::Split`]): waiting for the lock, and the file work.
+fn counter(me: &mut Child<'_>) -> Result<(), Error> {
     let file = me.path(COUNTER_FILE);
     let ops = me.args.ops;
     let tick = (ops / 20).max(1);
-    let store = if me.args.lock {
-        Some(Store::open(&file)?)
+    let mut lock = if me.args.lock {
+        Some(LockFile::open(me.path(COUNTER_LOCK))?)
     } else {
         None
     };
-    let count = JsonPath::parse(".count")?;
+    let (mut wait, mut work) = (Duration::ZERO, Duration::ZERO);
+    let start = Instant::now();
     for n in 1..=ops {
-        match &store {
-            Some(store) => {
-                store.incr(&count, 1)?;
+        let guard = match lock.as_mut() {
+            Some(lock) => {
+                let asked = Instant::now();
+                let guard = lock.lock_exclusive()?;
+                wait += asked.elapsed();
+                Some(guard)
             }
-            None => {
-                let c = read_count(&file)?;
-                write_unlocked(&file, &json!({ "count": c + 1 }))?;
-            }
-        }
+            None => None,
+        };
+        let begun = Instant::now();
+        let c = read_count(&file)?;
+        write_unlocked(&file, &json!({ "count": c + 1 }))?;
+        work += begun.elapsed();
+        drop(guard);
         if n.is_multiple_of(tick) {
             me.send("tick", &tick.to_string()).map_err(child_io)?;
         }
     }
-    Ok(())
+    let total = start.elapsed();
+    let split = format!(
+        "{} {} {}",
+        wait.as_nanos(),
+        work.as_nanos(),
+        total.as_nanos()
+    );
+    me.send("split", &split).map_err(child_io)
 }
 
 /// Sends `ops` increments as messages; the parent owns the count.
@@ -187,27 +203,21 @@ fn queue(me: &mut Child<'_>) -> io::Result<()> {
     Ok(())
 }
 
-fn child_io(source: io::Error) -> CliError {
-    CliError::ChildIo {
-        program: "demo-child".into(),
-        source,
-    }
+fn child_io(source: io::Error) -> Error {
+    Error::io("demo-child", source)
 }
 
 /// `.count` of the JSON file, read without a lock.
-pub fn read_count(file: &Path) -> Result<i64, CliError> {
+pub fn read_count(file: &Path) -> Result<i64, Error> {
     let bytes = fs::read(file).map_err(|e| core_io(file, e))?;
-    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| CliError::BadOutput {
-        file: file.to_path_buf(),
-        program: "demo-child".into(),
-        reason: format!("read invalid JSON: {e}"),
-    })?;
+    let doc: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Data(format!("{}: invalid JSON: {e}", file.display())))?;
     Ok(doc["count"].as_i64().unwrap_or(0))
 }
 
 /// Replaces the file atomically (temp file + rename) but with no lock: a
 /// reader never sees half a file, yet two writers still overwrite each other.
-pub fn write_unlocked(file: &Path, doc: &Value) -> Result<(), CliError> {
+pub fn write_unlocked(file: &Path, doc: &Value) -> Result<(), Error> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| core_io(dir, e))?;
     let mut bytes = serde_json::to_vec(doc).unwrap_or_default();
@@ -217,9 +227,6 @@ pub fn write_unlocked(file: &Path, doc: &Value) -> Result<(), CliError> {
     Ok(())
 }
 
-fn core_io(path: &Path, source: io::Error) -> CliError {
-    CliError::ChildIo {
-        program: path.as_os_str().to_os_string(),
-        source,
-    }
+fn core_io(path: &Path, source: io::Error) -> Error {
+    Error::io(path.display(), source)
 }
