@@ -67,6 +67,13 @@ impl Semaphore {
         self.acquire_with(wait, || {})
     }
 
+    /// Takes a free slot if there is one; [`Error::LockConflict`] if every
+    /// slot is taken (as `acquire(Wait::NoWait)`, and as
+    /// [`LockFile::try_lock_exclusive`]).
+    pub fn try_acquire(&mut self) -> Result<SemaphoreGuard<'_>> {
+        self.acquire(Wait::NoWait)
+    }
+
     /// As [`Semaphore::acquire`], but calls `on_wait` once, before waiting,
     /// if every slot is taken and `wait` allows waiting.
     pub fn acquire_with(
@@ -148,6 +155,12 @@ impl SemaphoreGuard<'_> {
     pub fn lock_file(&self) -> &LockFile {
         self.guard.lock_file()
     }
+
+    /// Hands the slot on to the processes `cmd` will spawn: see
+    /// [`LockGuard::inherit`].
+    pub fn inherit(self, cmd: &mut std::process::Command) -> Result<std::os::fd::RawFd> {
+        self.guard.inherit(cmd)
+    }
 }
 
 #[cfg(test)]
@@ -169,9 +182,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
         assert!(err.to_string().contains("s.slot*"), "{err}");
+        let err = third[0].try_acquire().unwrap_err();
+        assert!(matches!(err, Error::LockConflict { .. }), "{err:?}");
         let freed = g1.slot();
         drop(g1);
-        assert_eq!(third[0].acquire(Wait::NoWait).unwrap().slot(), freed);
+        assert_eq!(third[0].try_acquire().unwrap().slot(), freed);
         drop(g2);
     }
 }
