@@ -45,6 +45,7 @@ fn main() {
 }
 
 fn run() -> i32 {
+    run::reset_sigchld();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
