@@ -122,8 +122,7 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
 /// is a terminal (someone is watching). Never otherwise: a cron job that
 /// waits must not send mail.
 fn reports_wait(ui: &Ui, wait: Wait) -> bool {
-    !ui.quiet
-        && (ui.verbose || matches!(wait, Wait::Timeout(_)) && std::io::stderr().is_terminal())
+    !ui.quiet && (ui.verbose || matches!(wait, Wait::Timeout(_)) && std::io::stderr().is_terminal())
 }
 
 /// With `-v`, says that the lock was not got (as `flock --verbose` does);
