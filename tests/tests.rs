@@ -9,5 +9,6 @@ mod data;
 mod demo;
 mod errors;
 mod examples;
+mod flock_compat;
 mod lock;
 mod operators;
