@@ -738,11 +738,8 @@ mod tests {
         let mut perms = std::fs::metadata(&ro).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o444);
         std::fs::set_permissions(&ro, perms).unwrap();
-        let _r = LockFile::open(&ro)
-            .unwrap()
-            .try_lock_exclusive()
-            .map(|_| ())
-            .unwrap();
+        let mut r = LockFile::open(&ro).unwrap();
+        let _g = r.try_lock_exclusive().unwrap();
     }
 
     #[test]
