@@ -145,9 +145,11 @@ impl LockFile {
     ///   lock table (`/proc/locks`), and the lock briefly passes through it.
     ///   The thread ends with the process, if not before.
     ///
-    /// If no thread can be started or the file cannot be opened again, the
-    /// wait falls back to polling (a pause of 0.5 ms doubling to 20 ms),
-    /// never past the deadline.
+    /// At most 16 such threads wait at once in a process (a host that keeps
+    /// timing out on a lock that is never freed must not pile them up). Past
+    /// that, or if no thread can be started or the file cannot be opened
+    /// again, the wait falls back to polling `LOCK_NB` (a pause of 0.5 ms
+    /// doubling to 20 ms), never past the deadline.
     pub fn lock_with(
         &mut self,
         mode: LockMode,
@@ -260,6 +262,9 @@ impl LockFile {
     /// [`LockFile::lock_with`].
     fn lock_until(&mut self, mode: LockMode, start: Instant, limit: Duration) -> Result<()> {
         let deadline = start + limit;
+        let Some(slot) = WaiterSlot::take() else {
+            return self.poll_until(mode, start, limit);
+        };
         let Ok(second) = reopen(&self.file, &self.path, self.how, Access::Same) else {
             return self.poll_until(mode, start, limit);
         };
@@ -267,6 +272,7 @@ impl LockFile {
         let waiter = thread::Builder::new()
             .name("jlock-lock-wait".into())
             .spawn(move || {
+                let _slot = slot;
                 let got = flock_blocking(&second, mode).map(|()| second);
                 // If the waiter has gone (its deadline passed), the send
                 // fails and drops the file: closing the only descriptor of
@@ -325,6 +331,36 @@ impl LockFile {
 
 /// The longest pause between two attempts when a timed wait has to poll.
 const MAX_POLL: Duration = Duration::from_millis(20);
+
+/// At most this many helper threads wait in `flock(2)` at once in one
+/// process. A thread whose caller timed out stays until the lock is free;
+/// a host that keeps timing out on a lock that is never freed must not
+/// pile up threads without bound, so past this many, timed waits poll.
+const MAX_WAITER_THREADS: usize = 16;
+
+/// How many helper threads are waiting now.
+static WAITER_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the [`MAX_WAITER_THREADS`] places; given back when dropped.
+struct WaiterSlot;
+
+impl WaiterSlot {
+    fn take() -> Option<WaiterSlot> {
+        use std::sync::atomic::Ordering;
+        WAITER_THREADS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_WAITER_THREADS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WaiterSlot)
+    }
+}
+
+impl Drop for WaiterSlot {
+    fn drop(&mut self) {
+        WAITER_THREADS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
 
 /// A blocking `flock(2)`, resumed after a signal handler interrupts it.
 fn flock_blocking(file: &File, mode: LockMode) -> io::Result<()> {
@@ -724,6 +760,26 @@ mod tests {
         let _g = c.lock_exclusive().unwrap();
         // b itself holds nothing.
         assert!(conflict(b.try_lock_shared()));
+    }
+
+    #[test]
+    fn timing_out_again_and_again_does_not_pile_up_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stuck.lock");
+        let mut a = LockFile::open(&path).unwrap();
+        let held = a.lock_exclusive().unwrap();
+        let mut b = LockFile::open(&path).unwrap();
+        for _ in 0..(3 * MAX_WAITER_THREADS) {
+            let err = b
+                .lock(LockMode::Exclusive, Wait::Timeout(Duration::from_millis(1)))
+                .unwrap_err();
+            assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
+            let now = WAITER_THREADS.load(std::sync::atomic::Ordering::Acquire);
+            assert!(now <= MAX_WAITER_THREADS, "{now} waiting threads");
+        }
+        drop(held);
+        // Every lingering thread takes the lock in turn and lets it go.
+        let _g = b.lock_exclusive().unwrap();
     }
 
     #[test]
