@@ -273,6 +273,40 @@ fn kill_after_stops_the_commands_whole_process_group() {
 }
 
 #[test]
+fn ctrl_c_on_a_terminal_reaches_a_command_in_its_own_process_group() {
+    // script(1) gives jlock a real terminal. ^C typed there is sent by the
+    // kernel to the terminal's foreground process group: jlock's, which
+    // under --kill-after is not the command's; jlock must pass it on. (If
+    // it did not, --kill-after would end the command: exit 124, not 5.)
+    let dir = tempfile::tempdir().unwrap();
+    let inner = format!(
+        "{} run --kill-after 60 job.lock -c 'trap \"echo got INT; exit 5\" INT; echo held; while :; do sleep 0.02; done'",
+        jlock_bin().display()
+    );
+    let mut script = Command::new("script")
+        .current_dir(dir.path())
+        .args(["-qfec", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script(1), from util-linux, is part of the test set-up");
+    let mut out = std::io::BufReader::new(script.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("held") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "no 'held' from the command"
+        );
+    }
+    script.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(rest.contains("got INT"), "{rest:?}");
+    assert_eq!(script.wait().unwrap().code(), Some(5), "{rest:?}");
+}
+
+#[test]
 fn a_timed_waiter_queues_in_the_kernel_like_flock() {
     let dir = tempfile::tempdir().unwrap();
     let holder = Holder::jlock_run(dir.path(), &["job.lock"]);
