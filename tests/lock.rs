@@ -196,6 +196,28 @@ fn a_wait_is_reported_only_with_verbose_and_verbose_reports_failure() {
 }
 
 #[test]
+fn a_timed_wait_is_reported_without_verbose_when_stderr_is_a_terminal() {
+    // Someone watching a terminal is told why nothing happens; script(1)
+    // gives jlock one.
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Holder::jlock_run(dir.path(), &["job.lock"]);
+    let inner = format!("{} run -w 0.05 job.lock true", jlock_bin().display());
+    let out = std::process::Command::new("script")
+        .current_dir(dir.path())
+        .args(["-qfec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1), from util-linux, is part of the test set-up");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("waiting for job.lock, held by pid"),
+        "{text:?}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{text:?}");
+    holder.release();
+}
+
+#[test]
 fn a_program_can_lock_its_own_executable() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
