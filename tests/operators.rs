@@ -37,8 +37,8 @@ fn status_names_holder_and_waiter_from_the_kernel() {
     assert!(s["holders"][0]["started"].as_str().unwrap().ends_with('Z'));
 
     // A blocking waiter shows up in the table once it blocks; -v makes it
-    // say whom it waits for. (A -w waiter polls, so the kernel does not list
-    // it; it says whom it waits for too: see lock::wait_gives_up_after_the_timeout.)
+    // say whom it waits for. (A -w waiter queues in the kernel too: see
+    // a_timed_waiter_queues_in_the_kernel_like_flock.)
     let mut waiter = Command::new(jlock_bin())
         .current_dir(dir.path())
         .args(["-v", "run", "job.lock", "true"])
@@ -162,18 +162,24 @@ fn slots_let_at_most_n_commands_run_together() {
 
 #[test]
 fn signals_reach_the_command_and_the_lock_is_held_until_it_exits() {
-    for (sig, name) in [
-        (libc::SIGTERM, "TERM"),
-        (libc::SIGINT, "INT"),
-        (libc::SIGHUP, "HUP"),
+    // Without --kill-after the command shares jlock's process group; with
+    // it, the command has a group of its own and jlock passes signals on to
+    // that group.
+    for (sig, name, kill_after) in [
+        (libc::SIGTERM, "TERM", None),
+        (libc::SIGINT, "INT", None),
+        (libc::SIGHUP, "HUP", None),
+        (libc::SIGINT, "INT", Some("600")),
+        (libc::SIGTERM, "TERM", Some("600")),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let script = format!("trap 'echo got {name}; read x; exit 3' {name}; echo held; while :; do sleep 0.02; done");
-        let mut holder = Holder::start(
-            dir.path(),
-            &jlock_bin(),
-            &["run", "job.lock", "-c", &script],
-        );
+        let mut args = vec!["run"];
+        if let Some(secs) = kill_after {
+            args.extend_from_slice(&["--kill-after", secs]);
+        }
+        args.extend_from_slice(&["job.lock", "-c", &script]);
+        let mut holder = Holder::start(dir.path(), &jlock_bin(), &args);
         // SAFETY: kill(2) on our own child.
         assert_eq!(unsafe { libc::kill(holder.child.id() as i32, sig) }, 0);
         let mut line = String::new();
@@ -228,6 +234,106 @@ fn kill_after_stops_the_command_with_exit_124() {
     )
     .assert()
     .success();
+}
+
+#[test]
+fn kill_after_stops_the_commands_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shell's background sleep inherited the lock: it must go too, or
+    // it keeps the lock for 30 s after jlock has given up.
+    jlock(
+        dir.path(),
+        &[
+            "run",
+            "--kill-after",
+            "0.2",
+            "g.lock",
+            "--",
+            "sh",
+            "-c",
+            "sleep 30 & wait",
+        ],
+    )
+    .assert()
+    .code(124);
+    jlock(dir.path(), &["run", "-n", "g.lock", "true"])
+        .assert()
+        .success();
+    // One that ignores SIGTERM, left behind by a command that obeyed it,
+    // gets SIGKILL.
+    jlock(
+        dir.path(),
+        &[
+            "run",
+            "--kill-after",
+            "0.2",
+            "g.lock",
+            "-c",
+            "(trap '' TERM; exec sleep 30) & wait",
+        ],
+    )
+    .assert()
+    .code(124);
+    jlock(dir.path(), &["run", "-n", "g.lock", "true"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn ctrl_c_on_a_terminal_reaches_a_command_in_its_own_process_group() {
+    // script(1) gives jlock a real terminal. ^C typed there is sent by the
+    // kernel to the terminal's foreground process group: jlock's, which
+    // under --kill-after is not the command's; jlock must pass it on. (If
+    // it did not, --kill-after would end the command: exit 124, not 5.)
+    let dir = tempfile::tempdir().unwrap();
+    let inner = format!(
+        "{} run --kill-after 60 job.lock -c 'trap \"echo got INT; exit 5\" INT; echo held; while :; do sleep 0.02; done'",
+        jlock_bin().display()
+    );
+    let mut script = Command::new("script")
+        .current_dir(dir.path())
+        .args(["-qfec", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script(1), from util-linux, is part of the test set-up");
+    let mut out = std::io::BufReader::new(script.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("held") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "no 'held' from the command"
+        );
+    }
+    script.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(rest.contains("got INT"), "{rest:?}");
+    assert_eq!(script.wait().unwrap().code(), Some(5), "{rest:?}");
+}
+
+#[test]
+fn a_timed_waiter_queues_in_the_kernel_like_flock() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Holder::jlock_run(dir.path(), &["job.lock"]);
+    // A -w waiter that polled with LOCK_NB would never be in the kernel's
+    // table, and would lose its turn to every blocked waiter.
+    let mut waiter = Command::new(jlock_bin())
+        .current_dir(dir.path())
+        .args(["run", "-w", "600", "job.lock", "true"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiters = loop {
+        let s = status_json(dir.path(), "job.lock");
+        if !s["waiters"].as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break s["waiters"].clone();
+        }
+    };
+    assert_eq!(waiters[0]["pid"], waiter.id(), "{waiters}");
+    holder.release();
+    assert!(waiter.wait().unwrap().success());
 }
 
 #[test]

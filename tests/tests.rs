@@ -10,6 +10,7 @@ mod data;
 mod demo;
 mod errors;
 mod examples;
+mod flock_compat;
 mod lock;
 mod operators;
 mod trust;

@@ -75,14 +75,16 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     /// Fail at once if the lock is held (exit 1).
+    // --nb and --nonblocking: flock(1)'s spellings.
     #[arg(
         short = 'n',
         long = "nonblock",
         visible_alias = "no-wait",
+        aliases = ["nb", "nonblocking"],
         conflicts_with = "wait"
     )]
     pub nonblock: bool,
-    /// Wait at most SECS seconds for the lock (fractions allowed), then fail (exit 1).
+    /// Wait at most SECS seconds for the lock (fractions allowed; 0 is -n), then fail (exit 1).
     #[arg(short = 'w', long = "wait", visible_alias = "timeout", value_name = "SECS", value_parser = parse_secs)]
     pub wait: Option<Duration>,
 }
@@ -156,7 +158,7 @@ pub struct RunArgs {
     #[arg(short = 's', long = "shared", conflicts_with = "exclusive")]
     pub shared: bool,
     /// Take the exclusive lock (the default).
-    #[arg(short = 'x', long = "exclusive")]
+    #[arg(short = 'x', short_alias = 'e', long = "exclusive")]
     pub exclusive: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
@@ -174,7 +176,11 @@ pub struct RunArgs {
     /// Do not pass the lock to the command (flock -o): it is freed if jlock dies first.
     #[arg(short = 'o', long = "close")]
     pub close: bool,
-    /// Stop the command after SECS: SIGTERM, then SIGKILL 5 s later; exit 124.
+    /// Do not fork: jlock becomes the command (exec), which holds the lock (flock -F).
+    #[arg(short = 'F', long = "no-fork", conflicts_with_all = ["close", "kill_after"])]
+    pub no_fork: bool,
+    /// Stop the command and its process group after SECS: SIGTERM, then SIGKILL
+    /// 5 s later; exit 124.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub kill_after: Option<Duration>,
     /// Run this string with /bin/sh -c.
@@ -276,7 +282,13 @@ Examples:
 The command inherits the lock, so it stays held until the command (and anything it
 started that kept the descriptor) exits, even if jlock itself is killed (-o: not so).
 SIGINT, SIGTERM and SIGHUP sent to jlock are passed on to the command, and the lock
-is held until the command has exited. With --slots, the command gets JLOCK_SLOT=i.";
+is held until the command has exited. With --slots, the command gets JLOCK_SLOT=i.
+An exclusive holder gets JLOCK_FENCE, a number that grows with each exclusive
+`jlock run` of that lock file (kept in the file, if it is empty or holds only that).
+
+flock(1)'s spellings work too: -e, --nb, --nonblocking, --timeout, and the
+self-locking idiom of its man page:
+  [ \"${FLOCKER}\" != \"$0\" ] && exec env FLOCKER=\"$0\" jlock run -en \"$0\" \"$0\" \"$@\" || :";
 
 const GET_HELP: &str = "\
 Examples:

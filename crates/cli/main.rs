@@ -46,6 +46,7 @@ fn main() {
 }
 
 fn run() -> i32 {
+    run::reset_sigchld();
     // The lab's child processes (`jlock demo-child`, `jlock bench-child`)
     // parse their own arguments, outside the product's command line.
     if let Some(result) = jlock_lab::child_main(std::env::args_os()) {

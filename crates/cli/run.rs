@@ -2,12 +2,12 @@
 //! `flock(1)` job — passing on the signals jlock gets, and holding the lock
 //! until the command has exited.
 
-use std::os::fd::AsRawFd;
+use std::io::IsTerminal;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use jlock_core::{LockFile, LockMode, Semaphore};
+use jlock_core::{LockFile, LockMode, Semaphore, Wait};
 
 use crate::args::RunArgs;
 use crate::exit::{self, CliError};
@@ -19,6 +19,20 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 /// The signals passed on to the command.
 const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
+/// Gives SIGCHLD its default disposition back, as `flock(1)` does.
+///
+/// A caller that ignores SIGCHLD (`trap '' CHLD` in a shell, then `exec
+/// jlock …`) passes that on through `exec`; with it ignored, the kernel
+/// reaps children itself and discards the signal, so jlock could not wait
+/// for its command (or for an `update` filter). Called once at start-up,
+/// before any thread exists, for every subcommand.
+pub fn reset_sigchld() {
+    // SAFETY: setting a signal's disposition to SIG_DFL, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+    }
+}
+
 /// Runs the command under the lock and returns the exit code to leave with.
 pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
     let mode = if args.shared {
@@ -28,16 +42,20 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
     };
     let wait = args.wait.wait();
     let mut cmd = command(args);
+    // A caller's own jlock run must not pass its token or slot down to a
+    // command that holds neither.
+    cmd.env_remove("JLOCK_FENCE").env_remove("JLOCK_SLOT");
     let spawn_err = |source| CliError::Spawn {
         program: cmd_name(args),
         source,
     };
     let start = Instant::now();
-    let report = ui.reports_waits(wait);
-    // Both arms leave the locked descriptor open until this process exits:
-    // like flock(1), jlock does not unlock explicitly, so the lock goes when
-    // the last descriptor closes — a daemon the command left running with
-    // the descriptor keeps it.
+    let report = reports_wait(ui, wait);
+    let verbose = ui.verbose && !ui.quiet;
+    // Unless -o, the lock is handed on to the command (`inherit`): it is
+    // held as long as the command, or anything it started that kept the
+    // descriptor, runs; jlock never unlocks it explicitly, as flock(1) does
+    // not. With -o the guard stays here and goes when jlock exits.
     let outcome = match args.slots {
         Some(n) => {
             let mut sem = Semaphore::open(&args.lock_file, usize::from(n))?;
@@ -49,40 +67,79 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
                 }
             }) {
                 Ok(g) => g,
-                Err(e) if e.is_lock_contention() => return Ok(args.conflict_exit_code),
+                Err(e) if e.is_lock_contention() => {
+                    return Ok(conflict(ui, verbose, &shown, &e, args.conflict_exit_code))
+                }
                 Err(e) => return Err(e.into()),
             };
             ui.got(&shown, start);
             cmd.env("JLOCK_SLOT", held.slot().to_string());
-            let out = supervise(&mut cmd, held.lock_file(), args).map_err(spawn_err)?;
-            std::mem::forget(held);
-            out
+            let _kept = if args.close {
+                Some(held)
+            } else {
+                pass_on(held.into_fd()?, &mut cmd);
+                None
+            };
+            supervise(&mut cmd, args).map_err(spawn_err)?
         }
         None => {
             let mut lock = LockFile::open(&args.lock_file)?;
             let shown = args.lock_file.display().to_string();
             let path = args.lock_file.clone();
-            let guard = match lock.lock_with(mode, wait, || {
+            let mut guard = match lock.lock_with(mode, wait, || {
                 if report {
                     ui.waiting_for(&shown, &[path])
                 }
             }) {
                 Ok(g) => g,
-                // Silent, as flock(1) is: a cron job skipped because the last
-                // run is still going should not send mail.
-                Err(e) if e.is_lock_contention() => return Ok(args.conflict_exit_code),
+                // Silent without -v, as flock(1) is: a cron job skipped
+                // because the last run is still going should not send mail.
+                Err(e) if e.is_lock_contention() => {
+                    return Ok(conflict(ui, verbose, &shown, &e, args.conflict_exit_code))
+                }
                 Err(e) => return Err(e.into()),
             };
             ui.got(&shown, start);
-            let out = supervise(&mut cmd, guard.lock_file(), args).map_err(spawn_err)?;
-            std::mem::forget(guard);
-            out
+            if let Some(fence) = guard.advance_fence()? {
+                cmd.env("JLOCK_FENCE", fence.to_string());
+            }
+            let _kept = if args.close {
+                Some(guard)
+            } else {
+                pass_on(guard.into_fd()?, &mut cmd);
+                None
+            };
+            supervise(&mut cmd, args).map_err(spawn_err)?
         }
     };
     Ok(match outcome {
         Outcome::Exited(status) => status_code(status),
         Outcome::TimedOut => exit::TIMED_OUT,
     })
+}
+
+/// Whether to say whom a wait is for: with `-v`; for `-w`, also when stderr
+/// is a terminal (someone is watching). Never otherwise: a cron job that
+/// waits must not send mail.
+fn reports_wait(ui: &Ui, wait: Wait) -> bool {
+    !ui.quiet && (ui.verbose || matches!(wait, Wait::Timeout(_)) && std::io::stderr().is_terminal())
+}
+
+/// With `-v`, says that the lock was not got (as `flock --verbose` does);
+/// returns the exit code for it.
+fn conflict(ui: &Ui, verbose: bool, shown: &str, err: &jlock_core::Error, code: u8) -> u8 {
+    if verbose {
+        match err {
+            jlock_core::Error::LockTimeout { waited, .. } => ui.say(&format!(
+                "timed out after {:.3} s waiting for {shown}; not running the command",
+                waited.as_secs_f64()
+            )),
+            _ => ui.say(&format!(
+                "failed to get {shown}: it is held; not running the command"
+            )),
+        }
+    }
+    code
 }
 
 fn command(args: &RunArgs) -> Command {
@@ -112,19 +169,37 @@ enum Outcome {
     TimedOut,
 }
 
-/// Spawns `cmd` holding `lock` and waits for it, passing on signals and
-/// enforcing `--kill-after`.
+/// Spawns `cmd` and waits for it, passing on signals and enforcing
+/// `--kill-after`.
 ///
 /// The forwarded signals and SIGCHLD are blocked before the spawn (the child
 /// gets jlock's original mask back before it execs) and then taken with
-/// `sigtimedwait`, so no signal handler runs and none is lost. A signal sent by a process
-/// (`kill`, a supervisor) is passed on; one the terminal sent (Ctrl-C) went
-/// to the command's process group already and is not sent twice.
-fn supervise(cmd: &mut Command, lock: &LockFile, args: &RunArgs) -> std::io::Result<Outcome> {
-    if !args.close {
-        // The command inherits the locked descriptor, so the lock is held for
-        // as long as it runs — even if jlock itself is killed.
-        inherit_fd(lock.as_raw_fd())?;
+/// `sigtimedwait`, so no signal handler runs and none is lost.
+///
+/// Without `--kill-after` the command shares jlock's process group: a signal
+/// sent by a process (`kill`, a supervisor) is passed on to the command; one
+/// the terminal sent (Ctrl-C) went to the whole group already and is not
+/// sent twice.
+///
+/// With `--kill-after` the command gets a process group of its own, so that
+/// everything it started can be stopped with it (as `timeout(1)` does). The
+/// terminal's signals then reach jlock only, and jlock passes every one on
+/// to the command's group. At the limit the group gets SIGTERM (and SIGCONT,
+/// in case it is stopped), and SIGKILL once the command has exited or the
+/// grace period has run out, whichever comes first — nothing the command
+/// left behind keeps the lock. The command is observed with `waitid(WNOWAIT)`
+/// and reaped only after that last SIGKILL, so its group id cannot have been
+/// reused by then.
+fn supervise(cmd: &mut Command, args: &RunArgs) -> std::io::Result<Outcome> {
+    if args.no_fork {
+        // -F: become the command. It has the lock's descriptor (`inherit`),
+        // SIGCHLD's default disposition and jlock's signal mask; nothing of
+        // jlock is left to pass signals on or to time it.
+        return Err(cmd.exec());
+    }
+    let own_group = args.kill_after.is_some();
+    if own_group {
+        cmd.process_group(0);
     }
     let mut set = sigset(&FORWARDED)?;
     // SAFETY: adding a valid signal number to an initialized set.
@@ -146,10 +221,17 @@ fn supervise(cmd: &mut Command, lock: &LockFile, args: &RunArgs) -> std::io::Res
     }
     let mut child = cmd.spawn()?;
     let pid = child.id() as libc::pid_t;
+    // Whom signals go to: the command, or its whole process group.
+    let target = if own_group { -pid } else { pid };
     let mut deadline = args.kill_after.map(|d| Instant::now() + d);
     let mut timed_out = false;
     loop {
-        if let Some(status) = child.try_wait()? {
+        if has_exited(pid)? {
+            if timed_out && own_group {
+                // Whatever the command left in its group goes too.
+                signal(target, libc::SIGKILL);
+            }
+            let status = child.wait()?;
             return Ok(if timed_out {
                 Outcome::TimedOut
             } else {
@@ -157,33 +239,63 @@ fn supervise(cmd: &mut Command, lock: &LockFile, args: &RunArgs) -> std::io::Res
             });
         }
         match next_signal(&set, deadline)? {
-            None => {
-                // The deadline passed: ask, then insist.
-                let sig = if timed_out {
-                    libc::SIGKILL
-                } else {
-                    libc::SIGTERM
-                };
-                signal(pid, sig);
+            None if !timed_out => {
+                // The limit: ask (waking a stopped group so it can), then
+                // insist after the grace period.
+                signal(target, libc::SIGTERM);
+                signal(target, libc::SIGCONT);
                 timed_out = true;
-                deadline = (sig == libc::SIGTERM).then(|| Instant::now() + KILL_GRACE);
+                deadline = Some(Instant::now() + KILL_GRACE);
+            }
+            None => {
+                signal(target, libc::SIGKILL);
+                deadline = None;
             }
             Some((libc::SIGCHLD, _)) => {}
             Some((sig, code)) => {
                 // si_code <= 0: sent by a process (SI_USER, SI_QUEUE, …).
-                if code <= 0 {
-                    signal(pid, sig);
+                if own_group || code <= 0 {
+                    signal(target, sig);
                 }
             }
         }
     }
 }
 
-fn signal(pid: libc::pid_t, sig: libc::c_int) {
-    // SAFETY: kill(2) on our own child's pid. It cannot have been reaped
-    // and reused: we reap it only through `try_wait` in the loop.
+/// True once the child `pid` has exited, without reaping it (`WNOWAIT`):
+/// while it is unreaped, its pid — and so its process group id — cannot be
+/// given to another process.
+fn has_exited(pid: libc::pid_t) -> std::io::Result<bool> {
+    loop {
+        let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+        // SAFETY: waitid on our own child, writing into a zeroed siginfo.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                info.as_mut_ptr(),
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            // SAFETY: waitid filled (or left zeroed) the siginfo; si_pid is
+            // 0 when no child has changed state.
+            return Ok(unsafe { info.assume_init().si_pid() } != 0);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Sends `sig` to `target`: our child's pid, or minus it for its process
+/// group.
+fn signal(target: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: kill(2) on our own child or its group. Neither can have been
+    // reused: the child is reaped only after the last signal is sent.
     unsafe {
-        libc::kill(pid, sig);
+        libc::kill(target, sig);
     }
 }
 
@@ -241,14 +353,19 @@ pub fn status_code(status: ExitStatus) -> u8 {
     }
 }
 
-/// Clears `FD_CLOEXEC` so a spawned program keeps the descriptor.
-fn inherit_fd(fd: i32) -> std::io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+/// Makes the locked descriptor `fd` inheritable by the processes `cmd` will
+/// spawn — in the child only, after `fork`, so other threads spawning other
+/// programs meanwhile do not leak it. `fd` lives inside `cmd`'s hook, so it
+/// stays open (and the lock held) for as long as `cmd` can spawn.
+fn pass_on(fd: std::os::fd::OwnedFd, cmd: &mut Command) {
+    // SAFETY: the hook runs in the child between fork and exec and calls
+    // only fcntl, which is async-signal-safe.
     unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        cmd.pre_exec(move || {
+            if libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
-    Ok(())
 }

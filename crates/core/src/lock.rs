@@ -8,9 +8,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,9 @@ use crate::error::{Error, Operation, Result};
 use crate::shared_dir;
 
 /// Which kind of lock to take.
+///
+/// Not `#[non_exhaustive]`: `flock(2)` has exactly these two kinds, and
+/// callers may match on them exhaustively.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LockMode {
     /// One holder at a time, excluding all shared holders too (`LOCK_EX`).
@@ -30,7 +34,11 @@ pub enum LockMode {
 }
 
 /// How long to wait for a lock that another process holds.
+///
+/// `#[non_exhaustive]`: a later version may add ways to wait (a deadline, say),
+/// so a `match` on it needs a wildcard arm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Wait {
     /// Wait as long as it takes (a blocking `flock(2)`).
     #[default]
@@ -38,6 +46,9 @@ pub enum Wait {
     /// Do not wait: fail at once with [`Error::LockConflict`].
     NoWait,
     /// Wait at most this long, then fail with [`Error::LockTimeout`].
+    ///
+    /// The wait is a blocking `flock(2)`, queued in the kernel like any other
+    /// waiter, made by a helper thread; see [`LockFile::lock_with`].
     Timeout(Duration),
 }
 
@@ -45,9 +56,11 @@ pub enum Wait {
 ///
 /// Opening creates the file if it is missing (mode `0666` less the umask), never
 /// truncates it and never deletes it: deleting a lock file that others may have
-/// open would let two processes "hold" locks on two different inodes. A
-/// directory may be used as a lock file, as `flock(1)` allows; so may a file this
-/// process can only read.
+/// open would let two processes "hold" locks on two different inodes. The file
+/// is opened read-only, as `flock(1)` opens it: `flock(2)` needs no more, so a
+/// file this process may only read works, a directory works, and a program can
+/// lock the very file it executes (an executable open for writing could not
+/// be run: "Text file busy"). A FIFO is opened without blocking.
 ///
 /// Taking a lock needs `&mut self`, so one `LockFile` hands out at most one guard
 /// at a time. Two `LockFile`s opened on the same path — in one process or in
@@ -68,14 +81,16 @@ pub enum Wait {
 pub struct LockFile {
     file: File,
     path: PathBuf,
+    how: shared_dir::Open,
 }
 
 impl LockFile {
-    /// Opens (creating if needed) the lock file at `path`.
+    /// Opens (creating if needed) the lock file at `path`, read-only.
     ///
     /// Fails with [`Error::Io`] (operation [`Operation::OpenLock`]) if the file
     /// cannot be opened or created, for example because its directory does not
-    /// exist.
+    /// exist, or because `path` ends in `/` and is not a directory ("Not a
+    /// directory", as `flock(1)` says).
     pub fn open<P: AsRef<Path>>(path: P) -> Result<LockFile> {
         let path = path.as_ref();
         let how = shared_dir::check(path, true)?;
@@ -84,6 +99,7 @@ impl LockFile {
         Ok(LockFile {
             file,
             path: path.to_path_buf(),
+            how,
         })
     }
 
@@ -104,28 +120,58 @@ impl LockFile {
     /// As [`LockFile::lock`], but calls `on_wait` once, before waiting, if
     /// the lock is held by another process and `wait` allows waiting — to
     /// tell a user whom they are waiting for, say.
+    ///
+    /// # Waiting with a time limit
+    ///
+    /// `flock(2)` has no time limit, and `flock(1)`'s way to impose one — a
+    /// timer signal that interrupts the call — would change the host
+    /// process's signal handling, which a library must not do. Polling with
+    /// `LOCK_NB` would not do either: the kernel hands a released lock to the
+    /// waiters blocked in `flock(2)`, so a poller loses its turn to every one
+    /// of them. So for [`Wait::Timeout`] a helper thread opens a second open
+    /// file description of the same file and blocks in `flock(2)` on it,
+    /// queued in the kernel like any other waiter:
+    ///
+    /// * if it gets the lock before the deadline, it hands that description
+    ///   back and this `LockFile` keeps it from then on (its raw descriptor
+    ///   number changes);
+    /// * if the deadline passes first, this call fails with
+    ///   [`Error::LockTimeout`] at the deadline; the thread stays blocked in
+    ///   `flock(2)` (no thread can be woken from it without a signal) and, if
+    ///   it ever gets the lock, closes its descriptor at once, which releases
+    ///   the lock. Until then it counts as one more waiter in the kernel's
+    ///   lock table (`/proc/locks`), and the lock briefly passes through it.
+    ///   The thread ends with the process, if not before.
+    ///
+    /// At most 16 such threads wait at once in a process (a host that keeps
+    /// timing out on a lock that is never freed must not pile them up). Past
+    /// that, or if no thread can be started or the file cannot be opened
+    /// again, the wait falls back to polling `LOCK_NB` (a pause of 0.5 ms
+    /// doubling to 20 ms), never past the deadline.
     pub fn lock_with(
         &mut self,
         mode: LockMode,
         wait: Wait,
         on_wait: impl FnOnce(),
     ) -> Result<LockGuard<'_>> {
-        if wait != Wait::NoWait {
-            if self.try_flock(mode)? {
-                return Ok(LockGuard { lock: self, mode });
-            }
-            on_wait();
+        let start = Instant::now();
+        if self.try_flock(mode)? {
+            return Ok(LockGuard { lock: self, mode });
         }
         match wait {
-            Wait::Block => self.lock_blocking(mode)?,
             Wait::NoWait => {
-                if !self.try_flock(mode)? {
-                    return Err(Error::LockConflict {
-                        path: self.path.clone(),
-                    });
-                }
+                return Err(Error::LockConflict {
+                    path: self.path.clone(),
+                })
             }
-            Wait::Timeout(limit) => self.lock_until(mode, limit)?,
+            Wait::Block => {
+                on_wait();
+                self.lock_blocking(mode)?;
+            }
+            Wait::Timeout(limit) => {
+                on_wait();
+                self.lock_until(mode, start, limit)?;
+            }
         }
         Ok(LockGuard { lock: self, mode })
     }
@@ -140,34 +186,24 @@ impl LockFile {
         self.lock(LockMode::Shared, Wait::Block)
     }
 
-    /// Takes the exclusive lock if it is free; `Ok(None)` if another holder has it.
-    pub fn try_lock_exclusive(&mut self) -> Result<Option<LockGuard<'_>>> {
-        self.try_lock(LockMode::Exclusive)
+    /// Takes the exclusive lock if it is free; [`Error::LockConflict`] if
+    /// another holder has it (as `lock(LockMode::Exclusive, Wait::NoWait)`).
+    pub fn try_lock_exclusive(&mut self) -> Result<LockGuard<'_>> {
+        self.lock(LockMode::Exclusive, Wait::NoWait)
     }
 
-    /// Takes a shared lock if no exclusive holder has it; `Ok(None)` otherwise.
-    pub fn try_lock_shared(&mut self) -> Result<Option<LockGuard<'_>>> {
-        self.try_lock(LockMode::Shared)
+    /// Takes a shared lock if no exclusive holder has it;
+    /// [`Error::LockConflict`] otherwise (as `lock(LockMode::Shared, Wait::NoWait)`).
+    pub fn try_lock_shared(&mut self) -> Result<LockGuard<'_>> {
+        self.lock(LockMode::Shared, Wait::NoWait)
     }
 
-    fn try_lock(&mut self, mode: LockMode) -> Result<Option<LockGuard<'_>>> {
-        if self.try_flock(mode)? {
-            Ok(Some(LockGuard { lock: self, mode }))
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn lock_blocking(&self, mode: LockMode) -> Result<()> {
+    fn lock_blocking(&mut self, mode: LockMode) -> Result<()> {
+        let mut reopened = false;
         loop {
-            let res = match mode {
-                LockMode::Exclusive => fs4::FileExt::lock(&self.file),
-                LockMode::Shared => fs4::FileExt::lock_shared(&self.file),
-            };
-            match res {
+            match flock_blocking(&self.file, mode) {
                 Ok(()) => return Ok(()),
-                // A signal handler ran while we slept in flock(2): wait on.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if !reopened && self.reopen_for_nfs(mode, &e) => reopened = true,
                 Err(e) => return Err(Error::io(Operation::Lock, &self.path, e)),
             }
         }
@@ -179,7 +215,8 @@ impl LockFile {
     }
 
     /// One non-blocking attempt: `Ok(true)` if taken, `Ok(false)` if it would block.
-    pub(crate) fn try_flock(&self, mode: LockMode) -> Result<bool> {
+    pub(crate) fn try_flock(&mut self, mode: LockMode) -> Result<bool> {
+        let mut reopened = false;
         loop {
             let res = match mode {
                 LockMode::Exclusive => fs4::FileExt::try_lock(&self.file),
@@ -191,6 +228,9 @@ impl LockFile {
                 Ok(()) => return Ok(true),
                 Err(TryLockError::WouldBlock) => return Ok(false),
                 Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(TryLockError::Error(e)) if !reopened && self.reopen_for_nfs(mode, &e) => {
+                    reopened = true
+                }
                 Err(TryLockError::Error(e)) => {
                     return Err(Error::io(Operation::Lock, &self.path, e))
                 }
@@ -198,14 +238,77 @@ impl LockFile {
         }
     }
 
-    /// Polls with a short back-off until `limit` has passed.
-    ///
-    /// `flock(2)` has no timeout of its own; `flock(1)` interrupts it with a
-    /// timer signal, which a library must not impose on its host process.
-    /// Polling costs a late wake-up of at most [`MAX_POLL`] after the holder
-    /// lets go, and never waits past the deadline.
-    fn lock_until(&self, mode: LockMode, limit: Duration) -> Result<()> {
-        let start = Instant::now();
+    /// NFS emulates `flock(2)` with `fcntl` locks, which need a descriptor
+    /// open for writing to lock exclusively: it answers `EBADF` (or `EIO`)
+    /// for the read-only one. As `flock(1)` does, open the file read-write
+    /// instead, if we may, and say whether to try again.
+    fn reopen_for_nfs(&mut self, mode: LockMode, err: &io::Error) -> bool {
+        let nfs_refusal = matches!(err.raw_os_error(), Some(libc::EBADF | libc::EIO));
+        if !nfs_refusal || mode != LockMode::Exclusive {
+            return false;
+        }
+        match reopen(&self.file, &self.path, self.how, Access::ReadWrite) {
+            Ok(file) => {
+                self.file = file;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Waits in the kernel's queue for at most `limit` since `start`: see
+    /// [`LockFile::lock_with`].
+    fn lock_until(&mut self, mode: LockMode, start: Instant, limit: Duration) -> Result<()> {
+        let deadline = start + limit;
+        let Some(slot) = WaiterSlot::take() else {
+            return self.poll_until(mode, start, limit);
+        };
+        let Ok(second) = reopen(&self.file, &self.path, self.how, Access::Same) else {
+            return self.poll_until(mode, start, limit);
+        };
+        let (tx, rx) = mpsc::sync_channel::<io::Result<File>>(1);
+        let waiter = thread::Builder::new()
+            .name("jlock-lock-wait".into())
+            .spawn(move || {
+                let _slot = slot;
+                let got = flock_blocking(&second, mode).map(|()| second);
+                // If the waiter has gone (its deadline passed), the send
+                // fails and drops the file: closing the only descriptor of
+                // its open file description releases the lock at once.
+                let _ = tx.send(got);
+            });
+        if waiter.is_err() {
+            return self.poll_until(mode, start, limit);
+        }
+        let got = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(got) => got,
+            // Won just as the deadline passed: take it rather than waste it.
+            Err(mpsc::RecvTimeoutError::Timeout) => match rx.try_recv() {
+                Ok(got) => got,
+                Err(_) => {
+                    return Err(Error::LockTimeout {
+                        path: self.path.clone(),
+                        waited: start.elapsed(),
+                    })
+                }
+            },
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other(
+                "the thread waiting for the lock ended without an answer",
+            )),
+        };
+        match got {
+            Ok(file) => {
+                // The old description holds no lock; closing it changes nothing.
+                self.file = file;
+                Ok(())
+            }
+            Err(e) => Err(Error::io(Operation::Lock, &self.path, e)),
+        }
+    }
+
+    /// Polls with a short back-off until `limit` has passed: the fallback of
+    /// [`lock_until`](Self::lock_until).
+    fn poll_until(&mut self, mode: LockMode, start: Instant, limit: Duration) -> Result<()> {
         let mut pause = Duration::from_micros(500);
         loop {
             if self.try_flock(mode)? {
@@ -224,39 +327,131 @@ impl LockFile {
     }
 }
 
-/// The longest pause between two attempts of a lock with a timeout.
+/// The longest pause between two attempts when a timed wait has to poll.
 const MAX_POLL: Duration = Duration::from_millis(20);
 
-fn open_lock_file(path: &Path, how: shared_dir::Open) -> io::Result<File> {
+/// At most this many helper threads wait in `flock(2)` at once in one
+/// process. A thread whose caller timed out stays until the lock is free;
+/// a host that keeps timing out on a lock that is never freed must not
+/// pile up threads without bound, so past this many, timed waits poll.
+const MAX_WAITER_THREADS: usize = 16;
+
+/// How many helper threads are waiting now.
+static WAITER_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One of the [`MAX_WAITER_THREADS`] places; given back when dropped.
+struct WaiterSlot;
+
+impl WaiterSlot {
+    fn take() -> Option<WaiterSlot> {
+        use std::sync::atomic::Ordering;
+        WAITER_THREADS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_WAITER_THREADS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WaiterSlot)
+    }
+}
+
+impl Drop for WaiterSlot {
+    fn drop(&mut self) {
+        WAITER_THREADS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// A blocking `flock(2)`, resumed after a signal handler interrupts it.
+fn flock_blocking(file: &File, mode: LockMode) -> io::Result<()> {
+    loop {
+        let res = match mode {
+            LockMode::Exclusive => fs4::FileExt::lock(file),
+            LockMode::Shared => fs4::FileExt::lock_shared(file),
+        };
+        match res {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The flags every open of a lock file gets, beyond the access mode:
+/// no controlling terminal, and no blocking on a FIFO that has no writer
+/// (cleared again once open, so the descriptor the command may inherit is
+/// an ordinary blocking one).
+fn open_flags(how: shared_dir::Open) -> libc::c_int {
     let nofollow = match how {
         shared_dir::Open::NoFollow => libc::O_NOFOLLOW,
         shared_dir::Open::Follow => 0,
     };
+    libc::O_NOCTTY | libc::O_NONBLOCK | nofollow
+}
+
+/// Opens as `flock(1)` does: read-only, creating the file if missing; if
+/// that fails with `EISDIR` (a directory, or a path ending in `/`), once
+/// more without `O_CREAT`, whose error is the one to report ("Not a
+/// directory" for `file/`).
+fn open_lock_file(path: &Path, how: shared_dir::Open) -> io::Result<File> {
+    // `O_CREAT` as a custom flag: `OpenOptions::create` insists on write
+    // access, which `open(2)` does not.
     let created = OpenOptions::new()
         .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
+        .custom_flags(open_flags(how) | libc::O_CREAT)
         .mode(0o666)
-        .custom_flags(nofollow)
         .open(path);
-    match created {
-        Ok(file) => Ok(file),
-        // A directory, or a file we may read but not write: flock(2) needs
-        // only a descriptor, so a read-only one serves.
-        Err(e)
-            if e.kind() == io::ErrorKind::IsADirectory
-                || e.kind() == io::ErrorKind::PermissionDenied
-                || e.kind() == io::ErrorKind::ReadOnlyFilesystem =>
-        {
-            OpenOptions::new()
-                .read(true)
-                .custom_flags(nofollow)
-                .open(path)
-                .map_err(|_| e)
-        }
-        Err(e) => Err(e),
+    let file = match created {
+        Err(e) if e.kind() == io::ErrorKind::IsADirectory => OpenOptions::new()
+            .read(true)
+            .custom_flags(open_flags(how))
+            .open(path)?,
+        other => other?,
+    };
+    clear_nonblock(&file)?;
+    Ok(file)
+}
+
+/// Which access a second open of a lock file asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// The same as the first descriptor's.
+    Same,
+    /// Read and write.
+    ReadWrite,
+}
+
+/// A new open file description of the file `file` has open: through
+/// `/proc/self/fd` where there is one (the same inode, even if the path now
+/// names another file), else through `path`; either way checked to be the
+/// same file.
+fn reopen(file: &File, path: &Path, how: shared_dir::Open, access: Access) -> io::Result<File> {
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    let write = access == Access::ReadWrite || flags.contains(rustix::fs::OFlags::RDWR);
+    let open = |p: &Path, extra: libc::c_int| {
+        OpenOptions::new()
+            .read(true)
+            .write(write)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK | extra)
+            .open(p)
+    };
+    let proc_path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    let second = match open(&proc_path, 0) {
+        Ok(f) => f,
+        // No /proc (or not Linux): the path, with the first open's care
+        // about symbolic links in shared directories.
+        Err(_) => open(path, open_flags(how) & libc::O_NOFOLLOW)?,
+    };
+    let (a, b) = (file.metadata()?, second.metadata()?);
+    if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+        return Err(io::Error::other("the lock file was replaced"));
     }
+    clear_nonblock(&second)?;
+    Ok(second)
+}
+
+/// Clears `O_NONBLOCK`, set only so that opening a FIFO does not block.
+fn clear_nonblock(file: &File) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    rustix::fs::fcntl_setfl(file, flags - rustix::fs::OFlags::NONBLOCK)?;
+    Ok(())
 }
 
 impl AsFd for LockFile {
@@ -292,6 +487,124 @@ impl LockGuard<'_> {
     pub fn lock_file(&self) -> &LockFile {
         self.lock
     }
+
+    /// Turns the lock into a descriptor of its own, to hand on to child
+    /// processes as `flock(1)` hands the lock to its command: whoever has a
+    /// descriptor of the locked open file description has the lock.
+    ///
+    /// The returned descriptor is a duplicate numbered 3 or above (so a
+    /// child's redirected standard streams cannot land on it) and
+    /// close-on-exec: make it inheritable in the child only, after `fork`
+    /// (for instance in a `pre_exec` hook), so that other threads spawning
+    /// programs meanwhile do not leak it. The lock is then held for as long
+    /// as any descriptor of it is open — this one, and each child's copy.
+    /// Nothing unlocks it explicitly any more: an explicit `LOCK_UN` would
+    /// take it from the children too.
+    ///
+    /// The guard's [`LockFile`] is given a fresh open file description of
+    /// the same file and is unlocked: locking it again waits for the
+    /// holders of the descriptor like any other process.
+    ///
+    /// Errors: [`Error::Io`] if the file cannot be opened again or the
+    /// descriptor duplicated; the lock is then released.
+    pub fn into_fd(self) -> Result<OwnedFd> {
+        let lock = &mut *self.lock;
+        let err = |e| Error::io(Operation::OpenLock, &lock.path, e);
+        let fresh = reopen(&lock.file, &lock.path, lock.how, Access::Same).map_err(err)?;
+        let held =
+            rustix::io::fcntl_dupfd_cloexec(&lock.file, 3).map_err(|e| err(io::Error::from(e)))?;
+        // From here on, `held` is what holds the lock in this process;
+        // closing the old descriptor does not release it.
+        lock.file = fresh;
+        std::mem::forget(self);
+        Ok(held)
+    }
+
+    /// Advances the fencing token kept in the lock file and returns the new
+    /// value: 1 the first time, then one more at each call — call it once
+    /// per exclusive acquisition, and hand the value to whatever the lock
+    /// protects, which can then refuse a request carrying a lower token than
+    /// one it has seen (a holder that was paused and lost the lock).
+    ///
+    /// The counter is the whole content of the lock file, one line
+    /// `jlock-fence NNNNNNNNNNNNNNNNNNNN` (20 digits, so it is rewritten in
+    /// place at the same length), flushed with `fdatasync` before this
+    /// returns. `Ok(None)`, and nothing written, when the file cannot hold
+    /// one: a shared lock (no single holder to fence), a directory or other
+    /// non-regular file, a file this process may not write, or a file with
+    /// other content (an empty file starts at 1; a script that locks itself,
+    /// or a file with a PID in it, is left alone). Only processes that call
+    /// this advance it: `flock(1)` on the same file does not.
+    ///
+    /// The file is opened for writing only when it is empty or already holds
+    /// a counter, and closed again before this returns, so a program that
+    /// locks its own executable is never made "Text file busy".
+    pub fn advance_fence(&mut self) -> Result<Option<u64>> {
+        if self.mode != LockMode::Exclusive {
+            return Ok(None);
+        }
+        let lock = &mut *self.lock;
+        let io_err = |op, e| Error::io(op, &lock.path, e);
+        let meta = lock
+            .file
+            .metadata()
+            .map_err(|e| io_err(Operation::Read, e))?;
+        if !meta.file_type().is_file()
+            || read_fence(&lock.file)
+                .map_err(|e| io_err(Operation::Read, e))?
+                .is_none()
+        {
+            return Ok(None);
+        }
+        let rw = match reopen(&lock.file, &lock.path, lock.how, Access::ReadWrite) {
+            Ok(f) => f,
+            Err(_) => return Ok(None),
+        };
+        // Read again through the descriptor we write with.
+        let Some(current) = read_fence(&rw).map_err(|e| io_err(Operation::Read, e))? else {
+            return Ok(None);
+        };
+        let Some(next) = current.checked_add(1) else {
+            return Ok(None);
+        };
+        rw.write_all_at(fence_record(next).as_bytes(), 0)
+            .and_then(|()| rw.sync_data())
+            .map_err(|e| io_err(Operation::Write, e))?;
+        Ok(Some(next))
+    }
+}
+
+/// The lock file's content when it holds fencing token `n`.
+fn fence_record(n: u64) -> String {
+    format!("jlock-fence {n:020}\n")
+}
+
+/// The fencing token in `file`: `Some(0)` for an empty file, `None` for a
+/// file with any other content than one counter record.
+fn read_fence(file: &File) -> io::Result<Option<u64>> {
+    let len = fence_record(0).len();
+    let mut buf = vec![0u8; len + 1];
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if got == 0 {
+        return Ok(Some(0));
+    }
+    if got != len {
+        return Ok(None);
+    }
+    let text = std::str::from_utf8(&buf[..len]).ok();
+    Ok(text
+        .and_then(|t| t.strip_prefix("jlock-fence "))
+        .and_then(|t| t.strip_suffix('\n'))
+        .filter(|d| d.len() == 20 && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok()))
 }
 
 impl Drop for LockGuard<'_> {
@@ -306,6 +619,10 @@ impl Drop for LockGuard<'_> {
 mod tests {
     use super::*;
 
+    fn conflict<T: std::fmt::Debug>(r: Result<T>) -> bool {
+        matches!(r, Err(Error::LockConflict { .. }))
+    }
+
     #[test]
     fn exclusive_excludes_exclusive_and_shared() {
         let dir = tempfile::tempdir().unwrap();
@@ -313,10 +630,10 @@ mod tests {
         let mut a = LockFile::open(&path).unwrap();
         let mut b = LockFile::open(&path).unwrap();
         let guard = a.lock_exclusive().unwrap();
-        assert!(b.try_lock_exclusive().unwrap().is_none());
-        assert!(b.try_lock_shared().unwrap().is_none());
+        assert!(conflict(b.try_lock_exclusive()));
+        assert!(conflict(b.try_lock_shared()));
         drop(guard);
-        assert!(b.try_lock_exclusive().unwrap().is_some());
+        let _g = b.try_lock_exclusive().unwrap();
     }
 
     #[test]
@@ -327,8 +644,8 @@ mod tests {
         let mut b = LockFile::open(&path).unwrap();
         let mut c = LockFile::open(&path).unwrap();
         let _ga = a.lock_shared().unwrap();
-        let _gb = b.try_lock_shared().unwrap().expect("second shared lock");
-        assert!(c.try_lock_exclusive().unwrap().is_none());
+        let _gb = b.try_lock_shared().expect("second shared lock");
+        assert!(conflict(c.try_lock_exclusive()));
     }
 
     #[test]
@@ -348,13 +665,200 @@ mod tests {
         }
     }
 
+    /// Polls `holders` until `path` has a waiter in the kernel's table.
+    fn await_kernel_waiter(path: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !crate::holders(path).unwrap().iter().any(|h| h.waiting) {
+            assert!(
+                Instant::now() < deadline,
+                "no waiter ever queued in the kernel"
+            );
+            thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_timed_wait_queues_in_the_kernel_and_gets_the_lock_when_freed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.lock");
+        let mut a = LockFile::open(&path).unwrap();
+        let held = a.lock_exclusive().unwrap();
+        let p = path.clone();
+        let waiter = thread::spawn(move || {
+            let mut b = LockFile::open(&p).unwrap();
+            let fd_before = b.as_raw_fd();
+            let g = b.lock(LockMode::Exclusive, Wait::Timeout(Duration::from_secs(600)));
+            let mode = g.map(|g| g.mode());
+            (mode.map_err(|e| e.to_string()), fd_before)
+        });
+        // A poller with LOCK_NB never shows up as a waiter; a blocked
+        // flock(2) does.
+        await_kernel_waiter(&path);
+        drop(held);
+        let (got, _) = waiter.join().unwrap();
+        assert_eq!(got, Ok(LockMode::Exclusive));
+        // And the lock that was got is a real one: a third open conflicts.
+        let mut c = LockFile::open(&path).unwrap();
+        let mut b = LockFile::open(&path).unwrap();
+        let gb = b
+            .lock(LockMode::Exclusive, Wait::Timeout(Duration::from_secs(600)))
+            .unwrap();
+        assert!(conflict(c.try_lock_shared()));
+        drop(gb);
+        let _g = c.try_lock_shared().unwrap();
+    }
+
+    #[test]
+    fn a_timed_out_waiter_lets_the_lock_go_as_soon_as_it_gets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.lock");
+        let mut a = LockFile::open(&path).unwrap();
+        let mut b = LockFile::open(&path).unwrap();
+        let held = a.lock_exclusive().unwrap();
+        let err = b
+            .lock(
+                LockMode::Exclusive,
+                Wait::Timeout(Duration::from_millis(20)),
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
+        // b's helper thread is still queued; when `a` lets go it takes the
+        // lock and drops it at once, so a blocking lock gets it too.
+        drop(held);
+        let mut c = LockFile::open(&path).unwrap();
+        let _g = c.lock_exclusive().unwrap();
+        // b itself holds nothing.
+        assert!(conflict(b.try_lock_shared()));
+    }
+
+    #[test]
+    fn timing_out_again_and_again_does_not_pile_up_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stuck.lock");
+        let mut a = LockFile::open(&path).unwrap();
+        let held = a.lock_exclusive().unwrap();
+        let mut b = LockFile::open(&path).unwrap();
+        for _ in 0..(3 * MAX_WAITER_THREADS) {
+            let err = b
+                .lock(LockMode::Exclusive, Wait::Timeout(Duration::from_millis(1)))
+                .unwrap_err();
+            assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
+            let now = WAITER_THREADS.load(std::sync::atomic::Ordering::Acquire);
+            assert!(now <= MAX_WAITER_THREADS, "{now} waiting threads");
+        }
+        drop(held);
+        // Every lingering thread takes the lock in turn and lets it go.
+        let _g = b.lock_exclusive().unwrap();
+    }
+
     #[test]
     fn directory_and_read_only_file_can_be_locked() {
         let dir = tempfile::tempdir().unwrap();
         let mut d = LockFile::open(dir.path()).unwrap();
         let _g = d.lock_exclusive().unwrap();
         let mut d2 = LockFile::open(dir.path()).unwrap();
-        assert!(d2.try_lock_shared().unwrap().is_none());
+        assert!(conflict(d2.try_lock_shared()));
+        let ro = dir.path().join("ro.lock");
+        std::fs::write(&ro, "").unwrap();
+        let mut perms = std::fs::metadata(&ro).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o444);
+        std::fs::set_permissions(&ro, perms).unwrap();
+        let mut r = LockFile::open(&ro).unwrap();
+        let _g = r.try_lock_exclusive().unwrap();
+    }
+
+    #[test]
+    fn the_lock_file_is_opened_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.lock");
+        let lock = LockFile::open(&path).unwrap();
+        let flags = rustix::fs::fcntl_getfl(&lock).unwrap();
+        assert!(!flags.intersects(rustix::fs::OFlags::RDWR | rustix::fs::OFlags::WRONLY));
+        assert!(
+            !flags.contains(rustix::fs::OFlags::NONBLOCK),
+            "O_NONBLOCK left set"
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_opened_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let r = LockFile::open(&path).and_then(|mut l| l.try_lock_exclusive().map(|_| ()));
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        // A bound, not a timing assertion: a blocked open never answers.
+        let got = rx.recv_timeout(Duration::from_secs(60));
+        assert_eq!(got, Ok(Ok(())), "opening a FIFO with no writer blocked");
+    }
+
+    #[test]
+    fn a_path_ending_in_slash_that_is_a_file_is_not_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "").unwrap();
+        let err = LockFile::open(dir.path().join("f/")).unwrap_err();
+        match &err {
+            Error::Io { source, .. } => {
+                assert_eq!(source.raw_os_error(), Some(libc::ENOTDIR), "{err}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = LockFile::open(dir.path().join("none/")).unwrap_err();
+        assert!(
+            matches!(&err, Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOENT)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn into_fd_keeps_the_lock_in_a_close_on_exec_descriptor_and_leaves_the_lock_file_unlocked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.lock");
+        let mut lock = LockFile::open(&path).unwrap();
+        let fd = lock.lock_exclusive().unwrap().into_fd().unwrap();
+        assert!(std::os::fd::AsRawFd::as_raw_fd(&fd) >= 3);
+        let cloexec = rustix::io::fcntl_getfd(&fd).unwrap();
+        assert!(cloexec.contains(rustix::io::FdFlags::CLOEXEC));
+        // The descriptor holds it; the LockFile is a fresh, unlocked
+        // description, which conflicts like any other.
+        assert!(conflict(lock.try_lock_shared()));
+        let mut other = LockFile::open(&path).unwrap();
+        assert!(conflict(other.try_lock_shared()));
+        drop(fd);
+        let _g = lock.try_lock_exclusive().unwrap();
+    }
+
+    #[test]
+    fn the_fence_advances_in_an_empty_or_fence_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.lock");
+        let mut lock = LockFile::open(&path).unwrap();
+        for want in 1..=3 {
+            let mut g = lock.lock_exclusive().unwrap();
+            assert_eq!(g.advance_fence().unwrap(), Some(want));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "jlock-fence 00000000000000000003\n"
+        );
+        assert_eq!(lock.lock_shared().unwrap().advance_fence().unwrap(), None);
+        let script = dir.path().join("script");
+        std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+        let mut s = LockFile::open(&script).unwrap();
+        assert_eq!(s.lock_exclusive().unwrap().advance_fence().unwrap(), None);
+        assert_eq!(
+            std::fs::read_to_string(&script).unwrap(),
+            "#!/bin/sh\necho hi\n"
+        );
+        let mut d = LockFile::open(dir.path()).unwrap();
+        assert_eq!(d.lock_exclusive().unwrap().advance_fence().unwrap(), None);
     }
 
     #[test]

@@ -32,10 +32,16 @@ pub(crate) fn temp_name_of(target: &Path) -> OsString {
 }
 
 /// Slot `i` of the semaphore whose lock files are named after `base`.
-#[allow(dead_code)] // semaphore.rs moves to it
 pub(crate) fn slot_of(base: &Path, i: usize) -> PathBuf {
     let mut name = base.as_os_str().to_os_string();
     name.push(format!(".slot{i}"));
+    PathBuf::from(name)
+}
+
+/// All slots of the semaphore named after `base`, for messages: `<base>.slot*`.
+pub(crate) fn slots_pattern(base: &Path) -> PathBuf {
+    let mut name = base.as_os_str().to_os_string();
+    name.push(".slot*");
     PathBuf::from(name)
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::lock::{LockFile, LockGuard, LockMode, Wait};
+use crate::names;
 
 /// At most `n` holders at once, across processes (like `sem -j N`).
 ///
@@ -40,7 +41,7 @@ impl Semaphore {
     pub fn open<P: AsRef<Path>>(base: P, n: usize) -> Result<Semaphore> {
         let base = base.as_ref().to_path_buf();
         let slots = (0..n.max(1))
-            .map(|i| LockFile::open(slot_path(&base, i)))
+            .map(|i| LockFile::open(names::slot_of(&base, i)))
             .collect::<Result<Vec<_>>>()?;
         // Start the search at a different slot in each process, so that
         // concurrent acquirers do not all contend for slot 0 first.
@@ -67,6 +68,13 @@ impl Semaphore {
         self.acquire_with(wait, || {})
     }
 
+    /// Takes a free slot if there is one; [`Error::LockConflict`] if every
+    /// slot is taken (as `acquire(Wait::NoWait)`, and as
+    /// [`LockFile::try_lock_exclusive`]).
+    pub fn try_acquire(&mut self) -> Result<SemaphoreGuard<'_>> {
+        self.acquire(Wait::NoWait)
+    }
+
     /// As [`Semaphore::acquire`], but calls `on_wait` once, before waiting,
     /// if every slot is taken and `wait` allows waiting.
     pub fn acquire_with(
@@ -88,7 +96,7 @@ impl Semaphore {
                 }
             }
             let waited = start.elapsed();
-            let pattern = slot_path(&self.base, usize::MAX);
+            let pattern = names::slots_pattern(&self.base);
             match wait {
                 Wait::NoWait => return Err(Error::LockConflict { path: pattern }),
                 Wait::Timeout(limit) if waited >= limit => {
@@ -120,16 +128,6 @@ impl Semaphore {
 
 /// The path of slot `i` of `base`; `usize::MAX` gives the pattern
 /// `<base>.slot*` for messages.
-fn slot_path(base: &Path, i: usize) -> PathBuf {
-    let mut name = base.as_os_str().to_os_string();
-    if i == usize::MAX {
-        name.push(".slot*");
-    } else {
-        name.push(format!(".slot{i}"));
-    }
-    PathBuf::from(name)
-}
-
 /// A held slot of a [`Semaphore`]; dropping it frees the slot.
 #[derive(Debug)]
 #[must_use = "the slot is freed as soon as the guard is dropped"]
@@ -147,6 +145,12 @@ impl SemaphoreGuard<'_> {
     /// The slot's lock file.
     pub fn lock_file(&self) -> &LockFile {
         self.guard.lock_file()
+    }
+
+    /// Turns the slot into a descriptor of its own, to hand on to child
+    /// processes: see [`LockGuard::into_fd`].
+    pub fn into_fd(self) -> Result<std::os::fd::OwnedFd> {
+        self.guard.into_fd()
     }
 }
 
@@ -169,9 +173,11 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
         assert!(err.to_string().contains("s.slot*"), "{err}");
+        let err = third[0].try_acquire().unwrap_err();
+        assert!(matches!(err, Error::LockConflict { .. }), "{err:?}");
         let freed = g1.slot();
         drop(g1);
-        assert_eq!(third[0].acquire(Wait::NoWait).unwrap().slot(), freed);
+        assert_eq!(third[0].try_acquire().unwrap().slot(), freed);
         drop(g2);
     }
 }
