@@ -52,7 +52,7 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
     let start = Instant::now();
     let report = reports_wait(ui, wait);
     let verbose = ui.verbose && !ui.quiet;
-    // Unless -o, the lock is handed on to the command (`inherit`): it is
+    // Unless -o, the lock is handed on to the command (`into_fd`): it is
     // held as long as the command, or anything it started that kept the
     // descriptor, runs; jlock never unlocks it explicitly, as flock(1) does
     // not. With -o the guard stays here and goes when jlock exits.
@@ -192,7 +192,7 @@ enum Outcome {
 /// reused by then.
 fn supervise(cmd: &mut Command, args: &RunArgs) -> std::io::Result<Outcome> {
     if args.no_fork {
-        // -F: become the command. It has the lock's descriptor (`inherit`),
+        // -F: become the command. It has the lock's descriptor (`into_fd`),
         // SIGCHLD's default disposition and jlock's signal mask; nothing of
         // jlock is left to pass signals on or to time it.
         return Err(cmd.exec());
