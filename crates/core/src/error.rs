@@ -133,6 +133,32 @@ pub enum Error {
         /// The array's length.
         len: usize,
     },
+    /// A write would index an array farther past its end than jlock pads
+    /// ([`crate::JsonPath::MAX_GAP`] elements), or at an index no array can
+    /// have. The CLI maps it to 64 (usage): the index is what the user typed.
+    #[error("{}: at {at}: index {index} is past the end of an array of length {len}; an index up to {len} + {gap} may be written (use {len} or /- to append)", path.display(), gap = crate::JsonPath::MAX_GAP)]
+    IndexPastEnd {
+        /// The data file.
+        path: PathBuf,
+        /// The JSON path, as the user wrote it.
+        at: String,
+        /// The index asked for, as written.
+        index: String,
+        /// The array's length.
+        len: usize,
+    },
+    /// A write would nest arrays and objects deeper than
+    /// [`crate::document::MAX_DEPTH`], which jlock would then refuse to read.
+    /// The CLI maps it to 64 (usage) when a path or VALUE causes it.
+    #[error("{}: {what} would nest arrays and objects deeper than {limit} levels; jlock does not write a document it cannot read back", path.display())]
+    TooDeep {
+        /// The data file.
+        path: PathBuf,
+        /// What would be too deep: a path as written, or "the new document".
+        what: String,
+        /// The limit, [`crate::document::MAX_DEPTH`].
+        limit: usize,
+    },
     /// A path in a shared directory (world-writable, sticky, like `/tmp`)
     /// that jlock refuses to open: a symlink planted by another user, or a
     /// dangling symlink a new file would be created through.

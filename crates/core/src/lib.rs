@@ -30,12 +30,13 @@
 #![deny(missing_docs)]
 
 mod disk;
+pub mod document;
 mod durability;
 mod error;
 mod holders;
 mod journal;
-mod lock;
 mod json_path;
+mod lock;
 mod replace;
 mod semaphore;
 mod shared_dir;
@@ -44,7 +45,7 @@ mod store;
 pub use crate::durability::Durability;
 pub use crate::error::{Error, Operation, Result};
 pub use crate::holders::{holders, Holder};
-pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::json_path::{JsonPath, Segment};
+pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::semaphore::{Semaphore, SemaphoreGuard};
 pub use crate::store::{sidecar_of, Store, StoreBuilder};

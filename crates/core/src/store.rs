@@ -12,8 +12,8 @@ use crate::disk::{Disk, Snapshot};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::journal::HEADER_LEN;
-use crate::lock::{LockFile, LockMode, Wait};
 use crate::json_path::JsonPath;
+use crate::lock::{LockFile, LockMode, Wait};
 use crate::replace::resolve_links;
 
 /// Builds a [`Store`] with options other than the defaults.
