@@ -603,4 +603,79 @@ mod tests {
             .unwrap());
         assert_eq!(serde_json::to_string(&doc).unwrap(), r#"{"z":1,"m":[1,2]}"#);
     }
+
+    #[test]
+    fn writes_past_the_end_are_bounded() {
+        let f = Path::new("db.json");
+        let set = |path: &str, doc: &mut Value| {
+            JsonPath::parse(path)
+                .unwrap()
+                .slot_mut(doc, f)
+                .map(|slot| *slot = json!(1))
+        };
+        for path in [
+            ".a[9223372036854775807]",
+            ".a[100000000]",
+            "/a/1000000000000",
+            "/a/99999999999999999999999999",
+            ".a[1026]",
+        ] {
+            let mut doc = json!({"a": [0]});
+            let err = set(path, &mut doc).unwrap_err();
+            assert!(matches!(err, Error::IndexPastEnd { len: 1, .. }), "{path}: {err:?}");
+            assert!(err.to_string().starts_with("db.json: at "), "{err}");
+            assert_eq!(doc, json!({"a": [0]}), "{path} changed the document");
+        }
+        // Appending, and a gap up to MAX_GAP, are fine.
+        let mut doc = json!({"a": [0]});
+        set(".a[1]", &mut doc).unwrap();
+        set("/a/-", &mut doc).unwrap();
+        assert_eq!(doc, json!({"a": [0, 1, 1]}));
+        set(&format!(".a[{}]", 3 + JsonPath::MAX_GAP), &mut doc).unwrap();
+        assert_eq!(doc["a"].as_array().unwrap().len(), 4 + JsonPath::MAX_GAP);
+        // Negative indexes before the start stay "out of range".
+        let mut doc = json!([0]);
+        assert!(matches!(
+            set(".[-3]", &mut doc),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        // Reads of far indexes are just missing.
+        let doc = json!({"a": [0]});
+        for path in [".a[9223372036854775807]", "/a/1000000000000", ".a[-9223372036854775808]"] {
+            assert_eq!(JsonPath::parse(path).unwrap().get(&doc).unwrap(), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn paths_deeper_than_the_limit_are_refused_before_writing() {
+        let f = Path::new("db.json");
+        let deep = |n: usize| JsonPath::parse(&".a".repeat(n)).unwrap();
+        let mut doc = Value::Null;
+        *deep(MAX_DEPTH).slot_mut(&mut doc, f).unwrap() = json!(1);
+        let mut doc = Value::Null;
+        for n in [MAX_DEPTH + 1, 200, 60_000] {
+            let err = deep(n).slot_mut(&mut doc, f).unwrap_err();
+            assert!(matches!(err, Error::TooDeep { limit: MAX_DEPTH, .. }), "{err:?}");
+            assert_eq!(doc, Value::Null);
+        }
+        assert!(deep(60_000).slot_mut(&mut doc, f).unwrap_err().to_string().len() < 400);
+    }
+
+    #[test]
+    fn del_of_a_non_index_in_an_array_is_an_error_like_get() {
+        let f = Path::new("db.json");
+        let doc = json!({"arr": [1, 2]});
+        for path in ["/arr/x", "/arr/01", "/arr/-1", "/arr/"] {
+            let p = JsonPath::parse(path).unwrap();
+            let mut d = doc.clone();
+            assert!(matches!(p.get(&doc), Err(Error::WrongType { .. })), "get {path}");
+            assert!(matches!(p.remove_in(&mut d, f), Err(Error::WrongType { .. })), "del {path}");
+            assert_eq!(d, doc);
+        }
+        let mut d = doc.clone();
+        for path in ["/arr/-", "/arr/5", "/arr/99999999999999999999999"] {
+            assert!(!JsonPath::parse(path).unwrap().remove_in(&mut d, f).unwrap(), "{path}");
+        }
+        assert_eq!(d, doc);
+    }
 }

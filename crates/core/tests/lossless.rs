@@ -228,6 +228,26 @@ fn depth_is_bounded_both_ways() {
     assert_eq!(e.limit, MAX_DEPTH);
     assert!(doc.render(b"[]", &too, Style::Pretty).is_err());
     assert!(document::deeper_than(&too, MAX_DEPTH));
+    // Inside a document, what counts is where the new value lands.
+    let old = b"{\"a\": {\"b\": [0]}}";
+    let (doc, base) = Document::parse(old).unwrap();
+    let nest = |n: usize| (0..n).fold(json!(1), |v, _| json!([v]));
+    for (n, ok) in [(MAX_DEPTH - 3, true), (MAX_DEPTH - 2, false)] {
+        for place in 0..4 {
+            let mut v = base.clone();
+            match place {
+                0 => v["a"]["b"][0] = nest(n),             // replace an element
+                1 => v["a"]["b"].as_array_mut().unwrap().push(nest(n)), // append
+                2 => v["a"]["b"] = json!([]),             // (an emptied array, then:)
+                _ => v["a"]["c"] = json!([nest(n)]),  // a new member
+            }
+            if place == 2 {
+                v["a"]["b"] = json!([nest(n)]);
+            }
+            let r = doc.render(old, &v, Style::Preserve);
+            assert_eq!(r.is_ok(), ok, "depth {n} at place {place}");
+        }
+    }
     // The error names the file.
     let e = doc
         .render_file(

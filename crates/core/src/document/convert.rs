@@ -99,10 +99,10 @@ impl<'de> Deserializer<'de> for Exact<'de> {
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
             Value::Number(n) => {
-                let text = n.to_string();
-                let x: f64 = text.parse().map_err(|_| not_held(&text, "f64"))?;
-                if !f64_holds(&text, x) {
-                    return Err(not_held(&text, "f64"));
+                let text = n.as_str();
+                let x: f64 = text.parse().map_err(|_| not_held(text, "f64"))?;
+                if !f64_holds(text, x) {
+                    return Err(not_held(text, "f64"));
                 }
                 visitor.visit_f64(x)
             }
@@ -113,10 +113,10 @@ impl<'de> Deserializer<'de> for Exact<'de> {
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
             Value::Number(n) => {
-                let text = n.to_string();
-                let x: f32 = text.parse().map_err(|_| not_held(&text, "f32"))?;
-                if !f32_holds(&text, x) {
-                    return Err(not_held(&text, "f32"));
+                let text = n.as_str();
+                let x: f32 = text.parse().map_err(|_| not_held(text, "f32"))?;
+                if !f32_holds(text, x) {
+                    return Err(not_held(text, "f32"));
                 }
                 visitor.visit_f32(x)
             }

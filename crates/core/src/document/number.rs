@@ -279,7 +279,7 @@ pub fn add(a: &str, b: &str) -> Result<String, NumberError> {
 
 /// [`add`] on two [`Number`]s (as serde_json holds them with `arbitrary_precision`).
 pub fn add_numbers(a: &Number, b: &Number) -> Result<Number, NumberError> {
-    let text = add(&a.to_string(), &b.to_string())?;
+    let text = add(a.as_str(), b.as_str())?;
     text.parse::<Number>()
         .map_err(|_| NumberError::NotANumber(text.clone()))
 }

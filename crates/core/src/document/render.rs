@@ -26,6 +26,10 @@
 //! * A new document (the file was empty) is pretty-printed with two spaces
 //!   and ends with a newline; a byte order mark stays.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 
 use super::number::same_value;
@@ -91,9 +95,6 @@ pub fn deeper_than(v: &Value, limit: usize) -> bool {
 /// Writes `new`, the changed value of the document `original` parsed as
 /// `tree`, in `style`. See the module documentation for what is rewritten.
 pub fn render(original: &[u8], tree: &Tree, new: &Value, style: Style) -> Result<Vec<u8>, TooDeep> {
-    if deeper_than(new, MAX_DEPTH) {
-        return Err(TooDeep { limit: MAX_DEPTH });
-    }
     let bom: &[u8] = if tree.bom { b"\xEF\xBB\xBF" } else { b"" };
     let whole = |pretty: bool| {
         let mut out = bom.to_vec();
@@ -105,15 +106,24 @@ pub fn render(original: &[u8], tree: &Tree, new: &Value, style: Style) -> Result
         out.push(b'\n');
         out
     };
+    if style != Style::Preserve && deeper_than(new, MAX_DEPTH) {
+        return Err(TooDeep { limit: MAX_DEPTH });
+    }
     let root = match (style, &tree.root) {
         (Style::Pretty, _) => return Ok(whole(true)),
         (Style::Compact, _) => return Ok(whole(false)),
         (Style::Preserve, None) if new.is_null() => return Ok(original.to_vec()),
+        (Style::Preserve, None) if deeper_than(new, MAX_DEPTH) => {
+            return Err(TooDeep { limit: MAX_DEPTH })
+        }
         (Style::Preserve, None) => return Ok(whole(true)),
         (Style::Preserve, Some(root)) => root,
     };
     let mut ctx = Ctx::new(original, tree);
-    ctx.patch(root, new, true);
+    ctx.patch(root, new, 0);
+    if ctx.too_deep {
+        return Err(TooDeep { limit: MAX_DEPTH });
+    }
     if ctx.edits.is_empty() {
         return Ok(original.to_vec());
     }
@@ -145,20 +155,23 @@ struct Edit {
 
 struct Ctx<'a> {
     b: &'a [u8],
+    root: Option<&'a Node>,
     /// Where the document's text starts (after a byte order mark).
     content: usize,
     nl: &'static str,
     unit: String,
     /// The root value spans more than one line.
     multiline: bool,
-    /// Separators for new values written on one line.
-    comma: String,
-    colon: String,
+    /// Separators (`,` and `:` with their spaces) for new values written on
+    /// one line, found on first use.
+    seps: OnceCell<(String, String)>,
     edits: Vec<Edit>,
+    /// A new value would nest deeper than [`MAX_DEPTH`].
+    too_deep: bool,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(b: &'a [u8], tree: &Tree) -> Ctx<'a> {
+    fn new(b: &'a [u8], tree: &'a Tree) -> Ctx<'a> {
         let content = if tree.bom { 3 } else { 0 };
         let nl = match b.iter().position(|&c| c == b'\n') {
             Some(i) if i > 0 && b[i - 1] == b'\r' => "\r\n",
@@ -166,22 +179,19 @@ impl<'a> Ctx<'a> {
         };
         let mut ctx = Ctx {
             b,
+            root: tree.root.as_ref(),
             content,
             nl,
             unit: "  ".to_string(),
             multiline: false,
-            comma: ",".to_string(),
-            colon: ":".to_string(),
+            seps: OnceCell::new(),
             edits: Vec::new(),
+            too_deep: false,
         };
         let Some(root) = &tree.root else {
             return ctx;
         };
         ctx.multiline = b[root.span.start..root.span.end].contains(&b'\n');
-        if ctx.multiline {
-            ctx.comma = ", ".to_string();
-            ctx.colon = ": ".to_string();
-        }
         let first_child = match &root.kind {
             Kind::Array(items) => items.first().map(|n| n.span.start),
             Kind::Object { members, .. } => members.first().map(|m| m.key_span.start),
@@ -199,17 +209,35 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        // The separators of the first object member and the first pair of
-        // elements or members, for values written on one line.
-        if let Some((colon, comma)) = first_separators(b, root) {
-            if let Some(colon) = colon {
-                ctx.colon = colon;
-            }
-            if let Some(comma) = comma {
-                ctx.comma = comma;
-            }
-        }
         ctx
+    }
+
+    /// The document's first one-line `,` separator and first `:` separator
+    /// (`, ` and `: ` in a document of several lines without them, else `,`
+    /// and `:`).
+    fn seps(&self) -> &(String, String) {
+        self.seps.get_or_init(|| {
+            let (comma, colon) = match self.root {
+                // A document of several lines writes new values over
+                // several lines: it needs no one-line comma, and looking for
+                // one could walk the whole document.
+                Some(root) => first_separators(self.b, root, !self.multiline),
+                None => (None, None),
+            };
+            let (dc, dk) = if self.multiline { (", ", ": ") } else { (",", ":") };
+            (
+                comma.unwrap_or_else(|| dc.to_string()),
+                colon.unwrap_or_else(|| dk.to_string()),
+            )
+        })
+    }
+
+    fn comma(&self) -> String {
+        self.seps().0.clone()
+    }
+
+    fn colon(&self) -> String {
+        self.seps().1.clone()
     }
 
     fn edit(&mut self, start: usize, end: usize, text: Vec<u8>) {
@@ -251,7 +279,17 @@ impl<'a> Ctx<'a> {
         &self.b[start..end]
     }
 
-    fn patch(&mut self, node: &Node, v: &Value, root: bool) {
+    /// Records that `v` is written inside `enclosing` arrays and objects,
+    /// refusing it if that nests too deep.
+    fn check_depth(&mut self, v: &Value, enclosing: usize) {
+        if deeper_than(v, MAX_DEPTH.saturating_sub(enclosing)) {
+            self.too_deep = true;
+        }
+    }
+
+    /// Changes `node`, inside `depth` arrays and objects, into `v`.
+    fn patch(&mut self, node: &Node, v: &Value, depth: usize) {
+        let root = depth == 0;
         match (&node.kind, v) {
             (
                 Kind::Object {
@@ -259,12 +297,13 @@ impl<'a> Ctx<'a> {
                     duplicates,
                 },
                 Value::Object(map),
-            ) => self.patch_object(node, members, *duplicates, map, root),
+            ) => self.patch_object(node, members, *duplicates, map, depth),
             (Kind::Array(items), Value::Array(values)) => {
-                self.patch_array(node, items, values, root)
+                self.patch_array(node, items, values, depth)
             }
             _ => {
                 if !node_eq(self.b, node, v) {
+                    self.check_depth(v, depth);
                     let text = self.fresh_at(node.span.start, v, root);
                     self.edit(node.span.start, node.span.end, text);
                 }
@@ -276,7 +315,9 @@ impl<'a> Ctx<'a> {
     /// document spans lines (or `v` becomes the whole document), else on one line.
     fn fresh_at(&self, pos: usize, v: &Value, root: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        if self.multiline || root {
+        if !(v.is_array() || v.is_object()) {
+            write_scalar(&mut out, v);
+        } else if self.multiline || root {
             let indent = String::from_utf8_lossy(self.line_indent(pos)).into_owned();
             write_pretty(
                 &mut out,
@@ -287,14 +328,14 @@ impl<'a> Ctx<'a> {
                 &self.colon_pretty(),
             );
         } else {
-            write_inline(&mut out, v, &self.comma, &self.colon);
+            write_inline(&mut out, v, &self.comma(), &self.colon());
         }
         out
     }
 
     fn colon_pretty(&self) -> String {
         if self.multiline {
-            self.colon.clone()
+            self.colon()
         } else {
             ": ".to_string()
         }
@@ -310,7 +351,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Writes members or elements into an empty container `node`.
-    fn fill(&mut self, node: &Node, items: &[(Option<&str>, &Value)], root: bool) {
+    fn fill(&mut self, node: &Node, items: &[(Option<&str>, &Value)], depth: usize) {
+        let root = depth == 0;
+        for (_, v) in items {
+            self.check_depth(v, depth + 1);
+        }
         let mut text = Vec::new();
         if self.multiline || root {
             let indent = String::from_utf8_lossy(self.line_indent(node.span.start)).into_owned();
@@ -331,15 +376,16 @@ impl<'a> Ctx<'a> {
             text.extend_from_slice(self.nl.as_bytes());
             text.extend_from_slice(indent.as_bytes());
         } else {
+            let (comma, colon) = (self.comma(), self.colon());
             for (i, (key, v)) in items.iter().enumerate() {
                 if i > 0 {
-                    text.extend_from_slice(self.comma.as_bytes());
+                    text.extend_from_slice(comma.as_bytes());
                 }
                 if let Some(k) = key {
                     write_key(&mut text, k);
-                    text.extend_from_slice(self.colon.as_bytes());
+                    text.extend_from_slice(colon.as_bytes());
                 }
-                write_inline(&mut text, v, &self.comma, &self.colon);
+                write_inline(&mut text, v, &comma, &colon);
             }
         }
         self.edit(node.span.start + 1, node.span.end - 1, text);
@@ -351,36 +397,40 @@ impl<'a> Ctx<'a> {
         members: &[Member],
         duplicates: bool,
         map: &Map<String, Value>,
-        root: bool,
+        depth: usize,
     ) {
         // Fast path: the same keys in the same order, no duplicates.
         if !duplicates
             && members.len() == map.len()
-            && members.iter().zip(map.keys()).all(|(m, k)| m.key == *k)
+            && members.iter().zip(map.keys()).all(|(m, k)| m.key(self.b) == k.as_str())
         {
             for (m, v) in members.iter().zip(map.values()) {
-                self.patch(&m.value, v, false);
+                self.patch(&m.value, v, depth + 1);
             }
             return;
         }
-        let index = KeyIndex::new(members, duplicates);
+        let b = self.b;
+        let index = KeyIndex::new(b, members, duplicates);
         let n = members.len();
-        let keep: Vec<bool> = members.iter().map(|m| map.contains_key(&m.key)).collect();
+        let keep: Vec<bool> = members
+            .iter()
+            .map(|m| map.contains_key(m.key(b).as_ref()))
+            .collect();
         for (i, m) in members.iter().enumerate() {
             if keep[i] && index.is_last(i) {
-                if let Some(v) = map.get(&m.key) {
-                    self.patch(&m.value, v, false);
+                if let Some(v) = map.get(m.key(b).as_ref()) {
+                    self.patch(&m.value, v, depth + 1);
                 }
             }
         }
         let added: Vec<(Option<&str>, &Value)> = map
             .iter()
-            .filter(|(k, _)| !index.contains(members, k))
+            .filter(|(k, _)| !index.contains(b, members, k))
             .map(|(k, v)| (Some(k.as_str()), v))
             .collect();
         let Some(last) = (0..n).rev().find(|&i| keep[i]) else {
             if !added.is_empty() {
-                self.fill(node, &added, root);
+                self.fill(node, &added, depth);
             } else if n > 0 {
                 self.edit(node.span.start + 1, node.span.end - 1, Vec::new());
             }
@@ -419,12 +469,13 @@ impl<'a> Ctx<'a> {
                 String::from_utf8_lossy(&self.b[m.key_span.end..m.value.span.start]).into_owned();
             let mut text = Vec::new();
             for (k, v) in &added {
+                self.check_depth(v, depth + 1);
                 text.push(b',');
                 text.extend_from_slice(lead.as_bytes());
                 write_key(&mut text, k.unwrap_or_default());
                 text.extend_from_slice(colon.as_bytes());
                 let inner_colon = if colon.contains('\n') {
-                    self.colon.clone()
+                    self.colon()
                 } else {
                     colon.clone()
                 };
@@ -434,7 +485,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn patch_array(&mut self, node: &Node, items: &[Node], values: &[Value], root: bool) {
+    fn patch_array(&mut self, node: &Node, items: &[Node], values: &[Value], depth: usize) {
         let (n, m) = (items.len(), values.len());
         let short = n.min(m);
         let mut p = 0;
@@ -448,20 +499,23 @@ impl<'a> Ctx<'a> {
         let (old_mid, new_mid) = (n - s - p, m - s - p);
         let k = old_mid.min(new_mid);
         for i in p..p + k {
-            self.patch(&items[i], &values[i], false);
+            self.patch(&items[i], &values[i], depth + 1);
         }
         let q = p + k;
         if new_mid > k {
             let new: Vec<(Option<&str>, &Value)> =
                 values[q..m - s].iter().map(|v| (None, v)).collect();
+            for (_, v) in &new {
+                self.check_depth(v, depth + 1);
+            }
             if n == 0 {
-                self.fill(node, &new, root);
+                self.fill(node, &new, depth);
             } else if q < n {
                 // Insert before items[q], each followed by its separator.
                 let lead = self.lead(items[q].span.start);
                 let mut text = Vec::new();
                 for (_, v) in &new {
-                    self.fresh_after(&mut text, &lead, &self.colon.clone(), v);
+                    self.fresh_after(&mut text, &lead, &self.colon(), v);
                     text.push(b',');
                     text.extend_from_slice(lead.as_bytes());
                 }
@@ -472,7 +526,7 @@ impl<'a> Ctx<'a> {
                 for (_, v) in &new {
                     text.push(b',');
                     text.extend_from_slice(lead.as_bytes());
-                    self.fresh_after(&mut text, &lead, &self.colon.clone(), v);
+                    self.fresh_after(&mut text, &lead, &self.colon(), v);
                 }
                 self.edit(items[n - 1].span.end, items[n - 1].span.end, text);
             }
@@ -490,24 +544,24 @@ impl<'a> Ctx<'a> {
 }
 
 /// Which members of an object hold its value: the last of each key.
-struct KeyIndex {
+struct KeyIndex<'a> {
     /// For objects with duplicates: is member i the last with its key?
     last: Option<Vec<bool>>,
     /// Keys present, for large objects.
-    set: Option<std::collections::HashSet<String>>,
+    set: Option<HashSet<Cow<'a, str>>>,
 }
 
-impl KeyIndex {
-    fn new(members: &[Member], duplicates: bool) -> KeyIndex {
+impl<'a> KeyIndex<'a> {
+    fn new(b: &'a [u8], members: &[Member], duplicates: bool) -> KeyIndex<'a> {
         let last = duplicates.then(|| {
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = HashSet::new();
             let mut last = vec![false; members.len()];
             for (i, m) in members.iter().enumerate().rev() {
-                last[i] = seen.insert(m.key.as_str());
+                last[i] = seen.insert(m.key(b));
             }
             last
         });
-        let set = (members.len() > 16).then(|| members.iter().map(|m| m.key.clone()).collect());
+        let set = (members.len() > 16).then(|| members.iter().map(|m| m.key(b)).collect());
         KeyIndex { last, set }
     }
 
@@ -515,60 +569,48 @@ impl KeyIndex {
         self.last.as_ref().is_none_or(|l| l[i])
     }
 
-    fn contains(&self, members: &[Member], key: &str) -> bool {
+    fn contains(&self, b: &[u8], members: &[Member], key: &str) -> bool {
         match &self.set {
             Some(set) => set.contains(key),
-            None => members.iter().any(|m| m.key == key),
+            None => members.iter().any(|m| m.key(b) == key),
         }
     }
 }
 
-/// The first `:` separator and the first one-line `,` separator of the
-/// document (searching depth-first, stopping at the first of each).
-fn first_separators(b: &[u8], root: &Node) -> Option<(Option<String>, Option<String>)> {
+/// The first `:` separator and the first `,` separator on one line of the
+/// document (searching depth-first, stopping when both are found).
+fn first_separators(b: &[u8], root: &Node, want_comma: bool) -> (Option<String>, Option<String>) {
     let mut colon = None;
-    let mut comma = None;
+    let mut comma = (!want_comma).then(String::new);
     let mut stack = vec![root];
-    let text = |s: usize, e: usize| String::from_utf8_lossy(&b[s..e]).into_owned();
+    let one_line = |s: usize, e: usize| {
+        let t = &b[s..e];
+        (!t.contains(&b'\n')).then(|| String::from_utf8_lossy(t).into_owned())
+    };
     while let Some(node) = stack.pop() {
         if colon.is_some() && comma.is_some() {
             break;
         }
         match &node.kind {
             Kind::Object { members, .. } => {
-                if let Some(m) = members.first() {
-                    if colon.is_none() {
-                        let c = text(m.key_span.end, m.value.span.start);
-                        if !c.contains('\n') {
-                            colon = Some(c);
-                        }
-                    }
+                if let (None, Some(m)) = (&colon, members.first()) {
+                    colon = one_line(m.key_span.end, m.value.span.start);
                 }
-                if let [a, b2, ..] = members.as_slice() {
-                    if comma.is_none() {
-                        let c = text(a.value.span.end, b2.key_span.start);
-                        if !c.contains('\n') {
-                            comma = Some(c);
-                        }
-                    }
+                if let (None, [a, b2, ..]) = (&comma, members.as_slice()) {
+                    comma = one_line(a.value.span.end, b2.key_span.start);
                 }
                 stack.extend(members.iter().rev().map(|m| &m.value));
             }
             Kind::Array(items) => {
-                if let [a, b2, ..] = items.as_slice() {
-                    if comma.is_none() {
-                        let c = text(a.span.end, b2.span.start);
-                        if !c.contains('\n') {
-                            comma = Some(c);
-                        }
-                    }
+                if let (None, [a, b2, ..]) = (&comma, items.as_slice()) {
+                    comma = one_line(a.span.end, b2.span.start);
                 }
                 stack.extend(items.iter().rev());
             }
             _ => {}
         }
     }
-    Some((colon, comma))
+    (comma.filter(|_| want_comma), colon)
 }
 
 /// True if the tree `node` of `b` has the value `v` (numbers compared exactly
@@ -579,7 +621,7 @@ pub(crate) fn node_eq(b: &[u8], node: &Node, v: &Value) -> bool {
         (Kind::Bool(x), Value::Bool(y)) => x == y,
         (Kind::Number, Value::Number(n)) => {
             let text = std::str::from_utf8(&b[node.span.start..node.span.end]).unwrap_or("");
-            same_value(text, &n.to_string())
+            same_value(text, n.as_str())
         }
         (Kind::String { escaped }, Value::String(s)) => {
             if *escaped {
@@ -599,7 +641,7 @@ pub(crate) fn node_eq(b: &[u8], node: &Node, v: &Value) -> bool {
             Value::Object(map),
         ) => {
             if !duplicates && members.len() == map.len() {
-                if members.iter().zip(map.keys()).all(|(m, k)| m.key == *k) {
+                if members.iter().zip(map.keys()).all(|(m, k)| m.key(b) == k.as_str()) {
                     return members
                         .iter()
                         .zip(map.values())
@@ -607,13 +649,14 @@ pub(crate) fn node_eq(b: &[u8], node: &Node, v: &Value) -> bool {
                 }
                 return members
                     .iter()
-                    .all(|m| map.get(&m.key).is_some_and(|v| node_eq(b, &m.value, v)));
+                    .all(|m| map.get(m.key(b).as_ref()).is_some_and(|v| node_eq(b, &m.value, v)));
             }
-            let index = KeyIndex::new(members, *duplicates);
+            let index = KeyIndex::new(b, members, *duplicates);
             let distinct = (0..members.len()).filter(|&i| index.is_last(i)).count();
             distinct == map.len()
                 && members.iter().enumerate().all(|(i, m)| {
-                    !index.is_last(i) || map.get(&m.key).is_some_and(|v| node_eq(b, &m.value, v))
+                    !index.is_last(i)
+                        || map.get(m.key(b).as_ref()).is_some_and(|v| node_eq(b, &m.value, v))
                 })
         }
         _ => false,

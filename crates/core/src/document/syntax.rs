@@ -5,6 +5,7 @@
 //! separator (`,` or `:`), so they need not be stored. Strings keep whether
 //! they were written with escapes, numbers their text (the span).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Number, Value};
@@ -58,12 +59,23 @@ pub enum Kind {
 /// One `"key": value` of an object.
 #[derive(Clone, Debug)]
 pub struct Member {
-    /// The key, unescaped.
-    pub key: String,
     /// The quoted key's bytes.
     pub key_span: Span,
+    /// The key holds a `\` escape.
+    pub key_escaped: bool,
     /// The value.
     pub value: Node,
+}
+
+impl Member {
+    /// The key, unescaped; `bytes` are the document the tree was parsed from.
+    pub fn key<'a>(&self, bytes: &'a [u8]) -> Cow<'a, str> {
+        let raw = &bytes[self.key_span.start + 1..self.key_span.end - 1];
+        match (self.key_escaped, std::str::from_utf8(raw)) {
+            (false, Ok(s)) => Cow::Borrowed(s),
+            _ => Cow::Owned(decode_string(bytes, self.key_span).unwrap_or_default()),
+        }
+    }
 }
 
 /// A parsed document: where its value sits, and what surrounds it.
@@ -302,7 +314,7 @@ impl Parser<'_> {
                     return Err(self.unexpected("a string key"));
                 }
                 let key_start = self.pos;
-                let (key, _) = self.string()?;
+                let (key, key_escaped) = self.string()?;
                 let key_span = Span {
                     start: key_start,
                     end: self.pos,
@@ -316,10 +328,10 @@ impl Parser<'_> {
                 let (node, value) = self.value()?;
                 // As serde_json: the last value of a duplicated key wins, at
                 // the place of its first occurrence.
-                duplicates |= map.insert(key.clone(), value).is_some();
+                duplicates |= map.insert(key, value).is_some();
                 members.push(Member {
-                    key,
                     key_span,
+                    key_escaped,
                     value: node,
                 });
                 self.skip_ws();

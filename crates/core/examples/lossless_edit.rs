@@ -1,0 +1,101 @@
+//! Measures a one-key edit of a 1 MB pretty-printed document with the lossless engine (parse + change + render), next to serde_json's parse + re-serialize.
+//!
+//! Run: `cargo run --release -p jlock-core --example lossless_edit` (a
+//! measurement to read, not a test: nothing here asserts a time).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use jlock_core::document::{Document, Style};
+use serde_json::{json, Value};
+
+fn document(size: usize) -> Vec<u8> {
+    let mut items = Vec::new();
+    let mut doc = json!({"counter": 0, "items": []});
+    let mut i = 0u64;
+    loop {
+        items.push(json!({
+            "id": 12345678901234567890u64 + i,
+            "name": format!("item number {i}"),
+            "price": 19.99,
+            "ratio": 0.9999999999999999,
+            "tags": ["alpha", "beta", "gamma"],
+            "nested": {"x": i, "y": [1, 2, 3], "ok": true, "none": null}
+        }));
+        i += 1;
+        if i % 256 == 0 {
+            doc["items"] = Value::Array(items.clone());
+            if serde_json::to_vec_pretty(&doc).map_or(0, |v| v.len()) >= size {
+                break;
+            }
+        }
+    }
+    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+fn stats(name: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    println!(
+        "{name:<42} min {:>7.3} ms   median {:>7.3} ms   p90 {:>7.3} ms",
+        at(0.0).as_secs_f64() * 1e3,
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.9).as_secs_f64() * 1e3
+    );
+}
+
+/// CPU time of this thread: unlike wall time, not inflated by other
+/// processes competing for the cores.
+fn cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn main() {
+    let bytes = document(1 << 20);
+    println!("document: {} bytes, pretty-printed; {RUNS} runs each", bytes.len());
+    let (mut wall, mut cpu, mut parse_cpu, mut render_cpu) = (vec![], vec![], vec![], vec![]);
+    let mut changed = 0;
+    for n in 0..RUNS {
+        let (t, c) = (Instant::now(), cpu_now());
+        let (doc, mut v) = Document::parse(&bytes).expect("parses");
+        let parsed = cpu_now();
+        v["counter"] = json!(n + 1);
+        let out = doc.render(&bytes, &v, Style::Preserve).expect("renders");
+        let done = cpu_now();
+        wall.push(t.elapsed());
+        cpu.push(done - c);
+        parse_cpu.push(parsed - c);
+        render_cpu.push(done - parsed);
+        let prefix = out.iter().zip(&bytes).take_while(|(a, b)| a == b).count();
+        let suffix = out.iter().rev().zip(bytes.iter().rev()).take_while(|(a, b)| a == b).count();
+        changed = out.len().saturating_sub(prefix + suffix);
+        black_box(out);
+    }
+    let (mut serde_wall, mut serde_cpu) = (vec![], vec![]);
+    for n in 0..RUNS {
+        let (t, c) = (Instant::now(), cpu_now());
+        let mut v: Value = serde_json::from_slice(&bytes).expect("parses");
+        v["counter"] = json!(n + 1);
+        let out = serde_json::to_vec_pretty(&v).expect("serializes");
+        serde_wall.push(t.elapsed());
+        serde_cpu.push(cpu_now() - c);
+        black_box(out);
+    }
+    stats("lossless parse + edit + render, wall", wall);
+    stats("lossless parse + edit + render, CPU", cpu);
+    stats("  parse (tree + Value), CPU", parse_cpu);
+    stats("  edit + render, CPU", render_cpu);
+    stats("serde_json parse + to_vec_pretty, wall", serde_wall);
+    stats("serde_json parse + to_vec_pretty, CPU", serde_cpu);
+    println!("bytes rewritten by the edit: {changed}");
+}
+
+const RUNS: usize = 100;
