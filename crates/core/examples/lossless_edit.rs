@@ -60,7 +60,10 @@ fn cpu_now() -> Duration {
 
 fn main() {
     let bytes = document(1 << 20);
-    println!("document: {} bytes, pretty-printed; {RUNS} runs each", bytes.len());
+    println!(
+        "document: {} bytes, pretty-printed; {RUNS} runs each",
+        bytes.len()
+    );
     let (mut wall, mut cpu, mut parse_cpu, mut render_cpu) = (vec![], vec![], vec![], vec![]);
     let mut changed = 0;
     for n in 0..RUNS {
@@ -75,7 +78,12 @@ fn main() {
         parse_cpu.push(parsed - c);
         render_cpu.push(done - parsed);
         let prefix = out.iter().zip(&bytes).take_while(|(a, b)| a == b).count();
-        let suffix = out.iter().rev().zip(bytes.iter().rev()).take_while(|(a, b)| a == b).count();
+        let suffix = out
+            .iter()
+            .rev()
+            .zip(bytes.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
         changed = out.len().saturating_sub(prefix + suffix);
         black_box(out);
     }

@@ -622,7 +622,10 @@ mod tests {
         ] {
             let mut doc = json!({"a": [0]});
             let err = set(path, &mut doc).unwrap_err();
-            assert!(matches!(err, Error::IndexPastEnd { len: 1, .. }), "{path}: {err:?}");
+            assert!(
+                matches!(err, Error::IndexPastEnd { len: 1, .. }),
+                "{path}: {err:?}"
+            );
             assert!(err.to_string().starts_with("db.json: at "), "{err}");
             assert_eq!(doc, json!({"a": [0]}), "{path} changed the document");
         }
@@ -641,8 +644,16 @@ mod tests {
         ));
         // Reads of far indexes are just missing.
         let doc = json!({"a": [0]});
-        for path in [".a[9223372036854775807]", "/a/1000000000000", ".a[-9223372036854775808]"] {
-            assert_eq!(JsonPath::parse(path).unwrap().get(&doc).unwrap(), None, "{path}");
+        for path in [
+            ".a[9223372036854775807]",
+            "/a/1000000000000",
+            ".a[-9223372036854775808]",
+        ] {
+            assert_eq!(
+                JsonPath::parse(path).unwrap().get(&doc).unwrap(),
+                None,
+                "{path}"
+            );
         }
     }
 
@@ -655,10 +666,26 @@ mod tests {
         let mut doc = Value::Null;
         for n in [MAX_DEPTH + 1, 200, 60_000] {
             let err = deep(n).slot_mut(&mut doc, f).unwrap_err();
-            assert!(matches!(err, Error::TooDeep { limit: MAX_DEPTH, .. }), "{err:?}");
+            assert!(
+                matches!(
+                    err,
+                    Error::TooDeep {
+                        limit: MAX_DEPTH,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
             assert_eq!(doc, Value::Null);
         }
-        assert!(deep(60_000).slot_mut(&mut doc, f).unwrap_err().to_string().len() < 400);
+        assert!(
+            deep(60_000)
+                .slot_mut(&mut doc, f)
+                .unwrap_err()
+                .to_string()
+                .len()
+                < 400
+        );
     }
 
     #[test]
@@ -668,13 +695,22 @@ mod tests {
         for path in ["/arr/x", "/arr/01", "/arr/-1", "/arr/"] {
             let p = JsonPath::parse(path).unwrap();
             let mut d = doc.clone();
-            assert!(matches!(p.get(&doc), Err(Error::WrongType { .. })), "get {path}");
-            assert!(matches!(p.remove_in(&mut d, f), Err(Error::WrongType { .. })), "del {path}");
+            assert!(
+                matches!(p.get(&doc), Err(Error::WrongType { .. })),
+                "get {path}"
+            );
+            assert!(
+                matches!(p.remove_in(&mut d, f), Err(Error::WrongType { .. })),
+                "del {path}"
+            );
             assert_eq!(d, doc);
         }
         let mut d = doc.clone();
         for path in ["/arr/-", "/arr/5", "/arr/99999999999999999999999"] {
-            assert!(!JsonPath::parse(path).unwrap().remove_in(&mut d, f).unwrap(), "{path}");
+            assert!(
+                !JsonPath::parse(path).unwrap().remove_in(&mut d, f).unwrap(),
+                "{path}"
+            );
         }
         assert_eq!(d, doc);
     }

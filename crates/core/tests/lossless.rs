@@ -212,6 +212,14 @@ fn restyle_on_request() {
 
 #[test]
 fn depth_is_bounded_both_ways() {
+    // Bytes that are not the ones the tree was parsed from: no panic, the
+    // whole document is written.
+    let (doc, _) = Document::parse(b"{\"a\": [1, 2, 3]}").unwrap();
+    assert_eq!(
+        doc.render(b"[]", &json!([1]), Style::Preserve).unwrap(),
+        b"[\n  1\n]\n"
+    );
+
     let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     assert!(Document::parse(deep(MAX_DEPTH).as_bytes()).is_ok());
     assert!(Document::parse(deep(MAX_DEPTH + 1).as_bytes()).is_err());
@@ -236,10 +244,10 @@ fn depth_is_bounded_both_ways() {
         for place in 0..4 {
             let mut v = base.clone();
             match place {
-                0 => v["a"]["b"][0] = nest(n),             // replace an element
+                0 => v["a"]["b"][0] = nest(n), // replace an element
                 1 => v["a"]["b"].as_array_mut().unwrap().push(nest(n)), // append
-                2 => v["a"]["b"] = json!([]),             // (an emptied array, then:)
-                _ => v["a"]["c"] = json!([nest(n)]),  // a new member
+                2 => v["a"]["b"] = json!([]),  // (an emptied array, then:)
+                _ => v["a"]["c"] = json!([nest(n)]), // a new member
             }
             if place == 2 {
                 v["a"]["b"] = json!([nest(n)]);
@@ -249,6 +257,7 @@ fn depth_is_bounded_both_ways() {
         }
     }
     // The error names the file.
+    let (doc, _) = Document::parse(b"[]").unwrap();
     let e = doc
         .render_file(
             b"[]",

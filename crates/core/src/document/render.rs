@@ -106,18 +106,13 @@ pub fn render(original: &[u8], tree: &Tree, new: &Value, style: Style) -> Result
         out.push(b'\n');
         out
     };
-    if style != Style::Preserve && deeper_than(new, MAX_DEPTH) {
-        return Err(TooDeep { limit: MAX_DEPTH });
-    }
-    let root = match (style, &tree.root) {
-        (Style::Pretty, _) => return Ok(whole(true)),
-        (Style::Compact, _) => return Ok(whole(false)),
-        (Style::Preserve, None) if new.is_null() => return Ok(original.to_vec()),
-        (Style::Preserve, None) if deeper_than(new, MAX_DEPTH) => {
-            return Err(TooDeep { limit: MAX_DEPTH })
-        }
-        (Style::Preserve, None) => return Ok(whole(true)),
-        (Style::Preserve, Some(root)) => root,
+    let root = match &tree.root {
+        // Not the bytes the tree was parsed from (a caller's mistake): spans
+        // would point anywhere, so the whole value is written instead.
+        Some(root) if style == Style::Preserve && original.len() == tree.len => root,
+        None if style == Style::Preserve && new.is_null() => return Ok(original.to_vec()),
+        _ if deeper_than(new, MAX_DEPTH) => return Err(TooDeep { limit: MAX_DEPTH }),
+        _ => return Ok(whole(style != Style::Compact)),
     };
     let mut ctx = Ctx::new(original, tree);
     ctx.patch(root, new, 0);
@@ -224,7 +219,11 @@ impl<'a> Ctx<'a> {
                 Some(root) => first_separators(self.b, root, !self.multiline),
                 None => (None, None),
             };
-            let (dc, dk) = if self.multiline { (", ", ": ") } else { (",", ":") };
+            let (dc, dk) = if self.multiline {
+                (", ", ": ")
+            } else {
+                (",", ":")
+            };
             (
                 comma.unwrap_or_else(|| dc.to_string()),
                 colon.unwrap_or_else(|| dk.to_string()),
@@ -402,7 +401,10 @@ impl<'a> Ctx<'a> {
         // Fast path: the same keys in the same order, no duplicates.
         if !duplicates
             && members.len() == map.len()
-            && members.iter().zip(map.keys()).all(|(m, k)| m.key(self.b) == k.as_str())
+            && members
+                .iter()
+                .zip(map.keys())
+                .all(|(m, k)| m.key(self.b) == k.as_str())
         {
             for (m, v) in members.iter().zip(map.values()) {
                 self.patch(&m.value, v, depth + 1);
@@ -641,22 +643,29 @@ pub(crate) fn node_eq(b: &[u8], node: &Node, v: &Value) -> bool {
             Value::Object(map),
         ) => {
             if !duplicates && members.len() == map.len() {
-                if members.iter().zip(map.keys()).all(|(m, k)| m.key(b) == k.as_str()) {
+                if members
+                    .iter()
+                    .zip(map.keys())
+                    .all(|(m, k)| m.key(b) == k.as_str())
+                {
                     return members
                         .iter()
                         .zip(map.values())
                         .all(|(m, v)| node_eq(b, &m.value, v));
                 }
-                return members
-                    .iter()
-                    .all(|m| map.get(m.key(b).as_ref()).is_some_and(|v| node_eq(b, &m.value, v)));
+                return members.iter().all(|m| {
+                    map.get(m.key(b).as_ref())
+                        .is_some_and(|v| node_eq(b, &m.value, v))
+                });
             }
             let index = KeyIndex::new(b, members, *duplicates);
             let distinct = (0..members.len()).filter(|&i| index.is_last(i)).count();
             distinct == map.len()
                 && members.iter().enumerate().all(|(i, m)| {
                     !index.is_last(i)
-                        || map.get(m.key(b).as_ref()).is_some_and(|v| node_eq(b, &m.value, v))
+                        || map
+                            .get(m.key(b).as_ref())
+                            .is_some_and(|v| node_eq(b, &m.value, v))
                 })
         }
         _ => false,

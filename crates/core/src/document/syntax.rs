@@ -86,6 +86,8 @@ pub struct Tree {
     pub bom: bool,
     /// The root value, or `None` if the document is empty (only whitespace).
     pub root: Option<Node>,
+    /// The length of the parsed bytes.
+    pub len: usize,
 }
 
 /// Why bytes are not a JSON document, and where.
@@ -124,7 +126,14 @@ pub fn parse(bytes: &[u8]) -> Result<(Tree, Value), SyntaxError> {
     };
     p.skip_ws();
     if p.pos == bytes.len() {
-        return Ok((Tree { bom, root: None }, Value::Null));
+        return Ok((
+            Tree {
+                bom,
+                root: None,
+                len: bytes.len(),
+            },
+            Value::Null,
+        ));
     }
     let (node, value) = p.value()?;
     p.skip_ws();
@@ -135,6 +144,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Tree, Value), SyntaxError> {
         Tree {
             bom,
             root: Some(node),
+            len: bytes.len(),
         },
         value,
     ))
