@@ -23,7 +23,7 @@ fn document(size: usize) -> Vec<u8> {
             "nested": {"x": i, "y": [1, 2, 3], "ok": true, "none": null}
         }));
         i += 1;
-        if i % 256 == 0 {
+        if i.is_multiple_of(256) {
             doc["items"] = Value::Array(items.clone());
             if serde_json::to_vec_pretty(&doc).map_or(0, |v| v.len()) >= size {
                 break;

@@ -225,6 +225,7 @@ fn depth_is_bounded_both_ways() {
     assert!(Document::parse(deep(MAX_DEPTH + 1).as_bytes()).is_err());
     // serde_json refuses 128 levels: whatever it reads, we read.
     assert!(serde_json::from_str::<Value>(&deep(MAX_DEPTH - 1)).is_ok());
+    assert!(serde_json::from_str::<Value>(&deep(MAX_DEPTH)).is_err());
     let (doc, _) = Document::parse(b"[]").unwrap();
     let mut v = json!(1);
     for _ in 0..MAX_DEPTH {
