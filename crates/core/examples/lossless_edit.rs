@@ -60,6 +60,15 @@ fn cpu_now() -> Duration {
 
 fn main() {
     let bytes = document(1 << 20);
+    if std::env::var_os("RENDER_ONLY").is_some() {
+        // For profiling the renderer alone.
+        let (doc, mut v) = Document::parse(&bytes).expect("parses");
+        for n in 0..1000 {
+            v["counter"] = json!(n + 1);
+            black_box(doc.render(&bytes, &v, Style::Preserve).expect("renders"));
+        }
+        return;
+    }
     println!(
         "document: {} bytes, pretty-printed; {RUNS} runs each",
         bytes.len()
@@ -97,12 +106,33 @@ fn main() {
         serde_cpu.push(cpu_now() - c);
         black_box(out);
     }
+    let (mut read_cpu, mut serde_read_cpu) = (vec![], vec![]);
+    for _ in 0..RUNS {
+        let c = cpu_now();
+        black_box(jlock_core::document::parse_value(&bytes).expect("parses"));
+        read_cpu.push(cpu_now() - c);
+        let c = cpu_now();
+        black_box(serde_json::from_slice::<Value>(&bytes).expect("parses"));
+        serde_read_cpu.push(cpu_now() - c);
+    }
+    // Render alone, on one parsed document (no parse, no freeing of trees).
+    let (doc, mut v) = Document::parse(&bytes).expect("parses");
+    let mut render_only = vec![];
+    for n in 0..RUNS {
+        v["counter"] = json!(n + 1);
+        let c = cpu_now();
+        black_box(doc.render(&bytes, &v, Style::Preserve).expect("renders"));
+        render_only.push(cpu_now() - c);
+    }
+    stats("render alone (same parsed document), CPU", render_only);
     stats("lossless parse + edit + render, wall", wall);
     stats("lossless parse + edit + render, CPU", cpu);
     stats("  parse (tree + Value), CPU", parse_cpu);
     stats("  edit + render, CPU", render_cpu);
     stats("serde_json parse + to_vec_pretty, wall", serde_wall);
     stats("serde_json parse + to_vec_pretty, CPU", serde_cpu);
+    stats("read only: document::parse_value, CPU", read_cpu);
+    stats("read only: serde_json::from_slice, CPU", serde_read_cpu);
     println!("bytes rewritten by the edit: {changed}");
 }
 

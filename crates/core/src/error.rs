@@ -230,6 +230,16 @@ impl Error {
         matches!(self, Error::LockConflict { .. } | Error::LockTimeout { .. })
     }
 
+    /// True for the errors that mean the request (not the data) is wrong: a
+    /// path that does not parse, an array index past what jlock will write,
+    /// or a write that would nest deeper than jlock reads. The CLI exits 64.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::BadPath { .. } | Error::IndexPastEnd { .. } | Error::TooDeep { .. }
+        )
+    }
+
     /// True for the errors that mean the data (not the system) is wrong:
     /// invalid JSON, a wrong type, an overflow, an index out of range, or a
     /// failed typed conversion.

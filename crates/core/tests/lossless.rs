@@ -621,6 +621,7 @@ proptest! {
         let text = text_of(&g, &l);
         let (doc, v) = Document::parse(text.as_bytes()).unwrap();
         prop_assert_eq!(&v, &oracle(&text));
+        prop_assert_eq!(&parse_value(text.as_bytes()).unwrap(), &v);
         let out = doc.render(text.as_bytes(), &oracle(&text), Style::Preserve).unwrap();
         prop_assert_eq!(String::from_utf8(out).unwrap(), text);
     }
@@ -706,6 +707,7 @@ proptest! {
             }
         }
         let ours = Document::parse(&bytes).map(|(_, v)| v);
+        prop_assert_eq!(&ours, &parse_value(&bytes));
         let all_ws = bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
         let theirs = serde_json::from_slice::<Value>(&bytes);
         if all_ws {

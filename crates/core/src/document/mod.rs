@@ -63,12 +63,7 @@ impl Document {
 
     /// [`Document::parse`], with errors as [`Error::InvalidJson`] naming `file`.
     pub fn parse_file(bytes: &[u8], file: &Path) -> Result<(Document, Value)> {
-        Document::parse(bytes).map_err(|e| Error::InvalidJson {
-            path: file.to_path_buf(),
-            line: e.line,
-            column: e.column,
-            message: e.message,
-        })
+        Document::parse(bytes).map_err(|e| invalid_json(e, file))
     }
 
     /// The concrete tree.
@@ -111,8 +106,23 @@ impl Document {
 }
 
 /// Parses one JSON value (a VALUE argument, the output of an `update`
-/// command) with the same grammar and limits as a data file: empty input is
-/// `null`, numbers keep their value exactly.
+/// command, a file read without writing) with the same grammar and limits
+/// as a data file: empty input is `null`, numbers keep their value exactly.
 pub fn parse_value(bytes: &[u8]) -> std::result::Result<Value, SyntaxError> {
-    syntax::parse(bytes).map(|(_, v)| v)
+    syntax::parse_value_only(bytes)
+}
+
+/// [`parse_value`], with errors as [`Error::InvalidJson`] naming `file`: what a
+/// read that writes nothing (`get`, `read`) needs, without the tree.
+pub fn parse_value_file(bytes: &[u8], file: &Path) -> Result<Value> {
+    parse_value(bytes).map_err(|e| invalid_json(e, file))
+}
+
+fn invalid_json(e: SyntaxError, file: &Path) -> Error {
+    Error::InvalidJson {
+        path: file.to_path_buf(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    }
 }

@@ -404,7 +404,7 @@ impl<'a> Ctx<'a> {
             && members
                 .iter()
                 .zip(map.keys())
-                .all(|(m, k)| m.key(self.b) == k.as_str())
+                .all(|(m, k)| m.key_is(self.b, k))
         {
             for (m, v) in members.iter().zip(map.values()) {
                 self.patch(&m.value, v, depth + 1);
@@ -574,7 +574,7 @@ impl<'a> KeyIndex<'a> {
     fn contains(&self, b: &[u8], members: &[Member], key: &str) -> bool {
         match &self.set {
             Some(set) => set.contains(key),
-            None => members.iter().any(|m| m.key(b) == key),
+            None => members.iter().any(|m| m.key_is(b, key)),
         }
     }
 }
@@ -622,8 +622,9 @@ pub(crate) fn node_eq(b: &[u8], node: &Node, v: &Value) -> bool {
         (Kind::Null, Value::Null) => true,
         (Kind::Bool(x), Value::Bool(y)) => x == y,
         (Kind::Number, Value::Number(n)) => {
-            let text = std::str::from_utf8(&b[node.span.start..node.span.end]).unwrap_or("");
-            same_value(text, n.as_str())
+            let raw = &b[node.span.start..node.span.end];
+            raw == n.as_str().as_bytes()
+                || same_value(std::str::from_utf8(raw).unwrap_or(""), n.as_str())
         }
         (Kind::String { escaped }, Value::String(s)) => {
             if *escaped {
@@ -643,11 +644,7 @@ pub(crate) fn node_eq(b: &[u8], node: &Node, v: &Value) -> bool {
             Value::Object(map),
         ) => {
             if !duplicates && members.len() == map.len() {
-                if members
-                    .iter()
-                    .zip(map.keys())
-                    .all(|(m, k)| m.key(b) == k.as_str())
-                {
+                if members.iter().zip(map.keys()).all(|(m, k)| m.key_is(b, k)) {
                     return members
                         .iter()
                         .zip(map.values())

@@ -68,6 +68,16 @@ pub struct Member {
 }
 
 impl Member {
+    /// True if the key is `key`; `bytes` are the document the tree was parsed from.
+    pub fn key_is(&self, bytes: &[u8], key: &str) -> bool {
+        let raw = &bytes[self.key_span.start + 1..self.key_span.end - 1];
+        if self.key_escaped {
+            self.key(bytes) == key
+        } else {
+            raw == key.as_bytes()
+        }
+    }
+
     /// The key, unescaped; `bytes` are the document the tree was parsed from.
     pub fn key<'a>(&self, bytes: &'a [u8]) -> Cow<'a, str> {
         let raw = &bytes[self.key_span.start + 1..self.key_span.end - 1];
@@ -118,11 +128,22 @@ pub fn is_ws(b: u8) -> bool {
 /// Parses `bytes` into its tree and its value. An empty document (nothing
 /// but whitespace, after an optional byte order mark) is `null` with no root.
 pub fn parse(bytes: &[u8]) -> Result<(Tree, Value), SyntaxError> {
+    parse_with(bytes, true)
+}
+
+/// Parses `bytes` into its value only, with the same grammar and limits as
+/// [`parse`] but without building the tree (for reads, which write nothing).
+pub fn parse_value_only(bytes: &[u8]) -> Result<Value, SyntaxError> {
+    parse_with(bytes, false).map(|(_, v)| v)
+}
+
+fn parse_with(bytes: &[u8], tree: bool) -> Result<(Tree, Value), SyntaxError> {
     let bom = bytes.starts_with(b"\xEF\xBB\xBF");
     let mut p = Parser {
         b: bytes,
         pos: if bom { 3 } else { 0 },
         depth: 0,
+        tree,
     };
     p.skip_ws();
     if p.pos == bytes.len() {
@@ -154,6 +175,8 @@ struct Parser<'a> {
     b: &'a [u8],
     pos: usize,
     depth: usize,
+    /// Build the tree (else only the value).
+    tree: bool,
 }
 
 impl Parser<'_> {
@@ -281,7 +304,9 @@ impl Parser<'_> {
             loop {
                 self.skip_ws();
                 let (n, v) = self.value()?;
-                nodes.push(n);
+                if self.tree {
+                    nodes.push(n);
+                }
                 values.push(v);
                 self.skip_ws();
                 match self.peek() {
@@ -339,11 +364,13 @@ impl Parser<'_> {
                 // As serde_json: the last value of a duplicated key wins, at
                 // the place of its first occurrence.
                 duplicates |= map.insert(key, value).is_some();
-                members.push(Member {
-                    key_span,
-                    key_escaped,
-                    value: node,
-                });
+                if self.tree {
+                    members.push(Member {
+                        key_span,
+                        key_escaped,
+                        value: node,
+                    });
+                }
                 self.skip_ws();
                 match self.peek() {
                     Some(b',') => self.pos += 1,
@@ -535,6 +562,7 @@ pub(crate) fn decode_string(bytes: &[u8], span: Span) -> Option<String> {
         b: bytes,
         pos: span.start,
         depth: 0,
+        tree: false,
     };
     p.string().ok().map(|(s, _)| s)
 }
