@@ -126,3 +126,143 @@ fn invalid_json(e: SyntaxError, file: &Path) -> Error {
         message: e.message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The engine as the store will drive it: parse, edit through a
+    //! [`JsonPath`], render.
+    use super::*;
+    use crate::JsonPath;
+    use serde_json::json;
+
+    /// One store-like update: `f` edits the value at the path's slot.
+    fn update(bytes: &[u8], f: impl FnOnce(&mut Value) -> Result<()>) -> Result<Vec<u8>> {
+        let file = Path::new("db.json");
+        let (doc, mut value) = Document::parse_file(bytes, file)?;
+        f(&mut value)?;
+        doc.render_file(bytes, &value, Style::Preserve, file)
+    }
+
+    fn set(bytes: &[u8], path: &str, v: Value) -> Result<Vec<u8>> {
+        let path = JsonPath::parse(path)?;
+        update(bytes, |doc| {
+            *path.slot_mut(doc, Path::new("db.json"))? = v;
+            Ok(())
+        })
+    }
+
+    fn del(bytes: &[u8], path: &str) -> Result<Vec<u8>> {
+        let path = JsonPath::parse(path)?;
+        update(bytes, |doc| {
+            path.remove_in(doc, Path::new("db.json")).map(|_| ())
+        })
+    }
+
+    fn incr(bytes: &[u8], path: &str, by: &str) -> Result<Vec<u8>> {
+        let path = JsonPath::parse(path)?;
+        let by = parse_value(by.as_bytes()).map_err(|e| Error::BadPath {
+            input: e.to_string(),
+            reason: String::new(),
+        })?;
+        update(bytes, |doc| {
+            let slot = path.slot_mut(doc, Path::new("db.json"))?;
+            let cur = match slot {
+                Value::Null => serde_json::Number::from(0),
+                Value::Number(n) => n.clone(),
+                _ => panic!("not a number"),
+            };
+            let Value::Number(by) = by else { panic!() };
+            let sum = number::add_numbers(&cur, &by).map_err(|e| Error::Overflow {
+                path: "db.json".into(),
+                at: path.to_string(),
+                message: e.to_string(),
+            })?;
+            *slot = Value::Number(sum);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn set_then_del_gives_back_the_bytes() {
+        let files: [&[u8]; 4] = [
+            b"{\n    \"n\": 0.9999999999999999,\n    \"id\": 12345678901234567890123,\n    \"e\": 1E2\n}\n",
+            b"{\"compact\":[1,2,3],\"dup\":1,\"dup\":2}",
+            b"\xEF\xBB\xBF{\r\n\t\"crlf\": \"\\u00e9\\/\"\r\n}",
+            b"[1, 2]",
+        ];
+        for old in files {
+            let path = if old.ends_with(b"]") { "/-" } else { ".k" };
+            let mid = set(old, path, json!({"new": [1, 2]})).unwrap();
+            let back = del(&mid, if path == "/-" { "/2" } else { ".k" }).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&back),
+                String::from_utf8_lossy(old),
+                "via {}",
+                String::from_utf8_lossy(&mid)
+            );
+        }
+    }
+
+    #[test]
+    fn incr_is_exact_and_only_the_number_changes() {
+        let mut bytes = b"{\n  \"total\": 0,\n  \"id\": 99999999999999999999\n}\n".to_vec();
+        for _ in 0..10 {
+            bytes = incr(&bytes, ".total", "0.1").unwrap();
+        }
+        assert_eq!(
+            bytes,
+            b"{\n  \"total\": 1,\n  \"id\": 99999999999999999999\n}\n"
+        );
+        let bytes = incr(&bytes, ".id", "1").unwrap();
+        assert_eq!(
+            bytes,
+            b"{\n  \"total\": 1,\n  \"id\": 100000000000000000000\n}\n"
+        );
+        let bytes = incr(&bytes, ".big", "99999999999999999999").unwrap();
+        assert_eq!(
+            bytes,
+            b"{\n  \"total\": 1,\n  \"id\": 100000000000000000000,\n  \"big\": 99999999999999999999\n}\n"
+        );
+        assert!(matches!(
+            incr(b"{\"x\": 1e5000}", ".x", "1"),
+            Err(Error::Overflow { .. })
+        ));
+        assert_eq!(
+            incr(b"18446744073709551615", ".", "1").unwrap(),
+            b"18446744073709551616"
+        );
+    }
+
+    #[test]
+    fn limits_leave_the_file_unchanged() {
+        let old = b"{\"a\": [0]}";
+        for (path, usage) in [
+            (".a[9223372036854775807]", true),
+            ("/a/1000000000000", true),
+            (".a[100000000]", true),
+            (&".x".repeat(200), true),
+        ] {
+            let err = set(old, path, json!(1)).unwrap_err();
+            assert_eq!(err.is_usage(), usage, "{path}: {err}");
+        }
+        let err = del(old, "/a/x").unwrap_err();
+        assert!(err.is_bad_data(), "{err}");
+        // A path of 128 steps fits exactly; a value that makes it deeper does not.
+        let deep = ".x".repeat(MAX_DEPTH - 1);
+        assert!(set(b"", &deep, json!(1)).is_ok());
+        let err = set(b"", &deep, json!([[]])).unwrap_err();
+        assert!(matches!(err, Error::TooDeep { .. }), "{err}");
+        assert!(err.to_string().starts_with("db.json: "), "{err}");
+        // What was written is read back.
+        let out = set(b"", &deep, json!([])).unwrap();
+        assert!(Document::parse(&out).is_ok());
+        // A file too deep to read is invalid JSON with a position.
+        let deep_file = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let err = set(deep_file.as_bytes(), ".x", json!(1)).unwrap_err();
+        assert!(err.is_bad_data(), "{err}");
+        assert!(
+            err.to_string().starts_with("db.json:1:129: invalid JSON"),
+            "{err}"
+        );
+    }
+}
