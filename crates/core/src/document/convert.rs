@@ -92,6 +92,17 @@ impl<'de> Deserializer<'de> for Exact<'de> {
         match self.0 {
             Value::Array(items) => Exact::seq(items, visitor),
             Value::Object(map) => Exact::map(map, visitor),
+            // serde_json hands a number that is not an integer to an untyped
+            // visitor (`#[serde(flatten)]`, `untagged`) as an f64 only if it is
+            // spelled as Rust would print it, and else as a private map that
+            // only `Number` understands, so `1.50` or `1E2` would fail there.
+            // An f64 that holds the number exactly serves them all.
+            Value::Number(n) if n.as_str().contains(['.', 'e', 'E']) => {
+                match n.as_str().parse::<f64>() {
+                    Ok(x) if f64_holds(n.as_str(), x) => visitor.visit_f64(x),
+                    _ => self.0.deserialize_any(visitor),
+                }
+            }
             other => other.deserialize_any(visitor),
         }
     }
@@ -464,6 +475,37 @@ mod tests {
             assert!(from_value_exact::<Prices>(&v(doc)).is_err(), "{doc}");
         }
         assert!(from_value_exact::<i64>(&v("12345678901234567890123")).is_err());
+        assert!(from_value_exact::<Flat>(&v(r#"{"price": 1e400}"#)).is_err());
+        assert!(from_value_exact::<Flat>(&v(r#"{"price": 9007199254740993.0}"#)).is_err());
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Flat {
+        #[serde(flatten)]
+        inner: Inner,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Inner {
+        price: f64,
+    }
+
+    #[test]
+    fn flattened_floats_in_any_spelling() {
+        // serde_json alone (arbitrary_precision) fails on these.
+        for (text, price) in [("0.1", 0.1), ("1.50", 1.5), ("1E2", 100.0), ("-0.0", -0.0)] {
+            let doc = v(&format!(r#"{{"price": {text}}}"#));
+            let canonical = text == "0.1" || text == "-0.0";
+            assert_eq!(
+                serde_json::from_value::<Flat>(doc.clone()).is_ok(),
+                canonical
+            );
+            assert_eq!(
+                from_value_exact::<Flat>(&doc).unwrap().inner.price,
+                price,
+                "{text}"
+            );
+        }
         assert!(from_value_exact::<(u8, u8)>(&v("[1, 2, 3]")).is_err());
     }
 }
