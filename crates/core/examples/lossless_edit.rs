@@ -1,7 +1,9 @@
 //! Measures a one-key edit of a 1 MB pretty-printed document with the lossless engine (parse + change + render), next to serde_json's parse + re-serialize.
 //!
 //! Run: `cargo run --release -p jlock-core --example lossless_edit` (a
-//! measurement to read, not a test: nothing here asserts a time).
+//! measurement to read, not a test: nothing here asserts a time). With
+//! `ONE_SHOT=1` it does one edit, as one `jlock set` process does (run it a
+//! few times); `PARSE_ONLY=1` / `RENDER_ONLY=1` loop one part, for a profiler.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -60,6 +62,34 @@ fn cpu_now() -> Duration {
 
 fn main() {
     let bytes = document(1 << 20);
+    if std::env::var_os("ONE_SHOT").is_some() {
+        // What one `jlock set` process does: one parse, edit, render.
+        let (t, c) = (Instant::now(), cpu_now());
+        let (doc, mut v) = Document::parse(&bytes).expect("parses");
+        v["counter"] = json!(1);
+        let out = doc.render(&bytes, &v, Style::Preserve).expect("renders");
+        let (wall, cpu) = (t.elapsed(), cpu_now() - c);
+        let (t2, c2) = (Instant::now(), cpu_now());
+        let mut v: Value = serde_json::from_slice(&bytes).expect("parses");
+        v["counter"] = json!(1);
+        let old = serde_json::to_vec_pretty(&v).expect("serializes");
+        println!(
+            "one shot: lossless {:.3} ms wall {:.3} ms CPU; serde_json {:.3} ms wall {:.3} ms CPU",
+            wall.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e3,
+            t2.elapsed().as_secs_f64() * 1e3,
+            (cpu_now() - c2).as_secs_f64() * 1e3
+        );
+        black_box((out, old, doc));
+        return;
+    }
+    if std::env::var_os("PARSE_ONLY").is_some() {
+        // For profiling the parser alone.
+        for _ in 0..200 {
+            black_box(Document::parse(&bytes).expect("parses"));
+        }
+        return;
+    }
     if std::env::var_os("RENDER_ONLY").is_some() {
         // For profiling the renderer alone.
         let (doc, mut v) = Document::parse(&bytes).expect("parses");
