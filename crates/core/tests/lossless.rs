@@ -623,7 +623,12 @@ proptest! {
         prop_assert_eq!(&v, &oracle(&text));
         prop_assert_eq!(&parse_value(text.as_bytes()).unwrap(), &v);
         let out = doc.render(text.as_bytes(), &oracle(&text), Style::Preserve).unwrap();
-        prop_assert_eq!(String::from_utf8(out).unwrap(), text);
+        prop_assert_eq!(String::from_utf8(out).unwrap(), text.clone());
+        // The store learns there is nothing to write.
+        let mut record = b"header".to_vec();
+        let file = std::path::Path::new("f");
+        prop_assert!(!doc.render_into_file(text.as_bytes(), &v, Style::Preserve, file, &mut record).unwrap());
+        prop_assert_eq!(&record, b"header");
     }
 
     /// Adding a member or element and removing it again gives back the same bytes.

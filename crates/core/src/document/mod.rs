@@ -88,6 +88,22 @@ impl Document {
         render::render(original, &self.tree, new, style)
     }
 
+    /// [`Document::render`] for the store: appends the new bytes to `out`
+    /// (after whatever it holds, e.g. room for a journal header) and returns
+    /// `Ok(true)`, or returns `Ok(false)` with `out` unchanged if the new
+    /// bytes would be `original` itself — nothing to write. Errors are
+    /// [`Error::TooDeep`] naming `file`.
+    pub fn render_into_file(
+        &self,
+        original: &[u8],
+        new: &Value,
+        style: Style,
+        file: &Path,
+        out: &mut Vec<u8>,
+    ) -> Result<bool> {
+        render::render_into(original, &self.tree, new, style, out).map_err(|e| too_deep(e, file))
+    }
+
     /// [`Document::render`], with errors as [`Error::TooDeep`] naming `file`.
     pub fn render_file(
         &self,
@@ -97,11 +113,7 @@ impl Document {
         file: &Path,
     ) -> Result<Vec<u8>> {
         self.render(original, new, style)
-            .map_err(|e| Error::TooDeep {
-                path: file.to_path_buf(),
-                what: "the new document".to_string(),
-                limit: e.limit,
-            })
+            .map_err(|e| too_deep(e, file))
     }
 }
 
@@ -116,6 +128,14 @@ pub fn parse_value(bytes: &[u8]) -> std::result::Result<Value, SyntaxError> {
 /// read that writes nothing (`get`, `read`) needs, without the tree.
 pub fn parse_value_file(bytes: &[u8], file: &Path) -> Result<Value> {
     parse_value(bytes).map_err(|e| invalid_json(e, file))
+}
+
+fn too_deep(e: TooDeep, file: &Path) -> Error {
+    Error::TooDeep {
+        path: file.to_path_buf(),
+        what: "the new document".to_string(),
+        limit: e.limit,
+    }
 }
 
 fn invalid_json(e: SyntaxError, file: &Path) -> Error {
@@ -140,7 +160,15 @@ mod tests {
         let file = Path::new("db.json");
         let (doc, mut value) = Document::parse_file(bytes, file)?;
         f(&mut value)?;
-        doc.render_file(bytes, &value, Style::Preserve, file)
+        // As the store does: room for a header, then the document, if changed.
+        let mut record = vec![0xAA; 8];
+        if doc.render_into_file(bytes, &value, Style::Preserve, file, &mut record)? {
+            assert_eq!(record[..8], [0xAA; 8]);
+            Ok(record.split_off(8))
+        } else {
+            assert_eq!(record, [0xAA; 8]);
+            Ok(bytes.to_vec())
+        }
     }
 
     fn set(bytes: &[u8], path: &str, v: Value) -> Result<Vec<u8>> {

@@ -95,24 +95,50 @@ pub fn deeper_than(v: &Value, limit: usize) -> bool {
 /// Writes `new`, the changed value of the document `original` parsed as
 /// `tree`, in `style`. See the module documentation for what is rewritten.
 pub fn render(original: &[u8], tree: &Tree, new: &Value, style: Style) -> Result<Vec<u8>, TooDeep> {
-    let bom: &[u8] = if tree.bom { b"\xEF\xBB\xBF" } else { b"" };
-    let whole = |pretty: bool| {
-        let mut out = bom.to_vec();
+    let mut out = Vec::new();
+    Ok(if render_into(original, tree, new, style, &mut out)? {
+        out
+    } else {
+        original.to_vec()
+    })
+}
+
+/// [`render`], appending to `out` (which may already hold, say, a journal
+/// header). Returns `Ok(false)`, with `out` as it was, if the result would
+/// be `original` itself: then there is nothing to write.
+pub fn render_into(
+    original: &[u8],
+    tree: &Tree,
+    new: &Value,
+    style: Style,
+    out: &mut Vec<u8>,
+) -> Result<bool, TooDeep> {
+    let start = out.len();
+    let whole = |out: &mut Vec<u8>, pretty: bool| {
+        out.truncate(start);
+        if tree.bom {
+            out.extend_from_slice(b"\xEF\xBB\xBF");
+        }
         if pretty {
-            write_pretty(&mut out, new, "", "  ", "\n", ": ");
+            write_pretty(out, new, "", "  ", "\n", ": ");
         } else {
-            write_inline(&mut out, new, ",", ":");
+            write_inline(out, new, ",", ":");
         }
         out.push(b'\n');
-        out
+        if out[start..] == *original {
+            out.truncate(start);
+            false
+        } else {
+            true
+        }
     };
     let root = match &tree.root {
         // Not the bytes the tree was parsed from (a caller's mistake): spans
         // would point anywhere, so the whole value is written instead.
         Some(root) if style == Style::Preserve && original.len() == tree.len => root,
-        None if style == Style::Preserve && new.is_null() => return Ok(original.to_vec()),
+        None if style == Style::Preserve && new.is_null() => return Ok(false),
         _ if deeper_than(new, MAX_DEPTH) => return Err(TooDeep { limit: MAX_DEPTH }),
-        _ => return Ok(whole(style != Style::Compact)),
+        _ => return Ok(whole(out, style != Style::Compact)),
     };
     let mut ctx = Ctx::new(original, tree);
     ctx.patch(root, new, 0);
@@ -120,26 +146,32 @@ pub fn render(original: &[u8], tree: &Tree, new: &Value, style: Style) -> Result
         return Err(TooDeep { limit: MAX_DEPTH });
     }
     if ctx.edits.is_empty() {
-        return Ok(original.to_vec());
+        return Ok(false);
     }
     let mut edits = std::mem::take(&mut ctx.edits);
     edits.sort_by_key(|e| (e.start, e.end));
     let extra: usize = edits.iter().map(|e| e.text.len()).sum();
-    let mut out = Vec::with_capacity(original.len() + extra);
+    out.reserve(original.len() + extra);
     let mut cur = 0;
     for e in edits {
         if e.start < cur || e.end < e.start || e.end > original.len() {
             // Overlapping edits would be a bug here; never write a broken
             // document because of one: restyle the whole document instead.
             debug_assert!(false, "overlapping edits");
-            return Ok(whole(true));
+            return Ok(whole(out, true));
         }
         out.extend_from_slice(&original[cur..e.start]);
         out.extend_from_slice(&e.text);
         cur = e.end;
     }
     out.extend_from_slice(&original[cur..]);
-    Ok(out)
+    // Edits of equal values spelled differently cannot happen (values are
+    // compared), but an edit may still give the same bytes back.
+    if out[start..] == *original {
+        out.truncate(start);
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 struct Edit {
