@@ -317,6 +317,8 @@ struct Layout {
     comma: &'static str,
     final_newline: bool,
     bom: bool,
+    /// Odd whitespace: before commas, blank lines, around the root.
+    pad: bool,
 }
 
 fn number_text() -> impl Strategy<Value = String> {
@@ -441,15 +443,19 @@ fn layout() -> impl Strategy<Value = Layout> {
         prop_oneof![Just(","), Just(", ")],
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(unit, crlf, colon, comma, final_newline, bom)| Layout {
-            unit,
-            crlf,
-            colon,
-            comma,
-            final_newline,
-            bom,
-        })
+        .prop_map(
+            |(unit, crlf, colon, comma, final_newline, bom, pad)| Layout {
+                unit,
+                crlf,
+                colon,
+                comma,
+                final_newline,
+                bom,
+                pad,
+            },
+        )
 }
 
 fn write_str(out: &mut String, s: &[(char, u8)]) {
@@ -518,9 +524,15 @@ fn write_items<'a>(
     let inner = format!("{indent}{}", multi.unwrap_or(""));
     for (i, (k, g)) in items.enumerate() {
         if i > 0 {
+            if l.pad {
+                out.push(' ');
+            }
             out.push_str(if multi.is_some() { "," } else { l.comma });
         }
         if multi.is_some() {
+            if l.pad && i % 2 == 1 {
+                out.push_str(nl);
+            }
             out.push_str(nl);
             out.push_str(&inner);
         }
@@ -541,7 +553,13 @@ fn text_of(g: &G, l: &Layout) -> String {
     if l.bom {
         s.push('\u{FEFF}');
     }
+    if l.pad {
+        s.push_str(" \t");
+    }
     write_g(&mut s, g, l, "");
+    if l.pad {
+        s.push(' ');
+    }
     if l.final_newline {
         s.push_str(if l.crlf { "\r\n" } else { "\n" });
     }
