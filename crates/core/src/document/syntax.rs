@@ -144,6 +144,10 @@ fn parse_with(bytes: &[u8], tree: bool) -> Result<(Tree, Value), SyntaxError> {
         pos: if bom { 3 } else { 0 },
         depth: 0,
         tree,
+        nodes: Vec::new(),
+        values: Vec::new(),
+        members: Vec::new(),
+        pairs: Vec::new(),
     };
     p.skip_ws();
     if p.pos == bytes.len() {
@@ -177,6 +181,13 @@ struct Parser<'a> {
     depth: usize,
     /// Build the tree (else only the value).
     tree: bool,
+    /// Children of the containers being parsed, innermost last: each
+    /// container takes its own off the end when it closes, so it allocates
+    /// exactly once, at its final size.
+    nodes: Vec<Node>,
+    values: Vec<Value>,
+    members: Vec<Member>,
+    pairs: Vec<(String, Value)>,
 }
 
 impl Parser<'_> {
@@ -295,8 +306,7 @@ impl Parser<'_> {
         let start = self.pos;
         self.enter()?;
         self.pos += 1;
-        let mut nodes = Vec::new();
-        let mut values = Vec::new();
+        let (node_mark, value_mark) = (self.nodes.len(), self.values.len());
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
@@ -305,9 +315,9 @@ impl Parser<'_> {
                 self.skip_ws();
                 let (n, v) = self.value()?;
                 if self.tree {
-                    nodes.push(n);
+                    self.nodes.push(n);
                 }
-                values.push(v);
+                self.values.push(v);
                 self.skip_ws();
                 match self.peek() {
                     Some(b',') => self.pos += 1,
@@ -320,6 +330,8 @@ impl Parser<'_> {
             }
         }
         self.depth -= 1;
+        let nodes = self.nodes.drain(node_mark..).collect();
+        let values = self.values.drain(value_mark..).collect();
         Ok((
             Node {
                 span: Span {
@@ -336,9 +348,7 @@ impl Parser<'_> {
         let start = self.pos;
         self.enter()?;
         self.pos += 1;
-        let mut members = Vec::new();
-        let mut map = Map::new();
-        let mut duplicates = false;
+        let (member_mark, pair_mark) = (self.members.len(), self.pairs.len());
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -361,11 +371,9 @@ impl Parser<'_> {
                 self.pos += 1;
                 self.skip_ws();
                 let (node, value) = self.value()?;
-                // As serde_json: the last value of a duplicated key wins, at
-                // the place of its first occurrence.
-                duplicates |= map.insert(key, value).is_some();
+                self.pairs.push((key, value));
                 if self.tree {
-                    members.push(Member {
+                    self.members.push(Member {
                         key_span,
                         key_escaped,
                         value: node,
@@ -383,6 +391,14 @@ impl Parser<'_> {
             }
         }
         self.depth -= 1;
+        let mut map = Map::with_capacity(self.pairs.len() - pair_mark);
+        let mut duplicates = false;
+        for (key, value) in self.pairs.drain(pair_mark..) {
+            // As serde_json: the last value of a duplicated key wins, at the
+            // place of its first occurrence.
+            duplicates |= map.insert(key, value).is_some();
+        }
+        let members = self.members.drain(member_mark..).collect();
         Ok((
             Node {
                 span: Span {
@@ -563,6 +579,10 @@ pub(crate) fn decode_string(bytes: &[u8], span: Span) -> Option<String> {
         pos: span.start,
         depth: 0,
         tree: false,
+        nodes: Vec::new(),
+        values: Vec::new(),
+        members: Vec::new(),
+        pairs: Vec::new(),
     };
     p.string().ok().map(|(s, _)| s)
 }
