@@ -111,7 +111,7 @@ fn permissions_survive_an_update_and_a_symlink_stays_a_symlink() {
     );
     assert_eq!(
         fs::read_to_string(d.join("data/real.json")).unwrap(),
-        "{\n  \"n\": 5\n}\n"
+        "{\"n\": 5}"
     );
     let mode = fs::metadata(d.join("data/real.json"))
         .unwrap()

@@ -475,8 +475,5 @@ fn temp_and_journal_files_are_never_written_through_a_planted_symlink() {
         std::fs::read_to_string(d.join("victim")).unwrap(),
         "precious"
     );
-    assert_eq!(
-        std::fs::read_to_string(d.join("tmp/db.json")).unwrap(),
-        "2\n"
-    );
+    assert_eq!(std::fs::read_to_string(d.join("tmp/db.json")).unwrap(), "2");
 }

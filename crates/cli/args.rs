@@ -127,12 +127,27 @@ pub struct StoreArgs {
     /// see a half-written file).
     #[arg(long, value_name = "MODE", value_parser = ["rename", "fsync", "journal"])]
     pub durability: Option<String>,
-    /// Write the document on one line instead of indented.
-    #[arg(long)]
+    /// Restyle the whole document on one line (by default an update rewrites only
+    /// the values it changes and keeps every other byte of the file).
+    #[arg(long, conflicts_with = "pretty")]
     pub compact: bool,
+    /// Restyle the whole document, indented two spaces a level.
+    #[arg(long)]
+    pub pretty: bool,
 }
 
 impl StoreArgs {
+    /// How updates write the document: `--compact`, `--pretty`, or (by
+    /// default) only what changed.
+    pub fn style(&self) -> jlock_core::document::Style {
+        use jlock_core::document::Style;
+        match (self.compact, self.pretty) {
+            (true, _) => Style::Compact,
+            (_, true) => Style::Pretty,
+            _ => Style::Preserve,
+        }
+    }
+
     /// The durability `--durable` and `--durability` ask for, merged once here.
     pub fn durability(&self) -> Durability {
         match (self.durable, self.durability.as_deref()) {

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use jlock_core::JsonPath;
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, UpdateArgs};
 use crate::document;
@@ -42,7 +42,7 @@ pub fn set(args: &SetArgs, ui: &Ui) -> Result<u8, CliError> {
     let value = if args.string {
         Value::String(args.value.clone())
     } else {
-        serde_json::from_str(&args.value).map_err(|e| {
+        parse_json_arg(&args.value).map_err(|e| {
             CliError::Usage(format!(
                 "VALUE {:?} is not JSON ({e}); quote a string as '\"text\"' or pass --string",
                 args.value
@@ -63,8 +63,15 @@ pub fn del(args: &DelArgs, ui: &Ui) -> Result<u8, CliError> {
 /// `jlock incr`.
 pub fn incr(args: &IncrArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(args.path.as_deref())?;
-    let by: Number = serde_json::from_str(&args.by)
-        .map_err(|_| CliError::Usage(format!("--by {:?} is not a number", args.by)))?;
+    let by = match parse_json_arg(&args.by) {
+        Ok(Value::Number(n)) => n,
+        _ => {
+            return Err(CliError::Usage(format!(
+                "--by {:?} is not a number",
+                args.by
+            )))
+        }
+    };
     let value = document::open(&args.store, *ui)?.incr(&path, by)?;
     if !ui.quiet {
         try_print_line(&value.to_string()).map_err(|source| CliError::Unprinted {
@@ -80,6 +87,9 @@ pub fn update(args: &UpdateArgs, ui: &Ui) -> Result<u8, CliError> {
     let doc = document::open(&args.store, *ui)?;
     let pretty = !args.store.compact;
     doc.update(&mut |doc| {
+        // The command reads the document indented (or, with --compact, on
+        // one line); what it prints is compared value by value, and only
+        // what changed is written back.
         let mut input = if pretty {
             serde_json::to_vec_pretty(doc)
         } else {
@@ -141,6 +151,15 @@ fn filter(argv: &[OsString], input: &[u8]) -> Result<Vec<u8>, CliError> {
         });
     }
     Ok(output)
+}
+
+/// A JSON argument (VALUE, `--by`), read with the data file's own grammar
+/// and limits — numbers exactly as written; empty is not JSON here.
+fn parse_json_arg(text: &str) -> Result<Value, String> {
+    if text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+        return Err("it is empty".into());
+    }
+    jlock_core::document::parse_value(text.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// Parses exactly one JSON document (surrounding white space allowed).

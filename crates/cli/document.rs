@@ -88,7 +88,7 @@ impl FileDocument {
         let mut builder = Store::builder(path);
         builder
             .durability(args.durability())
-            .pretty(!args.compact)
+            .style(args.style())
             .wait(wait);
         if let Some(lock) = &args.lock_file {
             builder.lock_path(lock);

@@ -110,7 +110,7 @@ impl CliError {
         match self {
             CliError::Core(e) if e.is_lock_contention() => CONFLICT,
             CliError::Core(e) if e.is_bad_data() => DATA,
-            CliError::Core(E::BadPath { .. }) => USAGE,
+            CliError::Core(e) if e.is_usage() => USAGE,
             CliError::Core(E::UnsafePath { .. }) => NO_PERMISSION,
             CliError::Core(E::Io { .. }) => IO,
             CliError::Core(_) => SOFTWARE,

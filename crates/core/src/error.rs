@@ -142,6 +142,32 @@ pub enum Error {
         /// The array's length.
         len: usize,
     },
+    /// A write would index an array farther past its end than jlock pads
+    /// ([`crate::JsonPath::MAX_GAP`] elements), or at an index no array can
+    /// have. The CLI maps it to 64 (usage): the index is what the user typed.
+    #[error("{}: at {at}: index {index} is past the end of an array of length {len}; an index up to {len} + {gap} may be written (use {len} or /- to append)", path.display(), gap = crate::JsonPath::MAX_GAP)]
+    IndexPastEnd {
+        /// The data file.
+        path: PathBuf,
+        /// The JSON path, as the user wrote it.
+        at: String,
+        /// The index asked for, as written.
+        index: String,
+        /// The array's length.
+        len: usize,
+    },
+    /// A write would nest arrays and objects deeper than
+    /// [`crate::document::MAX_DEPTH`], which jlock would then refuse to read.
+    /// The CLI maps it to 64 (usage) when a path or VALUE causes it.
+    #[error("{}: {what} would nest arrays and objects deeper than {limit} levels; jlock does not write a document it cannot read back", path.display())]
+    TooDeep {
+        /// The data file.
+        path: PathBuf,
+        /// What would be too deep: a path as written, or "the new document".
+        what: String,
+        /// The limit, [`crate::document::MAX_DEPTH`].
+        limit: usize,
+    },
     /// A file jlock refuses to trust: a symlink planted by another user in a
     /// shared directory (world-writable, sticky, like `/tmp`) — as the last
     /// component of a path or as a directory on the way — a dangling symlink
@@ -216,26 +242,20 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid_json(path: &Path, err: &serde_json::Error) -> Error {
-        // serde_json's message ends in " at line L column C"; we report the
-        // position in the `file:line:column` form editors understand.
-        let message = err.to_string();
-        let message = match message.rfind(" at line ") {
-            Some(at) if err.line() > 0 => message[..at].to_string(),
-            _ => message,
-        };
-        Error::InvalidJson {
-            path: path.to_path_buf(),
-            line: err.line(),
-            column: err.column(),
-            message,
-        }
-    }
-
     /// True for the errors that mean "someone else holds the lock":
     /// [`Error::LockConflict`] and [`Error::LockTimeout`].
     pub fn is_lock_contention(&self) -> bool {
         matches!(self, Error::LockConflict { .. } | Error::LockTimeout { .. })
+    }
+
+    /// True for the errors that mean the request (not the data) is wrong: a
+    /// path that does not parse, an array index past what jlock will write,
+    /// or a write that would nest deeper than jlock reads. The CLI exits 64.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::BadPath { .. } | Error::IndexPastEnd { .. } | Error::TooDeep { .. }
+        )
     }
 
     /// True for the errors that mean the data (not the system) is wrong:

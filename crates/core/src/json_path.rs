@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
+use crate::document::MAX_DEPTH;
 use crate::error::{Error, Result};
 
 /// One step of a [`JsonPath`].
@@ -48,6 +49,12 @@ pub struct JsonPath {
 }
 
 impl JsonPath {
+    /// How far past the end of an array a write may go: setting index
+    /// `len + k` with `k <= MAX_GAP` pads with `null` (as jq does); farther
+    /// is [`Error::IndexPastEnd`], so no index can make jlock allocate
+    /// without bound.
+    pub const MAX_GAP: usize = 1024;
+
     /// The path of the whole document.
     pub fn root() -> JsonPath {
         JsonPath {
@@ -130,7 +137,18 @@ impl JsonPath {
     /// on the way becomes an object for a key or an array for an index, and
     /// an array grows to reach an index past its end (padded with `null`, as
     /// jq does).
+    ///
+    /// A path longer than [`MAX_DEPTH`] is refused ([`Error::TooDeep`]) before
+    /// anything is created, and an index more than [`JsonPath::MAX_GAP`] past
+    /// the end of its array is [`Error::IndexPastEnd`].
     pub(crate) fn slot_mut<'v>(&self, doc: &'v mut Value, file: &Path) -> Result<&'v mut Value> {
+        if self.segments.len() > MAX_DEPTH {
+            return Err(Error::TooDeep {
+                path: file.to_path_buf(),
+                what: format!("the path {}", abbreviate(&self.text)),
+                limit: MAX_DEPTH,
+            });
+        }
         let mut cur = doc;
         for seg in &self.segments {
             if cur.is_null() {
@@ -151,9 +169,12 @@ impl JsonPath {
                         resolve_index(*i, len)
                     };
                     let Some(at) = at else {
+                        if *i >= 0 {
+                            return Err(self.past_end(file, &i.to_string(), len));
+                        }
                         return Err(self.out_of_range(file, *i, len));
                     };
-                    grow_to(items, at)
+                    self.grow_to(items, at, &i.to_string(), file)?
                 }
                 (Value::Array(items), Segment::Token(t)) => {
                     let at = if t == "-" {
@@ -162,7 +183,11 @@ impl JsonPath {
                         pointer_index(t)
                     };
                     match at {
-                        Some(at) => grow_to(items, at),
+                        Some(at) => self.grow_to(items, at, t, file)?,
+                        None if is_canonical_index(t) => {
+                            // Digits too many for any array.
+                            return Err(self.past_end(file, t, items.len()));
+                        }
                         None => {
                             let found = Value::Array(Vec::new());
                             return Err(self.wrong_type(file, "an array index", &found));
@@ -214,7 +239,13 @@ impl JsonPath {
                     items.remove(at);
                     Ok(true)
                 }
-                _ => Ok(false),
+                Some(_) => Ok(false),
+                None if t == "-" || is_canonical_index(t) => Ok(false),
+                // "/arr/x", "/arr/01": not an index, as get and set say too.
+                None => {
+                    let found = Value::Array(Vec::new());
+                    Err(self.wrong_type(file, "an array index", &found))
+                }
             },
             (Value::Null, _) => Ok(false),
             (other, seg) => {
@@ -235,6 +266,34 @@ impl JsonPath {
             expected,
             found: type_name(found),
         }
+    }
+
+    fn past_end(&self, file: &Path, index: &str, len: usize) -> Error {
+        Error::IndexPastEnd {
+            path: file.to_path_buf(),
+            at: self.text.clone(),
+            index: index.to_string(),
+            len,
+        }
+    }
+
+    /// The element at `at`, padding the array with `null` up to it if `at`
+    /// is at most [`JsonPath::MAX_GAP`] past the end.
+    fn grow_to<'v>(
+        &self,
+        items: &'v mut Vec<Value>,
+        at: usize,
+        written: &str,
+        file: &Path,
+    ) -> Result<&'v mut Value> {
+        let len = items.len();
+        if at >= len {
+            if at - len > JsonPath::MAX_GAP {
+                return Err(self.past_end(file, written, len));
+            }
+            items.resize(at + 1, Value::Null);
+        }
+        Ok(&mut items[at])
     }
 
     fn out_of_range(&self, file: &Path, index: i64, len: usize) -> Error {
@@ -301,11 +360,18 @@ fn pointer_index(t: &str) -> Option<usize> {
     }
 }
 
-fn grow_to(items: &mut Vec<Value>, at: usize) -> &mut Value {
-    if at >= items.len() {
-        items.resize(at + 1, Value::Null);
+/// Digits without a leading zero (or `0`): an array index in a JSON Pointer,
+/// whether or not it fits in a `usize`.
+fn is_canonical_index(t: &str) -> bool {
+    (t == "0" || (!t.is_empty() && !t.starts_with('0'))) && t.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A path for a message: at most 80 characters of it.
+fn abbreviate(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
-    &mut items[at]
 }
 
 fn bad(input: &str, reason: impl Into<String>) -> Error {
@@ -536,5 +602,116 @@ mod tests {
             .remove_in(&mut doc, f)
             .unwrap());
         assert_eq!(serde_json::to_string(&doc).unwrap(), r#"{"z":1,"m":[1,2]}"#);
+    }
+
+    #[test]
+    fn writes_past_the_end_are_bounded() {
+        let f = Path::new("db.json");
+        let set = |path: &str, doc: &mut Value| {
+            JsonPath::parse(path)
+                .unwrap()
+                .slot_mut(doc, f)
+                .map(|slot| *slot = json!(1))
+        };
+        for path in [
+            ".a[9223372036854775807]",
+            ".a[100000000]",
+            "/a/1000000000000",
+            "/a/99999999999999999999999999",
+            ".a[1026]",
+        ] {
+            let mut doc = json!({"a": [0]});
+            let err = set(path, &mut doc).unwrap_err();
+            assert!(
+                matches!(err, Error::IndexPastEnd { len: 1, .. }),
+                "{path}: {err:?}"
+            );
+            assert!(err.to_string().starts_with("db.json: at "), "{err}");
+            assert_eq!(doc, json!({"a": [0]}), "{path} changed the document");
+        }
+        // Appending, and a gap up to MAX_GAP, are fine.
+        let mut doc = json!({"a": [0]});
+        set(".a[1]", &mut doc).unwrap();
+        set("/a/-", &mut doc).unwrap();
+        assert_eq!(doc, json!({"a": [0, 1, 1]}));
+        set(&format!(".a[{}]", 3 + JsonPath::MAX_GAP), &mut doc).unwrap();
+        assert_eq!(doc["a"].as_array().unwrap().len(), 4 + JsonPath::MAX_GAP);
+        // Negative indexes before the start stay "out of range".
+        let mut doc = json!([0]);
+        assert!(matches!(
+            set(".[-3]", &mut doc),
+            Err(Error::IndexOutOfRange { .. })
+        ));
+        // Reads of far indexes are just missing.
+        let doc = json!({"a": [0]});
+        for path in [
+            ".a[9223372036854775807]",
+            "/a/1000000000000",
+            ".a[-9223372036854775808]",
+        ] {
+            assert_eq!(
+                JsonPath::parse(path).unwrap().get(&doc).unwrap(),
+                None,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_deeper_than_the_limit_are_refused_before_writing() {
+        let f = Path::new("db.json");
+        let deep = |n: usize| JsonPath::parse(&".a".repeat(n)).unwrap();
+        let mut doc = Value::Null;
+        *deep(MAX_DEPTH).slot_mut(&mut doc, f).unwrap() = json!(1);
+        let mut doc = Value::Null;
+        for n in [MAX_DEPTH + 1, 200, 60_000] {
+            let err = deep(n).slot_mut(&mut doc, f).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::TooDeep {
+                        limit: MAX_DEPTH,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert_eq!(doc, Value::Null);
+        }
+        assert!(
+            deep(60_000)
+                .slot_mut(&mut doc, f)
+                .unwrap_err()
+                .to_string()
+                .len()
+                < 400
+        );
+    }
+
+    #[test]
+    fn del_of_a_non_index_in_an_array_is_an_error_like_get() {
+        let f = Path::new("db.json");
+        let doc = json!({"arr": [1, 2]});
+        for path in ["/arr/x", "/arr/01", "/arr/-1", "/arr/"] {
+            let p = JsonPath::parse(path).unwrap();
+            let mut d = doc.clone();
+            assert!(
+                matches!(p.get(&doc), Err(Error::WrongType { .. })),
+                "get {path}"
+            );
+            assert!(
+                matches!(p.remove_in(&mut d, f), Err(Error::WrongType { .. })),
+                "del {path}"
+            );
+            assert_eq!(d, doc);
+        }
+        let mut d = doc.clone();
+        for path in ["/arr/-", "/arr/5", "/arr/99999999999999999999999"] {
+            assert!(
+                !JsonPath::parse(path).unwrap().remove_in(&mut d, f).unwrap(),
+                "{path}"
+            );
+        }
+        assert_eq!(d, doc);
     }
 }

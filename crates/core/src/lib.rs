@@ -42,6 +42,7 @@ compile_error!(
 );
 
 mod disk;
+pub mod document;
 mod durability;
 mod error;
 mod holders;

@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Number, Value};
 
-use crate::disk::{Disk, Snapshot};
+use crate::disk::Disk;
+use crate::document::{self, Document, Style};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::json_path::JsonPath;
@@ -42,7 +43,7 @@ pub struct StoreBuilder {
     data_path: PathBuf,
     lock_path: Option<PathBuf>,
     durability: Durability,
-    pretty: bool,
+    style: Style,
     wait: Wait,
     on_wait: Option<WaitHook>,
 }
@@ -53,7 +54,7 @@ impl std::fmt::Debug for StoreBuilder {
             .field("data_path", &self.data_path)
             .field("lock_path", &self.lock_path)
             .field("durability", &self.durability)
-            .field("pretty", &self.pretty)
+            .field("style", &self.style)
             .field("wait", &self.wait)
             .field("on_wait", &self.on_wait.is_some())
             .finish()
@@ -67,7 +68,7 @@ impl StoreBuilder {
             data_path: path.into(),
             lock_path: None,
             durability: Durability::default(),
-            pretty: true,
+            style: Style::Preserve,
             wait: Wait::Block,
             on_wait: None,
         }
@@ -94,10 +95,23 @@ impl StoreBuilder {
         self
     }
 
-    /// Write the document indented, two spaces a level (the default), or on
-    /// one line. Either way the file ends in a newline.
+    /// How an update writes the document: [`Style::Preserve`] (the default)
+    /// rewrites only the bytes of the values that changed and keeps every
+    /// other byte — layout, number spellings, escapes, key order — as it
+    /// was; [`Style::Pretty`] and [`Style::Compact`] restyle the whole
+    /// document (two-space indentation, or one line). A new or empty file
+    /// is written pretty-printed; every style ends a document it writes
+    /// whole in a newline.
+    pub fn style(&mut self, style: Style) -> &mut StoreBuilder {
+        self.style = style;
+        self
+    }
+
+    /// Shorthand for [`StoreBuilder::style`]: `true` restyles every update
+    /// two-space indented ([`Style::Pretty`]), `false` on one line
+    /// ([`Style::Compact`]).
     pub fn pretty(&mut self, yes: bool) -> &mut StoreBuilder {
-        self.pretty = yes;
+        self.style = if yes { Style::Pretty } else { Style::Compact };
         self
     }
 
@@ -141,7 +155,7 @@ impl StoreBuilder {
             lock_path,
             inner: Mutex::new(Inner { lock, disk }),
             durability: self.durability,
-            pretty: self.pretty,
+            style: self.style,
             wait: self.wait,
             on_wait: self.on_wait.clone(),
         })
@@ -186,7 +200,7 @@ pub struct Store {
     lock_path: PathBuf,
     inner: Mutex<Inner>,
     durability: Durability,
-    pretty: bool,
+    style: Style,
     wait: Wait,
     on_wait: Option<WaitHook>,
 }
@@ -198,7 +212,7 @@ impl std::fmt::Debug for Store {
             .field("target", &self.target)
             .field("lock_path", &self.lock_path)
             .field("durability", &self.durability)
-            .field("pretty", &self.pretty)
+            .field("style", &self.style)
             .field("wait", &self.wait)
             .finish_non_exhaustive()
     }
@@ -281,7 +295,7 @@ impl Store {
     /// Reads the document under a shared lock into a Rust type.
     pub fn read_as<T: DeserializeOwned>(&self) -> Result<T> {
         let doc = self.read()?;
-        serde_json::from_value(doc).map_err(|source| self.convert_error(source))
+        document::from_value_exact(&doc).map_err(|source| self.convert_error(source))
     }
 
     /// Reads, changes and writes back the document under the exclusive lock.
@@ -309,10 +323,13 @@ impl Store {
     {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
-            let mut doc = self.parse(&snap.bytes)?;
+            let (tree, mut doc) = Document::parse_file(&snap.bytes, &self.target)?;
             let (out, changed) = f(&mut doc)?;
             if changed {
-                self.store(disk, &doc, snap)?;
+                let mut bytes = Vec::new();
+                if tree.render_into_file(&snap.bytes, &doc, self.style, &self.target, &mut bytes)? {
+                    disk.store(&bytes, snap)?;
+                }
             }
             Ok(out)
         })
@@ -351,7 +368,7 @@ impl Store {
             let mut state: S = if doc.is_null() {
                 S::default()
             } else {
-                serde_json::from_value(doc.take()).map_err(|e| self.convert_error(e))?
+                document::from_value_exact(doc).map_err(|e| self.convert_error(e))?
             };
             let out = f(&mut state)?;
             *doc = serde_json::to_value(&state).map_err(|e| self.convert_error(e))?;
@@ -367,7 +384,8 @@ impl Store {
     pub fn write_killed_after(&self, doc: &Value, cut: usize) -> Result<()> {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
-            let bytes = self.render(doc)?;
+            let (tree, _) = Document::parse_file(&snap.bytes, &self.target)?;
+            let bytes = tree.render_file(&snap.bytes, doc, self.style, &self.target)?;
             disk.store_until(&bytes, snap, Some(cut))
         })
     }
@@ -392,21 +410,26 @@ impl Store {
         self.transact(|doc| path.remove_in(doc, &self.target).map(|gone| (gone, gone)))
     }
 
-    /// Adds `by` to the number at `path` and returns the new value. A missing
-    /// or `null` value counts as 0. Integers stay integers and fail with
-    /// [`Error::Overflow`] rather than wrap past the `i64` range; if either
-    /// side is a float, the sum is a float.
+    /// Adds `by` to the number at `path`, exactly, and returns the new
+    /// value. A missing or `null` value counts as 0. The sum is computed in
+    /// base 10 on the numbers as written: integers of any size stay
+    /// integers, decimals add without rounding (ten additions of `0.1` to 0
+    /// give `1`), within bounds on digits and exponents past which it fails
+    /// with [`Error::Overflow`] instead of doing unbounded work (see
+    /// [`document::number::add_numbers`]).
     pub fn incr<N: Into<Number>>(&self, path: &JsonPath, by: N) -> Result<Number> {
         let by = by.into();
         self.update(|doc| {
             let slot = path.slot_mut(doc, &self.target)?;
-            let sum = add(slot, &by).map_err(|why| match why {
-                AddError::NotANumber => path.wrong_type(&self.target, "a number", slot),
-                AddError::Overflow(message) => Error::Overflow {
-                    path: self.target.clone(),
-                    at: path.to_string(),
-                    message,
-                },
+            let cur = match slot {
+                Value::Null => Number::from(0),
+                Value::Number(n) => n.clone(),
+                other => return Err(path.wrong_type(&self.target, "a number", other)),
+            };
+            let sum = document::number::add_numbers(&cur, &by).map_err(|why| Error::Overflow {
+                path: self.target.clone(),
+                at: path.to_string(),
+                message: why.to_string(),
             })?;
             *slot = Value::Number(sum.clone());
             Ok(sum)
@@ -420,31 +443,7 @@ impl Store {
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<Value> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(bytes).map_err(|e| Error::invalid_json(&self.target, &e))
-    }
-
-    fn store(&self, disk: &mut Disk, doc: &Value, old: Snapshot) -> Result<()> {
-        let bytes = self.render(doc)?;
-        if bytes == old.bytes {
-            return Ok(());
-        }
-        disk.store(&bytes, old)
-    }
-
-    /// The bytes `doc` is written as.
-    fn render(&self, doc: &Value) -> Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        let written = if self.pretty {
-            serde_json::to_writer_pretty(&mut bytes, doc)
-        } else {
-            serde_json::to_writer(&mut bytes, doc)
-        };
-        written.map_err(|e| self.convert_error(e))?;
-        bytes.push(b'\n');
-        Ok(bytes)
+        document::parse_value_file(bytes, &self.target)
     }
 
     fn convert_error(&self, source: serde_json::Error) -> Error {
@@ -452,35 +451,5 @@ impl Store {
             path: self.target.clone(),
             source,
         }
-    }
-}
-
-enum AddError {
-    NotANumber,
-    Overflow(String),
-}
-
-/// `slot + by`, where a `null` slot is 0.
-fn add(slot: &Value, by: &Number) -> std::result::Result<Number, AddError> {
-    let cur = match slot {
-        Value::Null => Number::from(0),
-        Value::Number(n) => n.clone(),
-        _ => return Err(AddError::NotANumber),
-    };
-    if cur.is_f64() || by.is_f64() {
-        let (a, b) = (
-            cur.as_f64().unwrap_or(f64::NAN),
-            by.as_f64().unwrap_or(f64::NAN),
-        );
-        return Number::from_f64(a + b)
-            .ok_or_else(|| AddError::Overflow(format!("{a} + {b} is not a finite number")));
-    }
-    // Both are integers; serde_json holds them as i64 or as u64 above i64::MAX.
-    let wide = |n: &Number| n.as_i64().map(i128::from).or(n.as_u64().map(i128::from));
-    match (wide(&cur), wide(by)) {
-        (Some(a), Some(b)) => i64::try_from(a + b)
-            .map(Number::from)
-            .map_err(|_| AddError::Overflow(format!("{a} + {b} overflows a 64-bit integer"))),
-        _ => Err(AddError::NotANumber),
     }
 }

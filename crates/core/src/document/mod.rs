@@ -1,0 +1,296 @@
+//! Lossless documents: a JSON file read into a `serde_json::Value` plus a concrete tree of where each value sits, so that an edit rewrites only the bytes of what it changed.
+//!
+//! The store reads a file with [`Document::parse_file`], lets the caller
+//! change the [`Value`], and writes back [`Document::render_file`]: the
+//! original bytes in which only the values that differ were rewritten (laid
+//! out like their neighbours), or — with [`Style::Pretty`] / [`Style::Compact`]
+//! — the whole document restyled. If the new value equals the old one, the
+//! original bytes come back unchanged and need not be written.
+//!
+//! ```
+//! use jlock_core::document::{Document, Style};
+//!
+//! let old = b"{\n\t\"name\": \"x\",\n\t\"n\": 1E2\n}";
+//! let (doc, mut value) = Document::parse(old)?;
+//! value["n"] = serde_json::json!(101);
+//! value["new"] = serde_json::json!([1, 2]);
+//! let new = doc.render(old, &value, Style::Preserve)?;
+//! assert_eq!(new, b"{\n\t\"name\": \"x\",\n\t\"n\": 101,\n\t\"new\": [\n\t\t1,\n\t\t2\n\t]\n}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! One limit, [`MAX_DEPTH`], bounds both reading and writing; the reasons and
+//! rules are in `docs/lossless.md`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+mod convert;
+pub mod number;
+mod render;
+pub mod syntax;
+
+pub use convert::from_value_exact;
+pub use render::{deeper_than, Style, TooDeep};
+pub use syntax::{Kind, Member, Node, Span, SyntaxError, Tree};
+
+/// The deepest nesting of arrays and objects jlock reads or writes: `[]` is
+/// 1 level, `{"a": []}` 2. A deeper file is invalid JSON to jlock (exit 65);
+/// an edit that would make a document deeper is refused ([`Error::TooDeep`]),
+/// so jlock never writes a document it would refuse to read. serde_json
+/// refuses documents nested 128 deep and over, so anything it reads, jlock
+/// reads too.
+pub const MAX_DEPTH: usize = 128;
+
+/// A parsed document: the concrete tree of the bytes it was parsed from.
+///
+/// It does not hold the bytes; [`Document::render`] is given them again.
+#[derive(Clone, Debug)]
+pub struct Document {
+    tree: Tree,
+}
+
+impl Document {
+    /// Parses `bytes` (RFC 8259 JSON, optionally after a UTF-8 byte order
+    /// mark; only whitespace means `null`) into the document and its value.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<(Document, Value), SyntaxError> {
+        let (tree, value) = syntax::parse(bytes)?;
+        Ok((Document { tree }, value))
+    }
+
+    /// [`Document::parse`], with errors as [`Error::InvalidJson`] naming `file`.
+    pub fn parse_file(bytes: &[u8], file: &Path) -> Result<(Document, Value)> {
+        Document::parse(bytes).map_err(|e| invalid_json(e, file))
+    }
+
+    /// The concrete tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// True if the document was empty (nothing but whitespace).
+    pub fn is_empty(&self) -> bool {
+        self.tree.root.is_none()
+    }
+
+    /// Writes `new`, the changed value of this document, whose bytes were
+    /// `original`. With [`Style::Preserve`], only what changed is rewritten and
+    /// an equal value gives back `original` itself.
+    pub fn render(
+        &self,
+        original: &[u8],
+        new: &Value,
+        style: Style,
+    ) -> std::result::Result<Vec<u8>, TooDeep> {
+        render::render(original, &self.tree, new, style)
+    }
+
+    /// [`Document::render`] for the store: appends the new bytes to `out`
+    /// (after whatever it holds, e.g. room for a journal header) and returns
+    /// `Ok(true)`, or returns `Ok(false)` with `out` unchanged if the new
+    /// bytes would be `original` itself — nothing to write. Errors are
+    /// [`Error::TooDeep`] naming `file`.
+    pub fn render_into_file(
+        &self,
+        original: &[u8],
+        new: &Value,
+        style: Style,
+        file: &Path,
+        out: &mut Vec<u8>,
+    ) -> Result<bool> {
+        render::render_into(original, &self.tree, new, style, out).map_err(|e| too_deep(e, file))
+    }
+
+    /// [`Document::render`], with errors as [`Error::TooDeep`] naming `file`.
+    pub fn render_file(
+        &self,
+        original: &[u8],
+        new: &Value,
+        style: Style,
+        file: &Path,
+    ) -> Result<Vec<u8>> {
+        self.render(original, new, style)
+            .map_err(|e| too_deep(e, file))
+    }
+}
+
+/// Parses one JSON value (a VALUE argument, the output of an `update`
+/// command, a file read without writing) with the same grammar and limits
+/// as a data file: empty input is `null`, numbers keep their value exactly.
+pub fn parse_value(bytes: &[u8]) -> std::result::Result<Value, SyntaxError> {
+    syntax::parse_value_only(bytes)
+}
+
+/// [`parse_value`], with errors as [`Error::InvalidJson`] naming `file`: what a
+/// read that writes nothing (`get`, `read`) needs, without the tree.
+pub fn parse_value_file(bytes: &[u8], file: &Path) -> Result<Value> {
+    parse_value(bytes).map_err(|e| invalid_json(e, file))
+}
+
+fn too_deep(e: TooDeep, file: &Path) -> Error {
+    Error::TooDeep {
+        path: file.to_path_buf(),
+        what: "the new document".to_string(),
+        limit: e.limit,
+    }
+}
+
+fn invalid_json(e: SyntaxError, file: &Path) -> Error {
+    Error::InvalidJson {
+        path: file.to_path_buf(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The engine as the store will drive it: parse, edit through a
+    //! [`JsonPath`], render.
+    use super::*;
+    use crate::JsonPath;
+    use serde_json::json;
+
+    /// One store-like update: `f` edits the value at the path's slot.
+    fn update(bytes: &[u8], f: impl FnOnce(&mut Value) -> Result<()>) -> Result<Vec<u8>> {
+        let file = Path::new("db.json");
+        let (doc, mut value) = Document::parse_file(bytes, file)?;
+        f(&mut value)?;
+        // As the store does: room for a header, then the document, if changed.
+        let mut record = vec![0xAA; 8];
+        if doc.render_into_file(bytes, &value, Style::Preserve, file, &mut record)? {
+            assert_eq!(record[..8], [0xAA; 8]);
+            Ok(record.split_off(8))
+        } else {
+            assert_eq!(record, [0xAA; 8]);
+            Ok(bytes.to_vec())
+        }
+    }
+
+    fn set(bytes: &[u8], path: &str, v: Value) -> Result<Vec<u8>> {
+        let path = JsonPath::parse(path)?;
+        update(bytes, |doc| {
+            *path.slot_mut(doc, Path::new("db.json"))? = v;
+            Ok(())
+        })
+    }
+
+    fn del(bytes: &[u8], path: &str) -> Result<Vec<u8>> {
+        let path = JsonPath::parse(path)?;
+        update(bytes, |doc| {
+            path.remove_in(doc, Path::new("db.json")).map(|_| ())
+        })
+    }
+
+    fn incr(bytes: &[u8], path: &str, by: &str) -> Result<Vec<u8>> {
+        let path = JsonPath::parse(path)?;
+        let by = parse_value(by.as_bytes()).map_err(|e| Error::BadPath {
+            input: e.to_string(),
+            reason: String::new(),
+        })?;
+        update(bytes, |doc| {
+            let slot = path.slot_mut(doc, Path::new("db.json"))?;
+            let cur = match slot {
+                Value::Null => serde_json::Number::from(0),
+                Value::Number(n) => n.clone(),
+                _ => panic!("not a number"),
+            };
+            let Value::Number(by) = by else { panic!() };
+            let sum = number::add_numbers(&cur, &by).map_err(|e| Error::Overflow {
+                path: "db.json".into(),
+                at: path.to_string(),
+                message: e.to_string(),
+            })?;
+            *slot = Value::Number(sum);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn set_then_del_gives_back_the_bytes() {
+        let files: [&[u8]; 4] = [
+            b"{\n    \"n\": 0.9999999999999999,\n    \"id\": 12345678901234567890123,\n    \"e\": 1E2\n}\n",
+            b"{\"compact\":[1,2,3],\"dup\":1,\"dup\":2}",
+            b"\xEF\xBB\xBF{\r\n\t\"crlf\": \"\\u00e9\\/\"\r\n}",
+            b"[1, 2]",
+        ];
+        for old in files {
+            let path = if old.ends_with(b"]") { "/-" } else { ".k" };
+            let mid = set(old, path, json!({"new": [1, 2]})).unwrap();
+            let back = del(&mid, if path == "/-" { "/2" } else { ".k" }).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&back),
+                String::from_utf8_lossy(old),
+                "via {}",
+                String::from_utf8_lossy(&mid)
+            );
+        }
+    }
+
+    #[test]
+    fn incr_is_exact_and_only_the_number_changes() {
+        let mut bytes = b"{\n  \"total\": 0,\n  \"id\": 99999999999999999999\n}\n".to_vec();
+        for _ in 0..10 {
+            bytes = incr(&bytes, ".total", "0.1").unwrap();
+        }
+        assert_eq!(
+            bytes,
+            b"{\n  \"total\": 1,\n  \"id\": 99999999999999999999\n}\n"
+        );
+        let bytes = incr(&bytes, ".id", "1").unwrap();
+        assert_eq!(
+            bytes,
+            b"{\n  \"total\": 1,\n  \"id\": 100000000000000000000\n}\n"
+        );
+        let bytes = incr(&bytes, ".big", "99999999999999999999").unwrap();
+        assert_eq!(
+            bytes,
+            b"{\n  \"total\": 1,\n  \"id\": 100000000000000000000,\n  \"big\": 99999999999999999999\n}\n"
+        );
+        assert!(matches!(
+            incr(b"{\"x\": 1e5000}", ".x", "1"),
+            Err(Error::Overflow { .. })
+        ));
+        assert_eq!(
+            incr(b"18446744073709551615", ".", "1").unwrap(),
+            b"18446744073709551616"
+        );
+    }
+
+    #[test]
+    fn limits_leave_the_file_unchanged() {
+        let old = b"{\"a\": [0]}";
+        for (path, usage) in [
+            (".a[9223372036854775807]", true),
+            ("/a/1000000000000", true),
+            (".a[100000000]", true),
+            (&".x".repeat(200), true),
+        ] {
+            let err = set(old, path, json!(1)).unwrap_err();
+            assert_eq!(err.is_usage(), usage, "{path}: {err}");
+        }
+        let err = del(old, "/a/x").unwrap_err();
+        assert!(err.is_bad_data(), "{err}");
+        // A path of 128 steps fits exactly; a value that makes it deeper does not.
+        let deep = ".x".repeat(MAX_DEPTH - 1);
+        assert!(set(b"", &deep, json!(1)).is_ok());
+        let err = set(b"", &deep, json!([[]])).unwrap_err();
+        assert!(matches!(err, Error::TooDeep { .. }), "{err}");
+        assert!(err.to_string().starts_with("db.json: "), "{err}");
+        // What was written is read back.
+        let out = set(b"", &deep, json!([])).unwrap();
+        assert!(Document::parse(&out).is_ok());
+        // A file too deep to read is invalid JSON with a position.
+        let deep_file = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let err = set(deep_file.as_bytes(), ".x", json!(1)).unwrap_err();
+        assert!(err.is_bad_data(), "{err}");
+        assert!(
+            err.to_string().starts_with("db.json:1:129: invalid JSON"),
+            "{err}"
+        );
+    }
+}

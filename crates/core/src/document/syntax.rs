@@ -1,0 +1,744 @@
+//! The JSON parser of jlock: exactly RFC 8259, bounded in depth, producing a concrete tree that keeps every value's byte span next to the `serde_json::Value`.
+//!
+//! The tree says where each value, key and member sits in the original
+//! bytes; the bytes between two spans are only JSON whitespace and one
+//! separator (`,` or `:`), so they need not be stored. Strings keep whether
+//! they were written with escapes, numbers their text (the span).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde_json::{Map, Number, Value};
+
+use super::MAX_DEPTH;
+
+/// A byte range `start..end` of the original document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+/// One value of the concrete tree, with its span.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// The value's bytes: the literal, the quoted string, or from the opening
+    /// bracket to the closing one.
+    pub span: Span,
+    /// What kind of value, and its children.
+    pub kind: Kind,
+}
+
+/// The kind of a [`Node`].
+#[derive(Clone, Debug)]
+pub enum Kind {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number; its text is the span.
+    Number,
+    /// A string; `escaped` if its text holds a backslash escape.
+    String {
+        /// The text holds at least one `\` escape.
+        escaped: bool,
+    },
+    /// An array and its elements in order.
+    Array(Vec<Node>),
+    /// An object and its members in the order written, duplicates included.
+    Object {
+        /// The members as written.
+        members: Vec<Member>,
+        /// Some key occurs more than once (the last occurrence is the value).
+        duplicates: bool,
+    },
+}
+
+/// One `"key": value` of an object.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// The quoted key's bytes.
+    pub key_span: Span,
+    /// The key holds a `\` escape.
+    pub key_escaped: bool,
+    /// The value.
+    pub value: Node,
+}
+
+impl Member {
+    /// True if the key is `key`; `bytes` are the document the tree was parsed from.
+    pub fn key_is(&self, bytes: &[u8], key: &str) -> bool {
+        let raw = &bytes[self.key_span.start + 1..self.key_span.end - 1];
+        if self.key_escaped {
+            self.key(bytes) == key
+        } else {
+            raw == key.as_bytes()
+        }
+    }
+
+    /// The key, unescaped; `bytes` are the document the tree was parsed from.
+    pub fn key<'a>(&self, bytes: &'a [u8]) -> Cow<'a, str> {
+        let raw = &bytes[self.key_span.start + 1..self.key_span.end - 1];
+        match (self.key_escaped, std::str::from_utf8(raw)) {
+            (false, Ok(s)) => Cow::Borrowed(s),
+            _ => Cow::Owned(decode_string(bytes, self.key_span).unwrap_or_default()),
+        }
+    }
+}
+
+/// A parsed document: where its value sits, and what surrounds it.
+#[derive(Clone, Debug)]
+pub struct Tree {
+    /// The document starts with a UTF-8 byte order mark (`EF BB BF`), which
+    /// is kept: the value is read, and edited, behind it.
+    pub bom: bool,
+    /// The root value, or `None` if the document is empty (only whitespace).
+    pub root: Option<Node>,
+    /// The length of the parsed bytes.
+    pub len: usize,
+}
+
+/// Why bytes are not a JSON document, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// 1-based line (lines end with LF).
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+/// JSON whitespace (RFC 8259): space, tab, line feed, carriage return. Not
+/// form feed, not vertical tab, not NBSP.
+pub fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Parses `bytes` into its tree and its value. An empty document (nothing
+/// but whitespace, after an optional byte order mark) is `null` with no root.
+pub fn parse(bytes: &[u8]) -> Result<(Tree, Value), SyntaxError> {
+    parse_with(bytes, true)
+}
+
+/// Parses `bytes` into its value only, with the same grammar and limits as
+/// [`parse`] but without building the tree (for reads, which write nothing).
+pub fn parse_value_only(bytes: &[u8]) -> Result<Value, SyntaxError> {
+    parse_with(bytes, false).map(|(_, v)| v)
+}
+
+fn parse_with(bytes: &[u8], tree: bool) -> Result<(Tree, Value), SyntaxError> {
+    let bom = bytes.starts_with(b"\xEF\xBB\xBF");
+    let mut p = Parser {
+        b: bytes,
+        pos: if bom { 3 } else { 0 },
+        depth: 0,
+        tree,
+        nodes: Vec::new(),
+        values: Vec::new(),
+        members: Vec::new(),
+        pairs: Vec::new(),
+    };
+    p.skip_ws();
+    if p.pos == bytes.len() {
+        return Ok((
+            Tree {
+                bom,
+                root: None,
+                len: bytes.len(),
+            },
+            Value::Null,
+        ));
+    }
+    let (node, value) = p.value()?;
+    p.skip_ws();
+    if p.pos != bytes.len() {
+        return Err(p.error("trailing characters after the JSON value"));
+    }
+    Ok((
+        Tree {
+            bom,
+            root: Some(node),
+            len: bytes.len(),
+        },
+        value,
+    ))
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    pos: usize,
+    depth: usize,
+    /// Build the tree (else only the value).
+    tree: bool,
+    /// Children of the containers being parsed, innermost last: each
+    /// container takes its own off the end when it closes, so it allocates
+    /// exactly once, at its final size.
+    nodes: Vec<Node>,
+    values: Vec<Value>,
+    members: Vec<Member>,
+    pairs: Vec<(String, Value)>,
+}
+
+impl Parser<'_> {
+    fn error(&self, message: impl Into<String>) -> SyntaxError {
+        self.error_at(self.pos, message)
+    }
+
+    fn error_at(&self, at: usize, message: impl Into<String>) -> SyntaxError {
+        let at = at.min(self.b.len());
+        let before = &self.b[..at];
+        let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
+        // Characters, not bytes: count the bytes that start a UTF-8 sequence.
+        let column = before[line_start..]
+            .iter()
+            .filter(|&&c| (c & 0xC0) != 0x80)
+            .count()
+            + 1;
+        SyntaxError {
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while self.b.get(self.pos).is_some_and(|&c| is_ws(c)) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn unexpected(&self, expected: &str) -> SyntaxError {
+        match self.peek() {
+            None => self.error(format!("unexpected end of input, expected {expected}")),
+            Some(c) if c.is_ascii_graphic() => self.error(format!(
+                "unexpected character '{}', expected {expected}",
+                char::from(c)
+            )),
+            Some(c) => self.error(format!(
+                "unexpected byte 0x{c:02X}, expected {expected}{}",
+                if c == 0x0C {
+                    " (a form feed is not JSON whitespace)"
+                } else {
+                    ""
+                }
+            )),
+        }
+    }
+
+    fn value(&mut self) -> Result<(Node, Value), SyntaxError> {
+        let start = self.pos;
+        let (kind, value) = match self.peek() {
+            Some(b'{') => return self.object(),
+            Some(b'[') => return self.array(),
+            Some(b'"') => {
+                let (s, escaped) = self.string()?;
+                (Kind::String { escaped }, Value::String(s))
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let n = self.number()?;
+                (Kind::Number, Value::Number(n))
+            }
+            Some(b't') => {
+                self.literal(b"true")?;
+                (Kind::Bool(true), Value::Bool(true))
+            }
+            Some(b'f') => {
+                self.literal(b"false")?;
+                (Kind::Bool(false), Value::Bool(false))
+            }
+            Some(b'n') => {
+                self.literal(b"null")?;
+                (Kind::Null, Value::Null)
+            }
+            _ => return Err(self.unexpected("a JSON value")),
+        };
+        Ok((
+            Node {
+                span: Span {
+                    start,
+                    end: self.pos,
+                },
+                kind,
+            },
+            value,
+        ))
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), SyntaxError> {
+        if self.b[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.unexpected("a JSON value"))
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error(format!(
+                "arrays and objects nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        Ok(())
+    }
+
+    fn array(&mut self) -> Result<(Node, Value), SyntaxError> {
+        let start = self.pos;
+        self.enter()?;
+        self.pos += 1;
+        let (node_mark, value_mark) = (self.nodes.len(), self.values.len());
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                let (n, v) = self.value()?;
+                if self.tree {
+                    self.nodes.push(n);
+                }
+                self.values.push(v);
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b']') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.unexpected("',' or ']'")),
+                }
+            }
+        }
+        self.depth -= 1;
+        let nodes = self.nodes.drain(node_mark..).collect();
+        let values = self.values.drain(value_mark..).collect();
+        Ok((
+            Node {
+                span: Span {
+                    start,
+                    end: self.pos,
+                },
+                kind: Kind::Array(nodes),
+            },
+            Value::Array(values),
+        ))
+    }
+
+    fn object(&mut self) -> Result<(Node, Value), SyntaxError> {
+        let start = self.pos;
+        self.enter()?;
+        self.pos += 1;
+        let (member_mark, pair_mark) = (self.members.len(), self.pairs.len());
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+        } else {
+            loop {
+                self.skip_ws();
+                if self.peek() != Some(b'"') {
+                    return Err(self.unexpected("a string key"));
+                }
+                let key_start = self.pos;
+                let (key, key_escaped) = self.string()?;
+                let key_span = Span {
+                    start: key_start,
+                    end: self.pos,
+                };
+                self.skip_ws();
+                if self.peek() != Some(b':') {
+                    return Err(self.unexpected("':'"));
+                }
+                self.pos += 1;
+                self.skip_ws();
+                let (node, value) = self.value()?;
+                self.pairs.push((key, value));
+                if self.tree {
+                    self.members.push(Member {
+                        key_span,
+                        key_escaped,
+                        value: node,
+                    });
+                }
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return Err(self.unexpected("',' or '}'")),
+                }
+            }
+        }
+        self.depth -= 1;
+        let mut map = Map::with_capacity(self.pairs.len() - pair_mark);
+        let mut duplicates = false;
+        for (key, value) in self.pairs.drain(pair_mark..) {
+            // As serde_json: the last value of a duplicated key wins, at the
+            // place of its first occurrence.
+            duplicates |= map.insert(key, value).is_some();
+        }
+        let members = self.members.drain(member_mark..).collect();
+        Ok((
+            Node {
+                span: Span {
+                    start,
+                    end: self.pos,
+                },
+                kind: Kind::Object {
+                    members,
+                    duplicates,
+                },
+            },
+            Value::Object(map),
+        ))
+    }
+
+    fn digits(&mut self) -> usize {
+        let s = self.pos;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        self.pos - s
+    }
+
+    fn number(&mut self) -> Result<Number, SyntaxError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    return Err(self.error("invalid number: leading zero"));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.error("invalid number: expected a digit")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.error("invalid number: expected a digit after '.'"));
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.error("invalid number: expected a digit in the exponent"));
+            }
+        }
+        // The grammar is checked above, so the text is ASCII and a number.
+        let text = std::str::from_utf8(&self.b[start..self.pos])
+            .map_err(|_| self.error_at(start, "invalid number"))?;
+        text.parse::<Number>()
+            .map_err(|e| self.error_at(start, format!("invalid number: {e}")))
+    }
+
+    /// Reads a string at `pos` (a `"`); returns it and whether it had escapes.
+    fn string(&mut self) -> Result<(String, bool), SyntaxError> {
+        let open = self.pos;
+        self.pos += 1;
+        let mut run = self.pos;
+        let mut out: Vec<u8> = Vec::new();
+        let mut escaped = false;
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(self.error_at(open, "unterminated string"));
+            };
+            match c {
+                b'"' => {
+                    out.extend_from_slice(&self.b[run..self.pos]);
+                    self.pos += 1;
+                    break;
+                }
+                b'\\' => {
+                    escaped = true;
+                    out.extend_from_slice(&self.b[run..self.pos]);
+                    self.pos += 1;
+                    self.escape(&mut out)?;
+                    run = self.pos;
+                }
+                0x00..=0x1F => {
+                    return Err(self.error(format!(
+                        "control character 0x{c:02X} in a string (write it as \\u{c:04X})"
+                    )))
+                }
+                _ => self.pos += 1,
+            }
+        }
+        match String::from_utf8(out) {
+            Ok(s) => Ok((s, escaped)),
+            Err(e) => {
+                // Point at the bad byte: offsets in `out` match the input
+                // only up to the first escape, so search the input again.
+                let at = first_invalid_utf8(&self.b[open + 1..self.pos - 1])
+                    .map_or(open, |i| open + 1 + i);
+                let _ = e;
+                Err(self.error_at(at, "invalid UTF-8 in a string"))
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, SyntaxError> {
+        let Some(h) = self.b.get(self.pos..self.pos + 4) else {
+            return Err(self.error("unexpected end of a \\u escape"));
+        };
+        let mut v = 0u32;
+        for &c in h {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return Err(self.error("invalid \\u escape: expected 4 hex digits")),
+            };
+            v = v * 16 + u32::from(d);
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), SyntaxError> {
+        let at = self.pos - 1;
+        let Some(c) = self.peek() else {
+            return Err(self.error_at(at, "unterminated string"));
+        };
+        self.pos += 1;
+        let ch = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.hex4()?;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    // A high surrogate must be followed by a low one.
+                    if self.b.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                        return Err(self.error_at(at, "lone leading surrogate in a \\u escape"));
+                    }
+                    self.pos += 2;
+                    let lo = self.hex4()?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err(self.error_at(at, "lone leading surrogate in a \\u escape"));
+                    }
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    return Err(self.error_at(at, "lone trailing surrogate in a \\u escape"));
+                } else {
+                    hi
+                };
+                char::from_u32(code).ok_or_else(|| self.error_at(at, "invalid \\u escape"))?
+            }
+            _ => return Err(self.error_at(at, "invalid escape in a string")),
+        };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+        Ok(())
+    }
+}
+
+fn first_invalid_utf8(b: &[u8]) -> Option<usize> {
+    std::str::from_utf8(b).err().map(|e| e.valid_up_to())
+}
+
+/// Decodes the string literal at `span` of `bytes` (quotes included), which
+/// the parser has already checked.
+pub(crate) fn decode_string(bytes: &[u8], span: Span) -> Option<String> {
+    let mut p = Parser {
+        b: bytes,
+        pos: span.start,
+        depth: 0,
+        tree: false,
+        nodes: Vec::new(),
+        values: Vec::new(),
+        members: Vec::new(),
+        pairs: Vec::new(),
+    };
+    p.string().ok().map(|(s, _)| s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ok(s: &str) -> Value {
+        parse(s.as_bytes())
+            .map(|(_, v)| v)
+            .unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    }
+
+    fn err(s: &[u8]) -> SyntaxError {
+        match parse(s) {
+            Ok(_) => panic!("{:?} parsed", String::from_utf8_lossy(s)),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn values_and_spans() {
+        let text = "{\"a\" : [1, \"x\\n\", true],\n \"b\":null}";
+        let (tree, v) = parse(text.as_bytes()).unwrap();
+        assert_eq!(v, json!({"a": [1, "x\n", true], "b": null}));
+        let root = tree.root.unwrap();
+        assert_eq!((root.span.start, root.span.end), (0, text.len()));
+        let Kind::Object {
+            members,
+            duplicates,
+        } = root.kind
+        else {
+            panic!()
+        };
+        assert!(!duplicates);
+        assert_eq!(
+            &text[members[0].key_span.start..members[0].key_span.end],
+            "\"a\""
+        );
+        let a = &members[0].value;
+        assert_eq!(&text[a.span.start..a.span.end], "[1, \"x\\n\", true]");
+        let Kind::Array(items) = &a.kind else {
+            panic!()
+        };
+        assert!(matches!(items[1].kind, Kind::String { escaped: true }));
+        assert_eq!(&text[items[1].span.start..items[1].span.end], "\"x\\n\"");
+    }
+
+    #[test]
+    fn numbers_of_any_size_keep_their_value() {
+        assert_eq!(ok("1e400").to_string(), "1e+400");
+        for n in [
+            "2.4e-324",
+            "-0",
+            "1234567890123456789012345678901234567890",
+            "0.9999999999999999",
+            "99999999999999999999",
+        ] {
+            assert_eq!(ok(n).to_string(), n);
+        }
+        // serde_json spells a parsed exponent with a sign.
+        assert_eq!(ok("1E2").to_string(), "1e+2");
+        for bad in [
+            "01", "1.", ".5", "+1", "1e", "1e+", "-", "0x10", "1.e3", "NaN", "Infinity",
+        ] {
+            err(bad.as_bytes());
+        }
+    }
+
+    #[test]
+    fn empty_means_json_whitespace() {
+        for empty in ["", " ", "\n\r\t ", "\u{FEFF}", "\u{FEFF}\n"] {
+            let (tree, v) = parse(empty.as_bytes()).unwrap();
+            assert!(tree.root.is_none());
+            assert_eq!(v, Value::Null);
+        }
+        let e = err(b"\x0c");
+        assert!(e.message.contains("form feed"), "{e}");
+        err(b"\x0b1");
+        err("\u{a0}1".as_bytes());
+    }
+
+    #[test]
+    fn bom_is_kept_and_skipped() {
+        let (tree, v) = parse("\u{FEFF}{\"a\":1}".as_bytes()).unwrap();
+        assert!(tree.bom);
+        assert_eq!(v, json!({"a": 1}));
+        assert_eq!(tree.root.unwrap().span.start, 3);
+        // Only at the start.
+        err("[\u{FEFF}1]".as_bytes());
+    }
+
+    #[test]
+    fn duplicates_last_wins_like_serde_json() {
+        let text = r#"{"a":1,"b":2,"a":3}"#;
+        let (tree, v) = parse(text.as_bytes()).unwrap();
+        let expected: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(v, expected);
+        assert_eq!(v["a"], json!(3));
+        assert!(matches!(
+            tree.root.unwrap().kind,
+            Kind::Object {
+                duplicates: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn depth_limit_is_an_error_not_a_crash() {
+        let ok_deep = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        parse(ok_deep.as_bytes()).unwrap();
+        let too_deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let e = err(too_deep.as_bytes());
+        assert!(e.message.contains("nested deeper"), "{e}");
+        assert_eq!((e.line, e.column), (1, MAX_DEPTH + 1));
+        // Far deeper input fails as fast: the recursion stops at the limit.
+        let huge = "[".repeat(1_000_000);
+        err(huge.as_bytes());
+        let huge = "{\"a\":".repeat(1_000_000);
+        err(huge.as_bytes());
+    }
+
+    #[test]
+    fn errors_have_line_and_column() {
+        let e = err(b"{\n  \"a\": 1,\n  \"b\" 2\n}");
+        assert_eq!((e.line, e.column), (3, 7), "{e}");
+        let e = err("{\"é\": x}".as_bytes());
+        assert_eq!((e.line, e.column), (1, 7), "{e}");
+        err(b"[1,]");
+        err(b"{\"a\":1,}");
+        err(b"[1 2]");
+        err(b"\"\x01\"");
+        err(b"\"\\ud800\"");
+        err(b"\"\\udc00\"");
+        err(b"\"\\ud800\\u0041\"");
+        err(b"\"\xff\"");
+        err(b"\"abc");
+        err(b"1 2");
+        err(b"nul");
+        err(b"{1:2}");
+    }
+
+    #[test]
+    fn strings_decode_like_serde_json() {
+        for s in [
+            r#""\u00e9\/\"\\\b\f\n\r\t""#,
+            r#""\ud83d\ude00 é""#,
+            r#""plain""#,
+            r#""\u0000""#,
+        ] {
+            let ours = ok(s);
+            let theirs: Value = serde_json::from_str(s).unwrap();
+            assert_eq!(ours, theirs, "{s}");
+        }
+    }
+}

@@ -1,0 +1,753 @@
+//! Lossless documents: examples of what an edit rewrites, and property tests on documents in random layouts (serde_json as the oracle).
+
+use jlock_core::document::{self, number::same_value, parse_value, Document, Style, MAX_DEPTH};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+/// Parses `old`, lets `f` change the value, renders it back.
+fn edit(old: &str, f: impl FnOnce(&mut Value)) -> String {
+    let (doc, mut v) = Document::parse(old.as_bytes()).unwrap();
+    f(&mut v);
+    let out = doc.render(old.as_bytes(), &v, Style::Preserve).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    // Whatever we write, we read back as the value we were given.
+    let back = parse_value(out.as_bytes()).unwrap();
+    assert!(value_eq(&back, &v), "{out}\nreads back as {back}, not {v}");
+    out
+}
+
+fn num(text: &str) -> Value {
+    parse_value(text.as_bytes()).unwrap()
+}
+
+/// Value equality with numbers compared as exact decimals.
+fn value_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => same_value(&x.to_string(), &y.to_string()),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| value_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, a)| y.get(k).is_some_and(|b| value_eq(a, b)))
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn numbers_keep_their_spelling() {
+    let old = "{\"a\": 0.9999999999999999, \"b\": 12345678901234567890123, \"c\": 1E2, \"d\": -0,\n \"e\": 1e400, \"f\": 2.4e-324, \"g\": [99999999999999999999, 100000000000000000001]}";
+    let out = edit(old, |v| v["x"] = json!(1));
+    // Laid out like the last member: on its line, after ", ".
+    assert_eq!(out, old.replace("]}", "], \"x\": 1}"));
+    // An equal number in the new value keeps the old spelling.
+    let out = edit(old, |v| v["c"] = json!(100));
+    assert_eq!(out, old);
+    let out = edit(old, |v| v["c"] = json!(101));
+    assert_eq!(out, old.replace("1E2", "101"));
+}
+
+#[test]
+fn layouts_stay_byte_for_byte() {
+    let cases = [
+        "{\n\t\"a\": 1,\n\t\"b\": [1, 2, 3]\n}",
+        "{\n    \"a\": 1,\n    \"b\": {\n        \"c\": true\n    }\n}\n",
+        "{\r\n  \"a\": 1,\r\n  \"b\": \"\\u00e9\\/\"\r\n}\r\n",
+        "{\"a\":1,\"b\":[1,2]}",
+        "\u{FEFF}{ \"a\" : 1 , \"b\" : 2 }\n",
+    ];
+    for old in cases {
+        // set + del gives the original bytes back.
+        let mid = edit(old, |v| v["new"] = json!({"k": [1, "x"]}));
+        assert_ne!(mid, old);
+        let (doc, mut v) = Document::parse(mid.as_bytes()).unwrap();
+        v.as_object_mut().unwrap().shift_remove("new");
+        let back = doc.render(mid.as_bytes(), &v, Style::Preserve).unwrap();
+        assert_eq!(String::from_utf8(back).unwrap(), old, "via {mid:?}");
+        // An equal value gives the original bytes.
+        assert_eq!(edit(old, |_| {}), old);
+    }
+}
+
+#[test]
+fn new_members_are_laid_out_like_their_siblings() {
+    assert_eq!(
+        edit("{\n\t\"a\": 1\n}", |v| v["b"] = json!({"c": [1]})),
+        "{\n\t\"a\": 1,\n\t\"b\": {\n\t\t\"c\": [\n\t\t\t1\n\t\t]\n\t}\n}"
+    );
+    assert_eq!(
+        edit("{\"a\": 1, \"b\": 2}\n", |v| v["c"] = json!({"d": [1, 2]})),
+        "{\"a\": 1, \"b\": 2, \"c\": {\"d\": [1, 2]}}\n"
+    );
+    assert_eq!(
+        edit("{\r\n  \"a\": 1\r\n}\r\n", |v| v["b"] = json!([true])),
+        "{\r\n  \"a\": 1,\r\n  \"b\": [\r\n    true\r\n  ]\r\n}\r\n"
+    );
+    // A one-line array inside a pretty document stays on one line.
+    assert_eq!(
+        edit("{\n  \"t\": [\"a\", \"b\"]\n}", |v| v["t"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"x": 1}))),
+        "{\n  \"t\": [\"a\", \"b\", {\"x\": 1}]\n}"
+    );
+    // Empty containers get pretty-printed members (inline in a one-line document).
+    assert_eq!(
+        edit("{\n  \"a\": {}\n}\n", |v| v["a"]["x"] = json!(1)),
+        "{\n  \"a\": {\n    \"x\": 1\n  }\n}\n"
+    );
+    assert_eq!(
+        edit("{\"a\":{}}", |v| v["a"]["x"] = json!(1)),
+        "{\"a\":{\"x\":1}}"
+    );
+    assert_eq!(edit("{}\n", |v| v["x"] = json!(1)), "{\n  \"x\": 1\n}\n");
+    assert_eq!(edit("[]", |v| *v = json!([1, 2])), "[\n  1,\n  2\n]");
+}
+
+#[test]
+fn new_and_empty_documents() {
+    for empty in ["", "\n", " \t\r\n"] {
+        assert_eq!(
+            edit(empty, |v| *v = json!({"a": [1]})),
+            "{\n  \"a\": [\n    1\n  ]\n}\n"
+        );
+        assert_eq!(edit(empty, |_| {}), empty);
+    }
+    assert_eq!(edit("\u{FEFF}", |v| *v = json!(1)), "\u{FEFF}1\n");
+    assert_eq!(
+        edit("null\n", |v| *v = json!({"a": 1})),
+        "{\n  \"a\": 1\n}\n"
+    );
+    assert_eq!(edit("3", |v| *v = json!(4)), "4");
+    // A form feed is not whitespace: not an empty file but invalid JSON.
+    assert!(Document::parse(b"\x0c").is_err());
+}
+
+#[test]
+fn removals_take_their_separator_and_line() {
+    let old = "{\n  \"a\": 1,\n  \"b\": 2,\n  \"c\": 3\n}\n";
+    let del = |k: &'static str| {
+        edit(old, move |v| {
+            v.as_object_mut().unwrap().shift_remove(k);
+        })
+    };
+    assert_eq!(del("a"), "{\n  \"b\": 2,\n  \"c\": 3\n}\n");
+    assert_eq!(del("b"), "{\n  \"a\": 1,\n  \"c\": 3\n}\n");
+    assert_eq!(del("c"), "{\n  \"a\": 1,\n  \"b\": 2\n}\n");
+    assert_eq!(edit(old, |v| *v = json!({})), "{}\n");
+    assert_eq!(
+        edit("[1, 2, 3, 4]", |v| {
+            v.as_array_mut().unwrap().remove(1);
+        }),
+        "[1, 3, 4]"
+    );
+    assert_eq!(
+        edit("[\n  1,\n  2,\n  3\n]", |v| {
+            v.as_array_mut().unwrap().pop();
+        }),
+        "[\n  1,\n  2\n]"
+    );
+    assert_eq!(
+        edit("[\n  1,\n  2,\n  3\n]", |v| {
+            v.as_array_mut().unwrap().insert(1, json!("x"));
+        }),
+        "[\n  1,\n  \"x\",\n  2,\n  3\n]"
+    );
+    assert_eq!(edit("[1,2]", |v| *v = json!([])), "[]");
+}
+
+#[test]
+fn duplicate_keys() {
+    let old = "{\"a\": 1, \"b\": 2, \"a\": 3}";
+    assert_eq!(
+        Document::parse(old.as_bytes()).unwrap().1,
+        json!({"a": 3, "b": 2})
+    );
+    // Untouched duplicates stay.
+    assert_eq!(
+        edit(old, |v| v["b"] = json!(5)),
+        "{\"a\": 1, \"b\": 5, \"a\": 3}"
+    );
+    // An edit of the key changes the member that counts, the last.
+    assert_eq!(
+        edit(old, |v| v["a"] = json!(4)),
+        "{\"a\": 1, \"b\": 2, \"a\": 4}"
+    );
+    // Removing the key removes every occurrence, or the first would come back.
+    assert_eq!(
+        edit(old, |v| {
+            v.as_object_mut().unwrap().shift_remove("a");
+        }),
+        "{\"b\": 2}"
+    );
+}
+
+#[test]
+fn strings_keep_their_escapes() {
+    let old = r#"{"e": "\u00e9", "s": "a\/b", "t": "é"}"#;
+    assert_eq!(edit(old, |v| v["t"] = json!("\u{e9}")), old);
+    assert_eq!(
+        edit(old, |v| v["t"] = json!("x")),
+        r#"{"e": "\u00e9", "s": "a\/b", "t": "x"}"#
+    );
+}
+
+#[test]
+fn restyle_on_request() {
+    let old = "{\"a\":[1,\n2],   \"b\": 1E2}";
+    let (doc, v) = Document::parse(old.as_bytes()).unwrap();
+    let pretty = doc.render(old.as_bytes(), &v, Style::Pretty).unwrap();
+    assert_eq!(
+        String::from_utf8(pretty).unwrap(),
+        "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": 1e+2\n}\n"
+    );
+    let compact = doc.render(old.as_bytes(), &v, Style::Compact).unwrap();
+    assert_eq!(
+        String::from_utf8(compact).unwrap(),
+        "{\"a\":[1,2],\"b\":1e+2}\n"
+    );
+}
+
+#[test]
+fn depth_is_bounded_both_ways() {
+    // Bytes that are not the ones the tree was parsed from: no panic, the
+    // whole document is written.
+    let (doc, _) = Document::parse(b"{\"a\": [1, 2, 3]}").unwrap();
+    assert_eq!(
+        doc.render(b"[]", &json!([1]), Style::Preserve).unwrap(),
+        b"[\n  1\n]\n"
+    );
+
+    let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    assert!(Document::parse(deep(MAX_DEPTH).as_bytes()).is_ok());
+    assert!(Document::parse(deep(MAX_DEPTH + 1).as_bytes()).is_err());
+    // serde_json refuses 128 levels: whatever it reads, we read.
+    assert!(serde_json::from_str::<Value>(&deep(MAX_DEPTH - 1)).is_ok());
+    assert!(serde_json::from_str::<Value>(&deep(MAX_DEPTH)).is_err());
+    let (doc, _) = Document::parse(b"[]").unwrap();
+    let mut v = json!(1);
+    for _ in 0..MAX_DEPTH {
+        v = json!([v]);
+    }
+    assert!(doc.render(b"[]", &v, Style::Preserve).is_ok());
+    let too = json!([v]);
+    let e = doc.render(b"[]", &too, Style::Preserve).unwrap_err();
+    assert_eq!(e.limit, MAX_DEPTH);
+    assert!(doc.render(b"[]", &too, Style::Pretty).is_err());
+    assert!(document::deeper_than(&too, MAX_DEPTH));
+    // Inside a document, what counts is where the new value lands.
+    let old = b"{\"a\": {\"b\": [0]}}";
+    let (doc, base) = Document::parse(old).unwrap();
+    let nest = |n: usize| (0..n).fold(json!(1), |v, _| json!([v]));
+    for (n, ok) in [(MAX_DEPTH - 3, true), (MAX_DEPTH - 2, false)] {
+        for place in 0..4 {
+            let mut v = base.clone();
+            match place {
+                0 => v["a"]["b"][0] = nest(n), // replace an element
+                1 => v["a"]["b"].as_array_mut().unwrap().push(nest(n)), // append
+                2 => v["a"]["b"] = json!([]),  // (an emptied array, then:)
+                _ => v["a"]["c"] = json!([nest(n)]), // a new member
+            }
+            if place == 2 {
+                v["a"]["b"] = json!([nest(n)]);
+            }
+            let r = doc.render(old, &v, Style::Preserve);
+            assert_eq!(r.is_ok(), ok, "depth {n} at place {place}");
+        }
+    }
+    // The error names the file.
+    let (doc, _) = Document::parse(b"[]").unwrap();
+    let e = doc
+        .render_file(
+            b"[]",
+            &too,
+            Style::Preserve,
+            std::path::Path::new("db.json"),
+        )
+        .unwrap_err();
+    assert!(e.to_string().starts_with("db.json: "), "{e}");
+}
+
+#[test]
+fn numbers_from_the_issue_read_back_exactly() {
+    // A new number is written as serde_json holds it: the digits exactly,
+    // an exponent with a lowercase `e` and a sign.
+    for (n, written) in [
+        ("1e400", "1e+400"),
+        ("1E400", "1e+400"),
+        ("2.4e-324", "2.4e-324"),
+        (
+            "1234567890123456789012345678901234567890",
+            "1234567890123456789012345678901234567890",
+        ),
+        ("-0", "-0"),
+        ("0.10", "0.10"),
+    ] {
+        let v = num(n);
+        let (doc, _) = Document::parse(b"null").unwrap();
+        let out = doc.render(b"null", &v, Style::Preserve).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), written);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Property tests.
+
+/// A generated value, with the choices of how its text is spelled.
+#[derive(Clone, Debug)]
+enum G {
+    Null,
+    Bool(bool),
+    /// Number text, any valid spelling.
+    Num(String),
+    /// Characters, each with an escape choice.
+    Str(Vec<(char, u8)>),
+    Arr(Vec<G>, bool),
+    Obj(Vec<(Vec<(char, u8)>, G)>, bool),
+}
+
+#[derive(Clone, Debug)]
+struct Layout {
+    /// `None`: everything on one line.
+    unit: Option<&'static str>,
+    crlf: bool,
+    colon: &'static str,
+    comma: &'static str,
+    final_newline: bool,
+    bom: bool,
+    /// Odd whitespace: before commas, blank lines, around the root.
+    pad: bool,
+}
+
+fn number_text() -> impl Strategy<Value = String> {
+    let int = prop_oneof![
+        Just("0".to_string()),
+        "[1-9][0-9]{0,3}".prop_map(|s| s),
+        "[1-9][0-9]{18,42}".prop_map(|s| s),
+    ];
+    (
+        any::<bool>(),
+        int,
+        proptest::option::of("[0-9]{1,20}"),
+        proptest::option::of((
+            prop_oneof![Just("e"), Just("E")],
+            prop_oneof![Just(""), Just("+"), Just("-")],
+            "[0-9]{1,3}",
+        )),
+    )
+        .prop_map(|(neg, i, frac, exp)| {
+            let mut s = String::new();
+            if neg {
+                s.push('-');
+            }
+            s.push_str(&i);
+            if let Some(f) = frac {
+                s.push('.');
+                s.push_str(&f);
+            }
+            if let Some((e, sign, d)) = exp {
+                s.push_str(e);
+                s.push_str(sign);
+                s.push_str(&d);
+            }
+            s
+        })
+}
+
+fn chars() -> impl Strategy<Value = Vec<(char, u8)>> {
+    proptest::collection::vec(
+        (
+            prop_oneof![
+                Just('a'),
+                Just('b'),
+                Just('é'),
+                Just('"'),
+                Just('\\'),
+                Just('/'),
+                Just('\n'),
+                Just('\u{1}'),
+                Just('😀'),
+                Just(' '),
+            ],
+            0u8..4,
+        ),
+        0..4,
+    )
+}
+
+fn key() -> impl Strategy<Value = Vec<(char, u8)>> {
+    // Few distinct keys, so objects often repeat one.
+    prop_oneof![
+        Just(vec![('a', 0)]),
+        Just(vec![('b', 0)]),
+        Just(vec![('a', 1)]),
+        Just(vec![('é', 1)]),
+        Just(vec![('k', 0), ('/', 1)]),
+        chars(),
+    ]
+}
+
+fn gen() -> impl Strategy<Value = G> {
+    let leaf = prop_oneof![
+        Just(G::Null),
+        any::<bool>().prop_map(G::Bool),
+        number_text().prop_map(G::Num),
+        chars().prop_map(G::Str),
+    ];
+    leaf.prop_recursive(4, 40, 5, |inner| {
+        prop_oneof![
+            (
+                proptest::collection::vec(inner.clone(), 0..5),
+                any::<bool>()
+            )
+                .prop_map(|(v, one)| G::Arr(v, one)),
+            (
+                proptest::collection::vec((key(), inner), 0..5),
+                any::<bool>()
+            )
+                .prop_map(|(v, one)| G::Obj(v, one)),
+        ]
+    })
+}
+
+/// A document whose root is an array or object (so an edit has a place).
+fn gen_root() -> impl Strategy<Value = G> {
+    (
+        proptest::collection::vec(gen(), 0..6),
+        proptest::collection::vec((key(), gen()), 0..6),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(items, members, array, one)| {
+            if array {
+                G::Arr(items, one)
+            } else {
+                G::Obj(members, one)
+            }
+        })
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    (
+        prop_oneof![
+            Just(None),
+            Just(Some("  ")),
+            Just(Some("    ")),
+            Just(Some("\t")),
+            Just(Some(" "))
+        ],
+        any::<bool>(),
+        prop_oneof![Just(":"), Just(": "), Just(" : ")],
+        prop_oneof![Just(","), Just(", ")],
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(unit, crlf, colon, comma, final_newline, bom, pad)| Layout {
+                unit,
+                crlf,
+                colon,
+                comma,
+                final_newline,
+                bom,
+                pad,
+            },
+        )
+}
+
+fn write_str(out: &mut String, s: &[(char, u8)]) {
+    out.push('"');
+    for &(c, how) in s {
+        match (c, how) {
+            ('"', _) => out.push_str("\\\""),
+            ('\\', _) => out.push_str("\\\\"),
+            ('\n', 0 | 1) => out.push_str("\\n"),
+            ('/', 1) => out.push_str("\\/"),
+            (c, _) if (c as u32) < 0x20 || how == 2 => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            (c, 3) => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04X}"));
+                }
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn write_g(out: &mut String, g: &G, l: &Layout, indent: &str) {
+    let nl = if l.crlf { "\r\n" } else { "\n" };
+    match g {
+        G::Null => out.push_str("null"),
+        G::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        G::Num(t) => out.push_str(t),
+        G::Str(s) => write_str(out, s),
+        G::Arr(items, one) => {
+            out.push('[');
+            write_items(out, items.iter().map(|g| (None, g)), *one, l, indent, nl);
+            out.push(']');
+        }
+        G::Obj(members, one) => {
+            out.push('{');
+            write_items(
+                out,
+                members.iter().map(|(k, g)| (Some(k), g)),
+                *one,
+                l,
+                indent,
+                nl,
+            );
+            out.push('}');
+        }
+    }
+}
+
+fn write_items<'a>(
+    out: &mut String,
+    items: impl ExactSizeIterator<Item = (Option<&'a Vec<(char, u8)>>, &'a G)>,
+    one_line: bool,
+    l: &Layout,
+    indent: &str,
+    nl: &str,
+) {
+    let n = items.len();
+    let multi = l.unit.filter(|_| !one_line && n > 0);
+    let inner = format!("{indent}{}", multi.unwrap_or(""));
+    for (i, (k, g)) in items.enumerate() {
+        if i > 0 {
+            if l.pad {
+                out.push(' ');
+            }
+            out.push_str(if multi.is_some() { "," } else { l.comma });
+        }
+        if multi.is_some() {
+            if l.pad && i % 2 == 1 {
+                out.push_str(nl);
+            }
+            out.push_str(nl);
+            out.push_str(&inner);
+        }
+        if let Some(k) = k {
+            write_str(out, k);
+            out.push_str(l.colon);
+        }
+        write_g(out, g, l, if multi.is_some() { &inner } else { indent });
+    }
+    if multi.is_some() {
+        out.push_str(nl);
+        out.push_str(indent);
+    }
+}
+
+fn text_of(g: &G, l: &Layout) -> String {
+    let mut s = String::new();
+    if l.bom {
+        s.push('\u{FEFF}');
+    }
+    if l.pad {
+        s.push_str(" \t");
+    }
+    write_g(&mut s, g, l, "");
+    if l.pad {
+        s.push(' ');
+    }
+    if l.final_newline {
+        s.push_str(if l.crlf { "\r\n" } else { "\n" });
+    }
+    s
+}
+
+fn oracle(text: &str) -> Value {
+    serde_json::from_str(text.trim_start_matches('\u{FEFF}')).unwrap()
+}
+
+/// The paths of all objects and arrays in `v` (as index lists).
+fn containers(v: &Value, at: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+    match v {
+        Value::Array(items) => {
+            out.push(at.clone());
+            for (i, x) in items.iter().enumerate() {
+                at.push(i);
+                containers(x, at, out);
+                at.pop();
+            }
+        }
+        Value::Object(map) => {
+            out.push(at.clone());
+            for (i, x) in map.values().enumerate() {
+                at.push(i);
+                containers(x, at, out);
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn at_mut<'v>(v: &'v mut Value, path: &[usize]) -> &'v mut Value {
+    path.iter().fold(v, |v, &i| match v {
+        Value::Array(items) => &mut items[i],
+        Value::Object(map) => map.values_mut().nth(i).unwrap(),
+        _ => unreachable!(),
+    })
+}
+
+fn small_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!(1)),
+        Just(json!("new")),
+        Just(json!({"k": [1, {"z": null}]})),
+        Just(json!([])),
+        Just(json!({})),
+        number_text().prop_map(|t| num(&t)),
+    ]
+}
+
+fn render_ok(old: &str, v: &Value) -> String {
+    let (doc, _) = Document::parse(old.as_bytes()).unwrap();
+    String::from_utf8(doc.render(old.as_bytes(), v, Style::Preserve).unwrap()).unwrap()
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Replace(Value),
+    Add(Value),
+    Remove,
+    Insert(Value),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Our parser reads what serde_json reads, to the same value; an equal
+    /// value renders to the same bytes.
+    #[test]
+    fn parse_agrees_and_equal_renders_identical(g in gen(), l in layout()) {
+        let text = text_of(&g, &l);
+        let (doc, v) = Document::parse(text.as_bytes()).unwrap();
+        prop_assert_eq!(&v, &oracle(&text));
+        prop_assert_eq!(&parse_value(text.as_bytes()).unwrap(), &v);
+        let out = doc.render(text.as_bytes(), &oracle(&text), Style::Preserve).unwrap();
+        prop_assert_eq!(String::from_utf8(out).unwrap(), text.clone());
+        // The store learns there is nothing to write.
+        let mut record = b"header".to_vec();
+        let file = std::path::Path::new("f");
+        prop_assert!(!doc.render_into_file(text.as_bytes(), &v, Style::Preserve, file, &mut record).unwrap());
+        prop_assert_eq!(&record, b"header");
+    }
+
+    /// Adding a member or element and removing it again gives back the same bytes.
+    #[test]
+    fn set_then_del_is_identity(g in gen_root(), l in layout(), pick in any::<prop::sample::Index>(), new in small_value()) {
+        let text = text_of(&g, &l);
+        let v0 = oracle(&text);
+        let mut spots = Vec::new();
+        containers(&v0, &mut Vec::new(), &mut spots);
+        let spot = pick.get(&spots).clone();
+        let mut v1 = v0.clone();
+        match at_mut(&mut v1, &spot) {
+            Value::Array(items) => items.push(new),
+            Value::Object(map) => { map.insert("fresh key".into(), new); }
+            _ => unreachable!(),
+        }
+        let mid = render_ok(&text, &v1);
+        prop_assert!(value_eq(&oracle(&mid), &v1), "{}", mid);
+        match at_mut(&mut v1, &spot) {
+            Value::Array(items) => { items.pop(); }
+            Value::Object(map) => { map.shift_remove("fresh key"); }
+            _ => unreachable!(),
+        }
+        let back = render_ok(&mid, &v1);
+        prop_assert_eq!(back, text, "via {:?}", mid);
+    }
+
+    /// A random edit gives the value the same edit gives on a serde_json::Value,
+    /// and the result is read back by serde_json.
+    #[test]
+    fn random_edit_matches_value_edit(g in prop_oneof![gen(), gen_root()], l in layout(), pick in any::<prop::sample::Index>(),
+                                      which in any::<prop::sample::Index>(), op in prop_oneof![
+        small_value().prop_map(Op::Replace),
+        small_value().prop_map(Op::Add),
+        Just(Op::Remove),
+        small_value().prop_map(Op::Insert),
+    ]) {
+        let text = text_of(&g, &l);
+        let mut v = oracle(&text);
+        let mut spots = Vec::new();
+        containers(&v, &mut Vec::new(), &mut spots);
+        if spots.is_empty() {
+            if let Op::Replace(x) = &op { v = x.clone(); }
+        } else {
+            let spot = pick.get(&spots).clone();
+            match (at_mut(&mut v, &spot), op) {
+                (Value::Array(items), Op::Replace(x)) if !items.is_empty() => { let i = which.index(items.len()); items[i] = x; }
+                (Value::Array(items), Op::Add(x)) => items.push(x),
+                (Value::Array(items), Op::Remove) if !items.is_empty() => { let i = which.index(items.len()); items.remove(i); }
+                (Value::Array(items), Op::Insert(x)) => { let i = which.index(items.len() + 1); items.insert(i, x); }
+                (Value::Object(map), Op::Replace(x)) if !map.is_empty() => { let i = which.index(map.len()); *map.values_mut().nth(i).unwrap() = x; }
+                (Value::Object(map), Op::Add(x) | Op::Insert(x)) => { map.insert(format!("k{}", which.index(3)), x); }
+                (Value::Object(map), Op::Remove) if !map.is_empty() => { let i = which.index(map.len()); let k = map.keys().nth(i).unwrap().clone(); map.shift_remove(&k); }
+                (slot, Op::Replace(x)) => *slot = x,
+                _ => {}
+            }
+        }
+        let out = render_ok(&text, &v);
+        prop_assert!(value_eq(&oracle(&out), &v), "{}\n-> {}", text, out);
+        // And it is stable: rendering the same value again changes nothing.
+        prop_assert_eq!(render_ok(&out, &v), out.clone());
+    }
+
+    /// Mutated documents: we accept exactly what serde_json accepts.
+    #[test]
+    fn parser_conformance_on_mutations(g in gen(), l in layout(),
+        muts in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop_oneof![
+            Just(b'{'), Just(b'}'), Just(b'['), Just(b']'), Just(b','), Just(b':'), Just(b'"'),
+            Just(b'\\'), Just(b'0'), Just(b'1'), Just(b'-'), Just(b'.'), Just(b'e'), Just(b'+'),
+            Just(b' '), Just(b'\n'), Just(0x0c), Just(b'u'), Just(b'n'), Just(0xff), Just(0x01),
+        ]), 1..4)) {
+        let mut bytes = text_of(&g, &l).into_bytes();
+        if l.bom { bytes.drain(..3); }
+        for (at, kind, b) in muts {
+            let i = at.index(bytes.len() + 1);
+            match kind {
+                0 => bytes.insert(i, b),
+                1 if i < bytes.len() => { bytes.remove(i); }
+                _ if i < bytes.len() => bytes[i] = b,
+                _ => bytes.push(b),
+            }
+        }
+        let ours = Document::parse(&bytes).map(|(_, v)| v);
+        prop_assert_eq!(&ours, &parse_value(&bytes));
+        let all_ws = bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        let theirs = serde_json::from_slice::<Value>(&bytes);
+        if all_ws {
+            prop_assert_eq!(ours.unwrap(), Value::Null);
+        } else {
+            prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "{:?}: ours {:?} theirs {:?}",
+                String::from_utf8_lossy(&bytes), ours, theirs);
+            if let (Ok(a), Ok(b)) = (ours, theirs) {
+                prop_assert_eq!(a, b);
+            }
+        }
+    }
+}
+
+#[test]
+fn value_eq_helper_is_exact() {
+    assert!(value_eq(&num("1E2"), &num("100")));
+    assert!(!value_eq(&num("1"), &num("1.0000000000000000000001")));
+    let _ = Map::new();
+}
