@@ -52,6 +52,12 @@ pub(crate) struct Inner {
     pub(crate) opts: ConnectOptions,
 }
 
+impl std::fmt::Debug for Etcd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Etcd").field("target", &self.inner.target).finish()
+    }
+}
+
 impl Etcd {
     /// Connects to the target's endpoints and checks, with one linearizable read, that the
     /// cluster answers (has a leader) within `opts.connect_timeout`.
