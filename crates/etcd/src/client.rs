@@ -54,7 +54,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Etcd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Etcd").field("target", &self.inner.target).finish()
+        f.debug_struct("Etcd")
+            .field("target", &self.inner.target)
+            .finish()
     }
 }
 
@@ -94,10 +96,10 @@ impl Etcd {
                             let get = etcd_client::GetOptions::new().with_count_only();
                             match c.get(probe_key.as_bytes(), Some(get)).await {
                                 Ok(_) => return Ok(c),
-                                Err(e) => e.to_string(),
+                                Err(e) => describe(&e),
                             }
                         }
-                        Err(e) => e.to_string(),
+                        Err(e) => describe(&e),
                     };
                     if start.elapsed() + Duration::from_millis(100) >= opts.connect_timeout {
                         return Err(last);
@@ -160,21 +162,82 @@ impl Inner {
         }
     }
 
-    /// Runs one request with the request timeout.
-    pub(crate) async fn req<T, F>(&self, op: &'static str, f: F) -> Result<T>
+    /// Runs one request, bounded by the request timeout. `make` builds the request on a
+    /// fresh client handle each try. A request that certainly never reached a server (its
+    /// connection could not be opened, e.g. that member is down) is retried, so the client
+    /// moves on to the live members; any other failure is retried only if `idempotent`.
+    pub(crate) async fn req<T, F, Fut>(
+        &self,
+        op: &'static str,
+        idempotent: bool,
+        mut make: F,
+    ) -> Result<T>
     where
-        F: Future<Output = std::result::Result<T, etcd_client::Error>>,
+        F: FnMut(etcd_client::Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
-        match tokio::time::timeout(self.opts.request_timeout, f).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.engine(op, e)),
-            Err(_) => Err(self.engine(
-                op,
-                format!(
+        let end = tokio::time::Instant::now() + self.opts.request_timeout;
+        loop {
+            let last = match tokio::time::timeout_at(end, make(self.client.clone())).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => {
+                    if !(never_sent(&e) || idempotent && transient(&e)) {
+                        return Err(self.engine(op, describe(&e)));
+                    }
+                    describe(&e)
+                }
+                Err(_) => format!(
                     "no answer within {:.1}s",
                     self.opts.request_timeout.as_secs_f64()
                 ),
-            )),
+            };
+            if tokio::time::Instant::now() + Duration::from_millis(50) >= end {
+                return Err(self.engine(op, last));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// True if the request certainly never reached a server: the connection failed to open.
+pub(crate) fn never_sent(e: &etcd_client::Error) -> bool {
+    let d = format!("{e:?}");
+    d.contains("ConnectError") || d.contains("tcp connect error")
+}
+
+/// True for failures that may pass on a retry (no answer, no leader, a member going down),
+/// as opposed to the server's definite answers (lease not found, request too large…).
+pub(crate) fn transient(e: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    match e {
+        etcd_client::Error::GRpcStatus(s) => matches!(
+            s.code(),
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Aborted
+                | Code::Unknown
+                | Code::Internal
+        ),
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        _ => false,
+    }
+}
+
+/// A short description of an etcd client error: the gRPC message and its root cause.
+pub(crate) fn describe(e: &etcd_client::Error) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            let mut root: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(s);
+            let mut last = None;
+            while let Some(r) = root {
+                last = Some(r.to_string());
+                root = r.source();
+            }
+            match last {
+                Some(cause) if !s.message().contains(&cause) => format!("{}: {cause}", s.message()),
+                _ => s.message().to_string(),
+            }
+        }
+        other => other.to_string(),
     }
 }

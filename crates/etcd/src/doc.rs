@@ -63,11 +63,13 @@ impl Etcd {
     /// Reads the document (a linearizable read). None if there is none.
     pub fn read(&self) -> Result<Option<Document>> {
         let inner = &self.inner;
-        let mut c = inner.client.clone();
         let key = inner.target.document_key();
+        let k = key.as_str();
         let r = inner
             .rt
-            .block_on(inner.req("reading the document", c.get(key.as_bytes(), None)))?;
+            .block_on(inner.req("reading the document", true, |mut c| async move {
+                c.get(k, None).await
+            }))?;
         Ok(r.kvs().first().map(|kv| Document {
             value: kv.value().to_vec(),
             revision: kv.mod_revision(),
@@ -78,22 +80,26 @@ impl Etcd {
     pub fn put(&self, value: &[u8]) -> Result<i64> {
         self.check_size(value)?;
         let inner = &self.inner;
-        let mut c = inner.client.clone();
         let key = inner.target.document_key();
-        let r = inner.rt.block_on(
-            inner.req("writing the document", c.put(key.as_bytes(), value.to_vec(), None)),
-        )?;
+        let k = key.as_str();
+        let r = inner.rt.block_on(inner.req(
+            "writing the document",
+            false,
+            |mut c| async move { c.put(k, value, None).await },
+        ))?;
         Ok(r.header().map(|h| h.revision()).unwrap_or(0))
     }
 
     /// Deletes the document; true if there was one.
     pub fn delete(&self) -> Result<bool> {
         let inner = &self.inner;
-        let mut c = inner.client.clone();
         let key = inner.target.document_key();
-        let r = inner
-            .rt
-            .block_on(inner.req("deleting the document", c.delete(key.as_bytes(), None)))?;
+        let k = key.as_str();
+        let r = inner.rt.block_on(inner.req(
+            "deleting the document",
+            false,
+            |mut c| async move { c.delete(k, None).await },
+        ))?;
         Ok(r.deleted() > 0)
     }
 
@@ -137,17 +143,15 @@ impl Etcd {
         let inner: &Inner = &self.inner;
         let name = inner.target.name().to_string();
         let key = inner.target.document_key();
-        let mut c = inner.client.clone();
         let mut current = self.read()?;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let new = f(current.as_ref().map(|d| d.value.as_slice())).map_err(|e| {
-                Error::Rejected {
+            let new =
+                f(current.as_ref().map(|d| d.value.as_slice())).map_err(|e| Error::Rejected {
                     name: name.clone(),
                     source: e.into(),
-                }
-            })?;
+                })?;
             let Some(new) = new else {
                 return Ok(Update {
                     revision: current.as_ref().map_or(0, |d| d.revision),
@@ -172,9 +176,12 @@ impl Etcd {
                 .when(when)
                 .and_then([TxnOp::put(key.as_bytes(), new.clone(), None)])
                 .or_else(or_else);
-            let r = inner
-                .rt
-                .block_on(inner.req("updating the document", c.txn(txn)))?;
+            let txn = &txn;
+            let r = inner.rt.block_on(inner.req(
+                "updating the document",
+                false,
+                |mut c| async move { c.txn(txn.clone()).await },
+            ))?;
             if r.succeeded() {
                 return Ok(Update {
                     value: Some(new),

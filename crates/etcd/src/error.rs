@@ -119,7 +119,7 @@ impl fmt::Display for Error {
                 detail,
             } => write!(
                 f,
-                "etcd unreachable at {endpoints} (no answer within {:.1}s: {detail})",
+                "etcd unreachable at {endpoints} (gave up after {:.1}s: {detail})",
                 waited.as_secs_f64()
             ),
             Error::Busy { name } => write!(f, "etcd lock '{name}' is held by another process"),

@@ -218,9 +218,14 @@ impl Etcd {
     }
 }
 
-fn acquire(inner: &Arc<Inner>, spec: QueueSpec, opts: &LockOptions, kind: &str) -> Result<EtcdLock> {
+fn acquire(
+    inner: &Arc<Inner>,
+    spec: QueueSpec,
+    opts: &LockOptions,
+    kind: &str,
+) -> Result<EtcdLock> {
     let ttl_secs = opts.ttl.as_secs_f64().ceil() as i64;
-    if ttl_secs < 1 || ttl_secs > 1_000_000 {
+    if !(1..=1_000_000).contains(&ttl_secs) {
         return Err(Error::InvalidArgument(format!(
             "etcd lock: TTL must be 1 to 1000000 seconds, not {:?}",
             opts.ttl
@@ -248,7 +253,9 @@ fn acquire(inner: &Arc<Inner>, spec: QueueSpec, opts: &LockOptions, kind: &str) 
     inner.rt.block_on(async {
         let granted_at = Instant::now();
         let grant = inner
-            .req("granting a lease", client.lease_grant(ttl_secs, None))
+            .req("granting a lease", false, |mut c| async move {
+                c.lease_grant(ttl_secs, None).await
+            })
             .await?;
         let lease = grant.id();
         let ttl = Duration::from_secs(grant.ttl().max(1) as u64);
@@ -273,15 +280,12 @@ fn acquire(inner: &Arc<Inner>, spec: QueueSpec, opts: &LockOptions, kind: &str) 
             released: false,
         };
         let result: Result<()> = async {
+            let (k, v) = (lock.key.as_str(), holder.to_json());
+            let v = v.as_str();
             let put = inner
-                .req(
-                    "queueing for the lock",
-                    client.put(
-                        lock.key.as_bytes(),
-                        holder.to_json(),
-                        Some(PutOptions::new().with_lease(lease)),
-                    ),
-                )
+                .req("queueing for the lock", false, |mut c| async move {
+                    c.put(k, v, Some(PutOptions::new().with_lease(lease))).await
+                })
                 .await?;
             lock.fence = put.header().map(|h| h.revision()).unwrap_or(0);
             let wait = wait_turn(inner, &mut client, &spec, lock.fence, opts.wait, &name);
@@ -347,7 +351,9 @@ fn acquire(inner: &Arc<Inner>, spec: QueueSpec, opts: &LockOptions, kind: &str) 
                 }
                 lock.released = true;
                 let _ = inner
-                    .req("leaving the queue", client.lease_revoke(lease))
+                    .req("leaving the queue", true, |mut c| async move {
+                        c.lease_revoke(lease).await
+                    })
                     .await;
                 Err(e)
             }
@@ -371,11 +377,11 @@ async fn wait_turn(
             .with_sort(SortTarget::Create, SortOrder::Descend)
             .with_limit(spec.limit as i64)
             .with_keys_only();
+        let (p, o) = (spec.blocking_prefix.as_str(), &opts);
         let resp = match inner
-            .req(
-                "reading the lock queue",
-                client.get(spec.blocking_prefix.as_bytes(), Some(opts)),
-            )
+            .req("reading the lock queue", true, |mut c| async move {
+                c.get(p, Some(o.clone())).await
+            })
             .await
         {
             Ok(r) => r,
@@ -426,10 +432,18 @@ async fn wait_turn(
 }
 
 /// Claims the lowest free slot number in `0..n`, bound to the holder's lease.
-async fn claim_slot_number(client: &mut Client, prefix: &str, n: usize, lease: i64) -> Option<usize> {
+async fn claim_slot_number(
+    client: &mut Client,
+    prefix: &str,
+    n: usize,
+    lease: i64,
+) -> Option<usize> {
     for _ in 0..3 {
         let taken: Vec<Vec<u8>> = match client
-            .get(prefix.as_bytes(), Some(GetOptions::new().with_prefix().with_keys_only()))
+            .get(
+                prefix.as_bytes(),
+                Some(GetOptions::new().with_prefix().with_keys_only()),
+            )
             .await
         {
             Ok(r) => r.kvs().iter().map(|kv| kv.key().to_vec()).collect(),
@@ -441,7 +455,11 @@ async fn claim_slot_number(client: &mut Client, prefix: &str, n: usize, lease: i
                 continue;
             }
             let txn = Txn::new()
-                .when([Compare::create_revision(key.as_bytes(), CompareOp::Equal, 0)])
+                .when([Compare::create_revision(
+                    key.as_bytes(),
+                    CompareOp::Equal,
+                    0,
+                )])
                 .and_then([TxnOp::put(
                     key.as_bytes(),
                     format!("{lease:016x}"),
@@ -460,7 +478,13 @@ async fn claim_slot_number(client: &mut Client, prefix: &str, n: usize, lease: i
 /// Renews the lease every TTL/3; declares the lock lost when etcd says the lease is gone or
 /// when no renewal was acknowledged before the local deadline (the send time of the last
 /// acknowledged renewal plus the TTL — never later than the server's own expiry).
-async fn keep_alive(client: Client, lease: i64, ttl: Duration, granted_at: Instant, loss: Arc<Loss>) {
+async fn keep_alive(
+    client: Client,
+    lease: i64,
+    ttl: Duration,
+    granted_at: Instant,
+    loss: Arc<Loss>,
+) {
     let period = ttl / 3;
     let mut deadline = granted_at + ttl;
     let mut next = granted_at + period;
@@ -473,7 +497,8 @@ async fn keep_alive(client: Client, lease: i64, ttl: Duration, granted_at: Insta
             return;
         }
         let sent = Instant::now();
-        match tokio::time::timeout_at(deadline.into(), renew(&mut client, lease, &mut stream)).await {
+        match tokio::time::timeout_at(deadline.into(), renew(&mut client, lease, &mut stream)).await
+        {
             Ok(Ok(left)) if left <= 0 => {
                 loss.lose(LossReason::LeaseGone);
                 return;
@@ -627,11 +652,18 @@ impl EtcdLock {
         for t in &self.tasks {
             t.abort();
         }
-        let mut client = self.inner.client.clone();
-        let revoked = self.inner.rt.block_on(
-            self.inner
-                .req("releasing the lock", client.lease_revoke(self.lease)),
-        );
+        if lost == Some(LossReason::LeaseGone) {
+            return Err(Error::Lost {
+                name: self.inner.target.name().to_string(),
+                reason: LossReason::LeaseGone,
+            });
+        }
+        let lease = self.lease;
+        let revoked = self.inner.rt.block_on(self.inner.req(
+            "releasing the lock",
+            true,
+            |mut c| async move { c.lease_revoke(lease).await },
+        ));
         if let Some(reason) = lost {
             return Err(Error::Lost {
                 name: self.inner.target.name().to_string(),

@@ -120,8 +120,11 @@ impl Etcd {
                 let opts = GetOptions::new()
                     .with_prefix()
                     .with_sort(SortTarget::Create, SortOrder::Ascend);
+                let (p, o) = (prefix.as_str(), &opts);
                 let r = inner
-                    .req("reading the queue", c.get(prefix.as_bytes(), Some(opts)))
+                    .req("reading the queue", true, |mut c| async move {
+                        c.get(p, Some(o.clone())).await
+                    })
                     .await?;
                 let mut q = QueueStatus::default();
                 let mut exclusive_before = false;
@@ -166,8 +169,11 @@ impl Etcd {
                 }
             }
             let key = t.document_key();
+            let k = key.as_str();
             let r = inner
-                .req("reading the document", c.get(key.as_bytes(), None))
+                .req("reading the document", true, |mut c| async move {
+                    c.get(k, None).await
+                })
                 .await?;
             out.document = r
                 .kvs()

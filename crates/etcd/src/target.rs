@@ -117,7 +117,11 @@ impl std::str::FromStr for Target {
 fn parse_endpoint(hp: &str) -> Result<String, String> {
     let (host, port) = if let Some(v6) = hp.strip_prefix('[') {
         let (addr, after) = v6.split_once(']').ok_or("unclosed '['")?;
-        if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if addr.is_empty()
+            || !addr
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return Err("bad IPv6 address".into());
         }
         let port = after.strip_prefix(':').ok_or("no :PORT")?;
@@ -161,7 +165,9 @@ fn check_name(name: &str) -> Result<(), String> {
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
         {
-            return Err(format!("'{c}' is not allowed (use A-Z a-z 0-9 . _ - and /)"));
+            return Err(format!(
+                "'{c}' is not allowed (use A-Z a-z 0-9 . _ - and /)"
+            ));
         }
     }
     Ok(())
@@ -184,7 +190,10 @@ mod tests {
             ["http://a.example:1", "http://b-2:2", "http://[::1]:3"]
         );
         assert_eq!(t.name(), "ci/cache.v2");
-        assert_eq!(t.to_string(), "etcd://a.example:1,b-2:2,[::1]:3/ci/cache.v2");
+        assert_eq!(
+            t.to_string(),
+            "etcd://a.example:1,b-2:2,[::1]:3/ci/cache.v2"
+        );
         assert!(is_etcd_target("etcd://x"));
         assert!(!is_etcd_target("/tmp/etcd://x"));
     }

@@ -6,9 +6,7 @@
 mod harness;
 
 use harness::{signal, worker, Cluster};
-use jlock_etcd::{
-    ConnectOptions, Error, Etcd, LockOptions, LossReason, Mode, Target, Wait,
-};
+use jlock_etcd::{ConnectOptions, Error, Etcd, LockOptions, LossReason, Mode, Target, Wait};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +21,13 @@ fn counter(etcd: &Etcd) -> u64 {
     etcd.read()
         .unwrap()
         .map(|d| {
-            String::from_utf8(d.value).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+            String::from_utf8(d.value)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
         })
         .unwrap_or(0)
 }
@@ -64,7 +68,9 @@ fn hold(c: &Cluster, name: &str, ttl: u64) -> (Child, BufReader<std::process::Ch
 
 #[test]
 fn exclusion_across_processes_keeps_exact_count_and_fences_grow() {
-    let Some(c) = harness::start(1, "exclusion") else { return };
+    let Some(c) = harness::start(1, "exclusion") else {
+        return;
+    };
     let (procs, each) = (4, 40);
     let children: Vec<Child> = (0..procs)
         .map(|_| {
@@ -80,12 +86,17 @@ fn exclusion_across_processes_keeps_exact_count_and_fences_grow() {
     // Each increment was a plain read and put under the lock: only exclusion keeps it exact.
     // Each worker also checked that the fence in the document grew at every acquisition.
     assert_eq!(counter(&connect(&c, "count")), procs * each);
-    assert!(c.keys("jlock/count/.lock/").is_empty(), "released locks left keys");
+    assert!(
+        c.keys("jlock/count/.lock/").is_empty(),
+        "released locks left keys"
+    );
 }
 
 #[test]
 fn fence_strictly_increases_with_each_acquisition() {
-    let Some(c) = harness::start(1, "fence") else { return };
+    let Some(c) = harness::start(1, "fence") else {
+        return;
+    };
     let etcd = connect(&c, "f");
     let other = connect(&c, "g");
     let mut last = 0;
@@ -107,7 +118,9 @@ fn fence_strictly_increases_with_each_acquisition() {
 
 #[test]
 fn kill_9_of_a_holder_frees_the_lock_within_the_ttl() {
-    let Some(c) = harness::start(1, "kill9") else { return };
+    let Some(c) = harness::start(1, "kill9") else {
+        return;
+    };
     let (mut child, _out, f1) = hold(&c, "k", 2);
     signal(child.id(), "KILL");
     child.wait().unwrap();
@@ -117,25 +130,42 @@ fn kill_9_of_a_holder_frees_the_lock_within_the_ttl() {
     let l = etcd
         .lock(&LockOptions::new().wait(Wait::Timeout(Duration::from_secs(60))))
         .unwrap();
-    eprintln!("kill -9: lock free again after {:?} (TTL 2s)", start.elapsed());
+    eprintln!(
+        "kill -9: lock free again after {:?} (TTL 2s)",
+        start.elapsed()
+    );
     assert!(l.fence() > f1);
 }
 
 #[test]
 fn a_revoked_lease_or_deleted_key_is_reported_as_lost() {
-    let Some(c) = harness::start(1, "revoke") else { return };
+    let Some(c) = harness::start(1, "revoke") else {
+        return;
+    };
     let etcd = connect(&c, "r");
     let lock = etcd.lock(&LockOptions::new()).unwrap();
     assert_eq!(lock.lost(), None);
     let mut raw = etcd.raw_client();
     etcd.block_on(raw.lease_revoke(lock.lease())).unwrap();
-    assert_eq!(lock.wait_lost(Some(Duration::from_secs(60))), Some(LossReason::LeaseGone));
+    assert_eq!(
+        lock.wait_lost(Some(Duration::from_secs(60))),
+        Some(LossReason::LeaseGone)
+    );
     assert!(loss_fd_readable(&lock));
-    assert!(matches!(lock.release(), Err(Error::Lost { reason: LossReason::LeaseGone, .. })));
+    assert!(matches!(
+        lock.release(),
+        Err(Error::Lost {
+            reason: LossReason::LeaseGone,
+            ..
+        })
+    ));
 
     let lock = etcd.lock(&LockOptions::new()).unwrap();
     c.etcdctl(&["del", lock.key()]);
-    assert_eq!(lock.wait_lost(Some(Duration::from_secs(60))), Some(LossReason::KeyDeleted));
+    assert_eq!(
+        lock.wait_lost(Some(Duration::from_secs(60))),
+        Some(LossReason::KeyDeleted)
+    );
 }
 
 /// Whether the lock's loss fd has its byte (the read would block for ever otherwise, so
@@ -150,18 +180,27 @@ fn loss_fd_readable(lock: &jlock_etcd::EtcdLock) -> bool {
 
 #[test]
 fn a_sigstopped_holder_past_its_ttl_is_overtaken_and_learns_it_lost() {
-    let Some(c) = harness::start(1, "sigstop") else { return };
+    let Some(c) = harness::start(1, "sigstop") else {
+        return;
+    };
     let (mut child, mut out, f1) = hold(&c, "s", 2);
     signal(child.id(), "STOP");
     let etcd = connect(&c, "s");
     let l2 = etcd
         .lock(&LockOptions::new().wait(Wait::Timeout(Duration::from_secs(60))))
         .unwrap();
-    assert!(l2.fence() > f1, "new holder's fence {} not above {f1}", l2.fence());
+    assert!(
+        l2.fence() > f1,
+        "new holder's fence {} not above {f1}",
+        l2.fence()
+    );
     signal(child.id(), "CONT");
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    assert!(line.starts_with("lost: Some("), "stopped holder said {line:?}");
+    assert!(
+        line.starts_with("lost: Some("),
+        "stopped holder said {line:?}"
+    );
     assert_eq!(child.wait().unwrap().code(), Some(3));
     assert_eq!(l2.lost(), None);
     l2.release().unwrap();
@@ -170,7 +209,11 @@ fn a_sigstopped_holder_past_its_ttl_is_overtaken_and_learns_it_lost() {
 #[test]
 fn an_unreachable_engine_fails_within_the_connect_timeout_naming_endpoints() {
     // No etcd needed: nothing listens on this port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let t = Target::parse(&format!("etcd://127.0.0.1:{port}/x")).unwrap();
     let opts = ConnectOptions {
         connect_timeout: Duration::from_secs(1),
@@ -180,15 +223,22 @@ fn an_unreachable_engine_fails_within_the_connect_timeout_naming_endpoints() {
     let err = Etcd::connect(&t, &opts).unwrap_err();
     eprintln!("unreachable after {:?}: {err}", start.elapsed());
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
 }
 
 #[test]
 fn no_wait_timeout_and_interrupt_leave_no_queued_key() {
-    let Some(c) = harness::start(1, "queue") else { return };
+    let Some(c) = harness::start(1, "queue") else {
+        return;
+    };
     let etcd = connect(&c, "q");
     let held = etcd.lock(&LockOptions::new()).unwrap();
-    let err = etcd.lock(&LockOptions::new().wait(Wait::NoWait)).unwrap_err();
+    let err = etcd
+        .lock(&LockOptions::new().wait(Wait::NoWait))
+        .unwrap_err();
     assert!(matches!(err, Error::Busy { .. }), "{err:?}");
     assert_eq!(c.keys("jlock/q/.lock/"), [held.key()]);
     let err = etcd
@@ -217,7 +267,9 @@ fn no_wait_timeout_and_interrupt_leave_no_queued_key() {
 
 #[test]
 fn slots_admit_n_holders_and_no_more() {
-    let Some(c) = harness::start(1, "slots") else { return };
+    let Some(c) = harness::start(1, "slots") else {
+        return;
+    };
     let etcd = connect(&c, "pool");
     let nw = LockOptions::new().wait(Wait::NoWait);
     let a = etcd.semaphore(2, &nw).unwrap();
@@ -252,7 +304,9 @@ fn slots_admit_n_holders_and_no_more() {
 
 #[test]
 fn shared_holders_coexist_and_exclude_an_exclusive_one() {
-    let Some(c) = harness::start(1, "shared") else { return };
+    let Some(c) = harness::start(1, "shared") else {
+        return;
+    };
     let etcd = connect(&c, "rw");
     let nw = LockOptions::new().wait(Wait::NoWait);
     let s1 = etcd.lock(&nw.clone().mode(Mode::Shared)).unwrap();
@@ -262,13 +316,18 @@ fn shared_holders_coexist_and_exclude_an_exclusive_one() {
     assert!(matches!(etcd.lock(&nw), Err(Error::Busy { .. })));
     drop(s2);
     let x = etcd.lock(&nw).unwrap();
-    assert!(matches!(etcd.lock(&nw.clone().mode(Mode::Shared)), Err(Error::Busy { .. })));
+    assert!(matches!(
+        etcd.lock(&nw.clone().mode(Mode::Shared)),
+        Err(Error::Busy { .. })
+    ));
     drop(x);
 }
 
 #[test]
 fn status_names_the_holder_and_the_waiters() {
-    let Some(c) = harness::start(1, "status") else { return };
+    let Some(c) = harness::start(1, "status") else {
+        return;
+    };
     let (mut child, _out, fence) = hold(&c, "st", 5);
     let etcd = connect(&c, "st");
     static STOP: AtomicBool = AtomicBool::new(false);
@@ -298,7 +357,9 @@ fn status_names_the_holder_and_the_waiters() {
 
 #[test]
 fn documents_cas_updates_lose_nothing_and_refuse_what_etcd_cannot_hold() {
-    let Some(c) = harness::start(1, "documents") else { return };
+    let Some(c) = harness::start(1, "documents") else {
+        return;
+    };
     let etcd = connect(&c, "doc");
     assert_eq!(etcd.read().unwrap(), None);
     let children: Vec<Child> = (0..4)
@@ -322,7 +383,9 @@ fn documents_cas_updates_lose_nothing_and_refuse_what_etcd_cannot_hold() {
     let err = etcd.put(&big).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
     assert!(err.to_string().contains("request limit"), "{err}");
-    let err = etcd.update(|_| Ok::<_, Error>(Some(big.clone()))).unwrap_err();
+    let err = etcd
+        .update(|_| Ok::<_, Error>(Some(big.clone())))
+        .unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }));
     // Just under the limit is accepted by etcd.
     let fits = vec![b'y'; etcd.max_value_len()];
@@ -331,7 +394,9 @@ fn documents_cas_updates_lose_nothing_and_refuse_what_etcd_cannot_hold() {
     etcd.put(&before.as_ref().unwrap().value).unwrap();
 
     // A refusing function writes nothing; None writes nothing.
-    let err = etcd.update(|_| Err::<Option<Vec<u8>>, _>("no")).unwrap_err();
+    let err = etcd
+        .update(|_| Err::<Option<Vec<u8>>, _>("no"))
+        .unwrap_err();
     assert!(matches!(err, Error::Rejected { .. }));
     let u = etcd.update(|_| Ok::<_, Error>(None)).unwrap();
     assert!(!u.changed);
@@ -342,21 +407,37 @@ fn documents_cas_updates_lose_nothing_and_refuse_what_etcd_cannot_hold() {
 
 #[test]
 fn a_fenced_update_fails_once_the_lock_is_lost() {
-    let Some(c) = harness::start(1, "fenced") else { return };
+    let Some(c) = harness::start(1, "fenced") else {
+        return;
+    };
     let etcd = connect(&c, "fd");
     let lock = etcd.lock(&LockOptions::new()).unwrap();
-    etcd.update_fenced(&lock, |_| Ok::<_, Error>(Some(b"1".to_vec()))).unwrap();
+    etcd.update_fenced(&lock, |_| Ok::<_, Error>(Some(b"1".to_vec())))
+        .unwrap();
     // Someone else takes over (the key vanishes, e.g. the lease expired during a pause).
     c.etcdctl(&["del", lock.key()]);
-    let err = etcd.update_fenced(&lock, |_| Ok::<_, Error>(Some(b"2".to_vec()))).unwrap_err();
-    assert!(matches!(err, Error::Lost { reason: LossReason::Fenced, .. }), "{err:?}");
+    let err = etcd
+        .update_fenced(&lock, |_| Ok::<_, Error>(Some(b"2".to_vec())))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Lost {
+                reason: LossReason::Fenced,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(etcd.read().unwrap().unwrap().value, b"1");
     assert!(lock.lost().is_some());
 }
 
 #[test]
 fn a_three_member_cluster_losing_its_leader_keeps_every_acknowledged_increment() {
-    let Some(mut c) = harness::start(3, "cluster") else { return };
+    let Some(mut c) = harness::start(3, "cluster") else {
+        return;
+    };
     let target = c.target("ha");
     let etcd = connect(&c, "ha");
     let (procs, each) = (3, 150u64);
@@ -384,21 +465,50 @@ fn a_three_member_cluster_losing_its_leader_keeps_every_acknowledged_increment()
             (i, s.header().unwrap().member_id(), s.leader())
         })
         .collect();
-    let leader = status.iter().find(|(_, id, leader)| id == leader).unwrap().0;
+    let leader = status
+        .iter()
+        .find(|(_, id, leader)| id == leader)
+        .unwrap()
+        .0;
     let at = counter(&etcd);
     c.kill(leader);
     eprintln!("killed leader m{leader} at count {at}");
     let (mut acked, mut unknown) = (0, 0);
     for out in wait_all(children) {
         let mut it = out.split_whitespace();
-        acked += it.next().unwrap().strip_prefix("acked=").unwrap().parse::<u64>().unwrap();
-        unknown += it.next().unwrap().strip_prefix("unknown=").unwrap().parse::<u64>().unwrap();
+        acked += it
+            .next()
+            .unwrap()
+            .strip_prefix("acked=")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        unknown += it
+            .next()
+            .unwrap()
+            .strip_prefix("unknown=")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
     }
     let survivor = (0..3).find(|i| *i != leader).unwrap();
-    let t = Target::parse(&format!("etcd://127.0.0.1:{}/ha", c.members[survivor].client_port)).unwrap();
+    let t = Target::parse(&format!(
+        "etcd://127.0.0.1:{}/ha",
+        c.members[survivor].client_port
+    ))
+    .unwrap();
     let final_count = counter(&Etcd::connect(&t, &ConnectOptions::default()).unwrap());
     eprintln!("acked {acked}, unknown {unknown}, final {final_count}");
-    assert!(final_count >= acked, "lost acknowledged increments: {final_count} < {acked}");
-    assert!(final_count <= acked + unknown, "{final_count} > {acked} + {unknown}");
-    assert!(acked > at, "no increment acknowledged after the leader died");
+    assert!(
+        final_count >= acked,
+        "lost acknowledged increments: {final_count} < {acked}"
+    );
+    assert!(
+        final_count <= acked + unknown,
+        "{final_count} > {acked} + {unknown}"
+    );
+    assert!(
+        acked > at,
+        "no increment acknowledged after the leader died"
+    );
 }

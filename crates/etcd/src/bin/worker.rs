@@ -37,7 +37,9 @@ fn num(s: Option<&String>) -> u64 {
 }
 
 fn parse_counter(v: Option<&[u8]>) -> (u64, i64) {
-    let s = v.map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let s = v
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
     let mut it = s.split_whitespace();
     let n = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
     let f = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
@@ -53,7 +55,11 @@ fn main() {
             let etcd = connect(&target);
             for _ in 0..num(args.get(2)) {
                 let lock = etcd
-                    .lock(&LockOptions::new().ttl(Duration::from_secs(5)).command("incr"))
+                    .lock(
+                        &LockOptions::new()
+                            .ttl(Duration::from_secs(5))
+                            .command("incr"),
+                    )
                     .unwrap_or_else(|e| die(e, 2));
                 let doc = etcd.read().unwrap_or_else(|e| die(e, 2));
                 let (n, last_fence) = parse_counter(doc.as_ref().map(|d| d.value.as_slice()));
@@ -110,7 +116,9 @@ fn main() {
                     .semaphore(n as usize, &LockOptions::new().wait(Wait::Block))
                     .unwrap_or_else(|e| die(e, 2));
                 let up = inuse
-                    .update(|v| Ok::<_, Error>(Some((parse_counter(v).0 + 1).to_string().into_bytes())))
+                    .update(|v| {
+                        Ok::<_, Error>(Some((parse_counter(v).0 + 1).to_string().into_bytes()))
+                    })
                     .unwrap_or_else(|e| die(e, 2));
                 let now = parse_counter(up.value.as_deref()).0;
                 max = max.max(now);
@@ -118,7 +126,9 @@ fn main() {
                     die(format!("{now} holders of {n} slots"), 5);
                 }
                 inuse
-                    .update(|v| Ok::<_, Error>(Some((parse_counter(v).0 - 1).to_string().into_bytes())))
+                    .update(|v| {
+                        Ok::<_, Error>(Some((parse_counter(v).0 - 1).to_string().into_bytes()))
+                    })
                     .unwrap_or_else(|e| die(e, 2));
                 slot.release().unwrap_or_else(|e| die(e, 2));
             }

@@ -71,10 +71,22 @@ pub fn start(n: usize, test: &str) -> Option<Cluster> {
             .args(["--name", &m.name])
             .arg("--data-dir")
             .arg(dir.path().join(&m.name))
-            .arg(format!("--listen-client-urls=http://127.0.0.1:{}", m.client_port))
-            .arg(format!("--advertise-client-urls=http://127.0.0.1:{}", m.client_port))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{}", m.peer_port))
-            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{}", m.peer_port))
+            .arg(format!(
+                "--listen-client-urls=http://127.0.0.1:{}",
+                m.client_port
+            ))
+            .arg(format!(
+                "--advertise-client-urls=http://127.0.0.1:{}",
+                m.client_port
+            ))
+            .arg(format!(
+                "--listen-peer-urls=http://127.0.0.1:{}",
+                m.peer_port
+            ))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{}",
+                m.peer_port
+            ))
             .arg(format!("--initial-cluster={initial}"))
             .arg("--initial-cluster-token=jlock-test")
             .arg("--initial-cluster-state=new")
