@@ -32,6 +32,7 @@
 mod client;
 mod doc;
 mod error;
+pub mod local;
 mod lock;
 mod status;
 mod target;

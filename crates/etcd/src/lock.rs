@@ -15,7 +15,7 @@ use crate::status::HolderInfo;
 use crate::{Error, Etcd, LossReason, Result};
 use etcd_client::{
     Client, Compare, CompareOp, EventType, GetOptions, PutOptions, SortOrder, SortTarget, Txn,
-    TxnOp, WatchFilterType, WatchOptions,
+    TxnOp, TxnOpResponse, WatchFilterType, WatchOptions,
 };
 use std::io::{PipeReader, PipeWriter, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -280,15 +280,55 @@ fn acquire(
             released: false,
         };
         let result: Result<()> = async {
-            let (k, v) = (lock.key.as_str(), holder.to_json());
-            let v = v.as_str();
-            let put = inner
+            // One transaction queues the key and reads the oldest entries: when the lock is
+            // free, that is the whole acquisition.
+            let value = holder.to_json();
+            let txn = Txn::new().and_then([
+                TxnOp::put(
+                    lock.key.as_str(),
+                    value.as_str(),
+                    Some(PutOptions::new().with_lease(lease)),
+                ),
+                TxnOp::get(
+                    spec.blocking_prefix.as_str(),
+                    Some(
+                        GetOptions::new()
+                            .with_prefix()
+                            .with_sort(SortTarget::Create, SortOrder::Ascend)
+                            .with_limit(spec.limit as i64)
+                            .with_keys_only(),
+                    ),
+                ),
+            ]);
+            let txn = &txn;
+            let queued = inner
                 .req("queueing for the lock", false, |mut c| async move {
-                    c.put(k, v, Some(PutOptions::new().with_lease(lease))).await
+                    c.txn(txn.clone()).await
                 })
                 .await?;
-            lock.fence = put.header().map(|h| h.revision()).unwrap_or(0);
-            let wait = wait_turn(inner, &mut client, &spec, lock.fence, opts.wait, &name);
+            lock.fence = queued.header().map(|h| h.revision()).unwrap_or(0);
+            let fence = lock.fence;
+            let ahead = queued
+                .op_responses()
+                .iter()
+                .find_map(|r| match r {
+                    TxnOpResponse::Get(g) => Some(
+                        g.kvs()
+                            .iter()
+                            .filter(|kv| kv.create_revision() < fence)
+                            .count(),
+                    ),
+                    _ => None,
+                })
+                .unwrap_or(spec.limit);
+            let free = ahead < spec.limit;
+            let wait = async {
+                if free {
+                    Ok(())
+                } else {
+                    wait_turn(inner, &mut client, &spec, fence, opts.wait, &name).await
+                }
+            };
             let deadline = match opts.wait {
                 Wait::Timeout(d) => Some(started + d),
                 _ => None,
