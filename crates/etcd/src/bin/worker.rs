@@ -82,7 +82,8 @@ fn main() {
                 .unwrap_or_else(|e| die(e, 2));
             println!("fence={} key={}", lock.fence(), lock.key());
             let _ = std::io::stdout().flush();
-            let why = lock.wait_lost(None);
+            // Bounded only so that a bug cannot hang the test that runs this.
+            let why = lock.wait_lost(Some(Duration::from_secs(120)));
             println!("lost: {why:?}");
             let _ = std::io::stdout().flush();
             exit(3);
