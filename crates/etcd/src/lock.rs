@@ -370,7 +370,11 @@ fn acquire(
         match result {
             Ok(()) => {
                 if let Some((n, prefix)) = &spec.slot_numbers {
-                    lock.slot = claim_slot_number(&mut client, prefix, *n, lease).await;
+                    let claim = claim_slot_number(&mut client, prefix, *n, lease);
+                    lock.slot = tokio::time::timeout(inner.opts.request_timeout, claim)
+                        .await
+                        .ok()
+                        .flatten();
                 }
                 tasks.push(tokio::spawn(watch_key(
                     client.clone(),

@@ -129,15 +129,18 @@ impl Etcd {
                 let mut q = QueueStatus::default();
                 let mut exclusive_before = false;
                 for (i, kv) in r.kvs().iter().enumerate() {
-                    let ttl_left = c
-                        .lease_time_to_live(kv.lease(), None)
-                        .await
-                        .ok()
-                        .map(|l| l.ttl());
+                    let ttl_left = tokio::time::timeout(
+                        inner.opts.request_timeout,
+                        c.lease_time_to_live(kv.lease(), None),
+                    )
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .map(|l| l.ttl());
                     let holder = HolderInfo::parse(kv.value());
                     let key = String::from_utf8_lossy(kv.key()).into_owned();
                     let holds = if is_lock {
-                        let shared = key[prefix.len()..].starts_with("s/");
+                        let shared = key.get(prefix.len()..).unwrap_or("").starts_with("s/");
                         let h = if shared { !exclusive_before } else { i == 0 };
                         exclusive_before |= !shared;
                         h
