@@ -253,6 +253,7 @@ fn no_wait_timeout_and_interrupt_leave_no_queued_key() {
     let keys = std::thread::scope(|s| {
         let waiter = s.spawn(|| etcd.lock(&LockOptions::new().interrupt(&STOP)));
         while c.keys("jlock/q/.lock/").len() < 2 {
+            assert!(!waiter.is_finished(), "the waiter ended before queueing");
             std::thread::sleep(Duration::from_millis(20));
         }
         STOP.store(true, Ordering::SeqCst);
@@ -334,6 +335,7 @@ fn status_names_the_holder_and_the_waiters() {
     std::thread::scope(|s| {
         let waiter = s.spawn(|| etcd.lock(&LockOptions::new().command("waiter").interrupt(&STOP)));
         while c.keys("jlock/st/.lock/").len() < 2 {
+            assert!(!waiter.is_finished(), "the waiter ended before queueing");
             std::thread::sleep(Duration::from_millis(20));
         }
         let st = etcd.status().unwrap();
@@ -441,7 +443,7 @@ fn a_three_member_cluster_losing_its_leader_keeps_every_acknowledged_increment()
     let target = c.target("ha");
     let etcd = connect(&c, "ha");
     let (procs, each) = (3, 150u64);
-    let children: Vec<Child> = (0..procs)
+    let mut children: Vec<Child> = (0..procs)
         .map(|_| {
             worker()
                 .args(["cas", &target, &each.to_string()])
@@ -453,6 +455,10 @@ fn a_three_member_cluster_losing_its_leader_keeps_every_acknowledged_increment()
         .collect();
     // Mid-run: once some increments have landed, kill -9 the leader.
     while counter(&etcd) < 60 {
+        let ended = children
+            .iter_mut()
+            .any(|ch| ch.try_wait().unwrap().is_some());
+        assert!(!ended, "a worker ended before the leader was killed");
         std::thread::sleep(Duration::from_millis(20));
     }
     let status: Vec<(usize, u64, u64)> = (0..3)

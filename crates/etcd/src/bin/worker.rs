@@ -128,7 +128,11 @@ fn main() {
                 }
                 inuse
                     .update(|v| {
-                        Ok::<_, Error>(Some((parse_counter(v).0 - 1).to_string().into_bytes()))
+                        Ok::<_, Error>(Some(
+                            (parse_counter(v).0.saturating_sub(1))
+                                .to_string()
+                                .into_bytes(),
+                        ))
                     })
                     .unwrap_or_else(|e| die(e, 2));
                 slot.release().unwrap_or_else(|e| die(e, 2));
