@@ -703,11 +703,22 @@ impl EtcdLock {
             });
         }
         let lease = self.lease;
-        let revoked = self.inner.rt.block_on(self.inner.req(
-            "releasing the lock",
-            true,
-            |mut c| async move { c.lease_revoke(lease).await },
-        ));
+        let revoke = self
+            .inner
+            .req("releasing the lock", true, |mut c| async move {
+                c.lease_revoke(lease).await
+            });
+        // A lost lock's lease is revoked only as a courtesy (it frees the name sooner if
+        // etcd is back): do not wait long for an engine that is probably unreachable.
+        let bound = match lost {
+            Some(_) => Duration::from_secs(1),
+            None => self.inner.opts.request_timeout,
+        };
+        let revoked = self.inner.rt.block_on(async {
+            tokio::time::timeout(bound, revoke)
+                .await
+                .unwrap_or_else(|_| Err(self.inner.engine("releasing the lock", "no answer")))
+        });
         if let Some(reason) = lost {
             return Err(Error::Lost {
                 name: self.inner.target.name().to_string(),

@@ -518,3 +518,31 @@ fn a_three_member_cluster_losing_its_leader_keeps_every_acknowledged_increment()
         "no increment acknowledged after the leader died"
     );
 }
+
+#[test]
+fn a_holder_cut_off_from_etcd_counts_its_lock_lost_at_its_deadline() {
+    let Some(mut c) = harness::start(1, "engine-down") else {
+        return;
+    };
+    let etcd = connect(&c, "down");
+    let lock = etcd
+        .lock(&LockOptions::new().ttl(Duration::from_secs(2)))
+        .unwrap();
+    c.kill(0);
+    let start = Instant::now();
+    assert_eq!(
+        lock.wait_lost(Some(Duration::from_secs(60))),
+        Some(LossReason::NoRenewal)
+    );
+    eprintln!(
+        "engine down: lock counted lost after {:?} (TTL 2s)",
+        start.elapsed()
+    );
+    assert!(matches!(
+        lock.release(),
+        Err(Error::Lost {
+            reason: LossReason::NoRenewal,
+            ..
+        })
+    ));
+}
