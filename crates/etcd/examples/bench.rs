@@ -139,8 +139,23 @@ fn main() {
         }
         return;
     }
-    let ops: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(400);
+    let ops: u64 = match args.first() {
+        None => 400,
+        Some(a) => a.parse().unwrap_or_else(|_| {
+            eprintln!("usage: bench [OPS]   (OPS: operations per workload, default 400)");
+            std::process::exit(64)
+        }),
+    };
     let etcd = LocalEtcd::start(1).unwrap_or_else(|e| panic!("{e}"));
+    // Release builds abort on panic without running Drop: stop the server from the hook.
+    let pids = etcd.pids();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        for pid in &pids {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        default_hook(info);
+    }));
     let line = |what: &str, rate: f64, base: Option<f64>| {
         let vs = base
             .map(|b| format!("  ({:.1}x the etcdctl loop)", rate / b))

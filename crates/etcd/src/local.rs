@@ -168,6 +168,15 @@ impl LocalEtcd {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Process ids of the running members (e.g. for a panic hook: with `panic = "abort"`,
+    /// `Drop` does not run).
+    pub fn pids(&self) -> Vec<u32> {
+        self.members
+            .iter()
+            .filter_map(|m| m.child.as_ref().map(Child::id))
+            .collect()
+    }
+
     /// kill -9 one member.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {
