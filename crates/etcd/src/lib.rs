@@ -41,5 +41,5 @@ pub use client::{ConnectOptions, Etcd, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REQU
 pub use doc::{Document, Update};
 pub use error::{Error, LossReason, Result};
 pub use lock::{EtcdLock, LockOptions, Mode, Wait, DEFAULT_TTL};
-pub use status::{Entry, HolderInfo, QueueStatus, Status};
+pub use status::{Entry, HolderInfo, QueueStatus, Status, MAX_COMMAND_LEN};
 pub use target::{is_etcd_target, Target, MAX_NAME_LEN, SCHEME};

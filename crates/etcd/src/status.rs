@@ -5,6 +5,21 @@ use crate::{Etcd, Result};
 use etcd_client::{GetOptions, SortOrder, SortTarget};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The longest command recorded in a lock's value (longer ones are cut, with `…`): the
+/// value must stay far below etcd's request limit.
+pub const MAX_COMMAND_LEN: usize = 1024;
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// Who queued a key: stored as the key's value (a small JSON object).
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
@@ -33,7 +48,7 @@ impl HolderInfo {
         HolderInfo {
             host,
             pid: std::process::id(),
-            command: command.to_string(),
+            command: truncate(command, MAX_COMMAND_LEN),
             since: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
@@ -184,5 +199,25 @@ impl Etcd {
                 .map(|kv| (kv.value().len(), kv.mod_revision()));
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_info_round_trips_and_long_commands_are_cut() {
+        let long = "é".repeat(MAX_COMMAND_LEN);
+        let mut h = HolderInfo::current(&long);
+        h.mode = "exclusive".into();
+        assert!(h.command.len() <= MAX_COMMAND_LEN + "…".len());
+        assert!(h.command.ends_with('…'));
+        let back = HolderInfo::parse(h.to_json().as_bytes());
+        assert_eq!(back.command, h.command);
+        assert_eq!(back.pid, std::process::id());
+        assert_eq!(back.mode, "exclusive");
+        assert_eq!(HolderInfo::parse(b"not json"), HolderInfo::default());
+        assert_eq!(HolderInfo::parse(b"[1]").pid, 0);
     }
 }
