@@ -29,7 +29,13 @@ pub fn start(n: usize, test: &str) -> Option<Cluster> {
         if std::env::var("JLOCK_REQUIRE_ETCD").as_deref() == Ok("1") {
             panic!("{test}: etcd/etcdctl not installed and JLOCK_REQUIRE_ETCD=1 (run .ci/etcd-setup.sh)");
         }
-        eprintln!("{test}: SKIPPED: etcd or etcdctl is not installed (apt-get install etcd-server etcd-client, or .ci/etcd-setup.sh)");
+        // Written to the stderr handle itself, past the test harness's capture, so that the
+        // skip shows in a plain `cargo test` run.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test}: SKIPPED: etcd or etcdctl is not installed (apt-get install etcd-server etcd-client, or .ci/etcd-setup.sh)"
+        );
         return None;
     }
     Some(Cluster(
