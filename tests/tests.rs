@@ -12,5 +12,6 @@ mod errors;
 mod examples;
 mod flock_compat;
 mod lock;
+mod lossless;
 mod operators;
 mod trust;

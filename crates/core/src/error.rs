@@ -182,6 +182,13 @@ pub enum Error {
         /// The user id that owns the refused file, when one does.
         owner: Option<u32>,
     },
+    /// The lock file named for a store is its data file itself: the store
+    /// would lock the very file it replaces. A usage error.
+    #[error("{}: the lock file must not be the data file itself", path.display())]
+    LockIsData {
+        /// The data file.
+        path: PathBuf,
+    },
     /// A path expression could not be parsed.
     #[error("bad path {input:?}: {reason}")]
     BadPath {
@@ -254,7 +261,10 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::BadPath { .. } | Error::IndexPastEnd { .. } | Error::TooDeep { .. }
+            Error::BadPath { .. }
+                | Error::IndexPastEnd { .. }
+                | Error::TooDeep { .. }
+                | Error::LockIsData { .. }
         )
     }
 

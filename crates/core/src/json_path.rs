@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 /// One step of a [`JsonPath`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Segment {
     /// An object member, from `.name`, `."name"` or `["name"]`.
     Key(String),

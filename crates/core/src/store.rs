@@ -147,6 +147,11 @@ impl StoreBuilder {
             Some(p) => p.clone(),
             None => names::lock_of(&target),
         };
+        if same_file(&lock_path, &target) {
+            return Err(Error::LockIsData {
+                path: self.data_path.clone(),
+            });
+        }
         let lock = LockFile::open(&lock_path)?;
         let disk = Disk::new(target.clone(), dir, self.durability);
         Ok(Store {
@@ -451,5 +456,18 @@ impl Store {
             path: self.target.clone(),
             source,
         }
+    }
+}
+
+/// Whether `a` and `b` name one file: the same inode if both exist, else
+/// the same path once symlinks are resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => resolve_links(a)
+            .ok()
+            .zip(resolve_links(b).ok())
+            .is_some_and(|(x, y)| std::path::absolute(x).ok() == std::path::absolute(y).ok()),
     }
 }

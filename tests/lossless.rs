@@ -1,0 +1,236 @@
+//! What an edit changes, through the `jlock` binary: exactly what it
+//! touches — numbers keep their digits, the file keeps its layout, `incr`
+//! adds exactly, and every limit is a clear error that leaves the file as
+//! it was.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use predicates::str::contains;
+
+use crate::util::jlock;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).unwrap();
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    fs::read_to_string(dir.join(name)).unwrap()
+}
+
+/// `jlock ARGS` succeeds and prints `out`.
+fn ok(dir: &Path, args: &[&str], out: &str) {
+    jlock(dir, args).assert().success().stdout(out.to_string());
+}
+
+#[test]
+fn an_edit_of_one_key_changes_no_other_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = "{\n    \"f\": 0.9999999999999999,\n    \"big\": 12345678901234567890123,\n    \
+                \"ids\": [99999999999999999999, 100000000000000000001],\n    \"e\": 1E2,\n    \
+                \"z\": -0,\n    \"huge\": 1e400,\n    \"tiny\": 2.4e-324\n}\n";
+    write(d, "c.json", text);
+    ok(d, &["set", "c.json", ".k", "1"], "");
+    ok(d, &["del", "c.json", ".k"], "");
+    assert_eq!(read(d, "c.json"), text);
+    ok(d, &["get", "c.json", ".ids[0]"], "99999999999999999999\n");
+    ok(d, &["get", "c.json", ".huge"], "1e+400\n");
+    // VALUE keeps its digits too.
+    ok(
+        d,
+        &["set", "c.json", ".ids[1]", "100000000000000000002"],
+        "",
+    );
+    assert_eq!(
+        read(d, "c.json"),
+        text.replace("100000000000000000001", "100000000000000000002")
+    );
+}
+
+#[test]
+fn set_then_del_gives_back_the_original_bytes_in_any_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let layouts = [
+        "{\"a\":1,\"b\":[1,2,3]}",
+        "{\r\n\t\"a\": 1,\r\n\t\"b\": [1, 2, 3]\r\n}\r\n",
+        "{\n    \"a\": \"\\u00e9\\/\",\n    \"a\": 2,\n    \"b\": {}\n}\n",
+        "\u{feff}{ \"a\" : 1 , \"b\" : [ ] }\n",
+        "  [ 1 ,\n 2 ]  ",
+    ];
+    for text in layouts {
+        write(d, "c.json", text);
+        let path = if text
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .starts_with('[')
+        {
+            ".[2]"
+        } else {
+            ".k"
+        };
+        ok(d, &["set", "c.json", path, "{\"x\": [1, 2]}"], "");
+        assert_ne!(read(d, "c.json"), text);
+        ok(d, &["del", "c.json", path], "");
+        assert_eq!(read(d, "c.json"), text, "{text:?}");
+    }
+}
+
+#[test]
+fn a_new_member_is_laid_out_like_its_siblings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "c.json", "{\n\t\"a\": 1\n}");
+    ok(d, &["set", "c.json", ".b", "[1,2]"], "");
+    assert_eq!(
+        read(d, "c.json"),
+        "{\n\t\"a\": 1,\n\t\"b\": [\n\t\t1,\n\t\t2\n\t]\n}"
+    );
+    write(d, "d.json", "{\"a\": 1, \"z\": 0}\n");
+    ok(d, &["set", "d.json", ".b", "{\"c\":2}"], "");
+    assert_eq!(
+        read(d, "d.json"),
+        "{\"a\": 1, \"z\": 0, \"b\": {\"c\": 2}}\n"
+    );
+    // A new file starts pretty-printed, as always.
+    ok(d, &["set", "new.json", ".a", "1"], "");
+    assert_eq!(read(d, "new.json"), "{\n  \"a\": 1\n}\n");
+    // Restyling is asked for explicitly.
+    ok(d, &["set", "--compact", "c.json", ".a", "2"], "");
+    assert_eq!(read(d, "c.json"), "{\"a\":2,\"b\":[1,2]}\n");
+    ok(d, &["set", "--pretty", "c.json", ".a", "3"], "");
+    assert_eq!(
+        read(d, "c.json"),
+        "{\n  \"a\": 3,\n  \"b\": [\n    1,\n    2\n  ]\n}\n"
+    );
+}
+
+#[test]
+fn update_rewrites_only_what_the_command_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = "{\n    \"n\": 1,\n    \"price\": 1.10,\n    \"list\": [1, 2, 3],\n    \"s\": \"\\u00e9\"\n}\n";
+    write(d, "c.json", text);
+    ok(d, &["update", "c.json", "--", "jq", ".n += 1"], "");
+    assert_eq!(read(d, "c.json"), text.replace("\"n\": 1", "\"n\": 2"));
+    // Equal values: nothing is written at all (same inode, same bytes).
+    let before = fs::metadata(d.join("c.json")).unwrap();
+    ok(d, &["update", "c.json", "--", "cat"], "");
+    ok(d, &["update", "c.json", "--", "jq", "."], "");
+    let after = fs::metadata(d.join("c.json")).unwrap();
+    assert_eq!(
+        (before.ino(), before.mtime_nsec()),
+        (after.ino(), after.mtime_nsec())
+    );
+}
+
+#[test]
+fn incr_adds_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for _ in 0..10 {
+        jlock(d, &["incr", "c.json", "--by", "0.1"])
+            .assert()
+            .success();
+    }
+    assert_eq!(read(d, "c.json"), "1\n");
+    write(d, "p.json", "0.1");
+    ok(d, &["incr", "p.json", "--by", "0.2"], "0.3\n");
+    write(d, "b.json", "{\"id\": 12345678901234567890123}");
+    ok(d, &["incr", "b.json", ".id"], "12345678901234567890124\n");
+    assert_eq!(read(d, "b.json"), "{\"id\": 12345678901234567890124}");
+    write(d, "u.json", "18446744073709551615");
+    ok(d, &["incr", "u.json"], "18446744073709551616\n");
+    ok(
+        d,
+        &["incr", "u.json", "--by", "99999999999999999999"],
+        "118446744073709551615\n",
+    );
+    // Bounded: a sum that would take unbounded digits is an error, not work.
+    write(d, "e.json", "1e999999999\n");
+    jlock(d, &["incr", "e.json"])
+        .assert()
+        .code(65)
+        .stderr(contains("4096 digits"));
+    assert_eq!(read(d, "e.json"), "1e999999999\n");
+}
+
+/// `jlock ARGS` on `c.json` = `text` fails with `code`, leaving the file as it was.
+fn refused(text: &str, args: &[&str], code: i32, says: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "c.json", text);
+    jlock(d, args)
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(code)
+        .stderr(contains(says));
+    assert_eq!(read(d, "c.json"), text, "{args:?}");
+}
+
+#[test]
+fn limits_are_usage_errors_that_change_nothing() {
+    let deep = ".a".repeat(200);
+    refused("{}", &["set", "c.json", &deep, "1"], 64, "deeper than");
+    let deep_value = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    refused(
+        "{}",
+        &["set", "c.json", ".a", &deep_value],
+        64,
+        "deeper than 128",
+    );
+    refused(
+        "{\"a\": []}",
+        &["set", "c.json", ".a[100000000]", "1"],
+        64,
+        "past the end",
+    );
+    refused(
+        "{\"a\": []}",
+        &["set", "c.json", ".a[9223372036854775807]", "1"],
+        64,
+        "past the end",
+    );
+    refused(
+        "{\"a\": []}",
+        &["set", "c.json", "/a/1000000000000", "1"],
+        64,
+        "past the end",
+    );
+    refused("{\"arr\": [1]}", &["del", "c.json", "/arr/x"], 65, "arr");
+    refused("{\"arr\": [1]}", &["del", "c.json", "/arr/01"], 65, "arr");
+    refused("\u{c}", &["incr", "c.json"], 65, "invalid JSON");
+    refused(
+        "{}",
+        &["incr", "c.json", "--lock-file", "c.json"],
+        64,
+        "lock file",
+    );
+}
+
+#[test]
+fn a_deep_file_is_read_up_to_the_limit_jlock_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let past_limit = format!("{}{}", "[".repeat(129), "]".repeat(129));
+    write(d, "c.json", &past_limit);
+    jlock(d, &["get", "c.json"]).assert().code(65);
+    let at_limit = format!("{}{}", "[".repeat(128), "]".repeat(128));
+    write(d, "c.json", &at_limit);
+    jlock(d, &["get", "c.json"]).assert().success();
+    // The deepest document jlock writes is one it reads back.
+    let path = ".a".repeat(127);
+    jlock(d, &["set", "n.json", &path, "[]"]).assert().success();
+    jlock(d, &["get", "n.json"]).assert().success();
+}
+
+#[test]
+fn a_byte_order_mark_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "c.json", "\u{feff}{\"n\": 1}\n");
+    ok(d, &["incr", "c.json", ".n"], "2\n");
+    assert_eq!(read(d, "c.json"), "\u{feff}{\"n\": 2}\n");
+}
