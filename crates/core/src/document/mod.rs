@@ -20,7 +20,7 @@
 //! ```
 //!
 //! One limit, [`MAX_DEPTH`], bounds both reading and writing; the reasons and
-//! rules are in `docs/lossless.md`.
+//! rules are in docs/design.md ("Lossless documents").
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Writing a changed document back: the original bytes with only the spans whose values changed rewritten, laid out like their neighbours; or the whole document restyled on request.
 //!
-//! The rules (docs/lossless.md has the reasons):
+//! The rules (docs/design.md, "Lossless documents", has the reasons):
 //!
 //! * Values are compared, not texts: numbers as exact decimals (`1E2` equals
 //!   `100`, and an equal number keeps its spelling), strings after unescaping,
