@@ -267,9 +267,14 @@ fn measure(
     let doc = if size == 0 {
         json!(0)
     } else {
-        // {"count": 0, "pad": "xxx…"} of about `size` bytes, pretty-printed.
-        let pad = usize::try_from(size.saturating_sub(32)).unwrap_or(0);
-        json!({"count": 0, "pad": "x".repeat(pad)})
+        // {"count": 0, "items": [...]}: about `size` bytes of small records,
+        // pretty-printed — a realistic document for a one-key edit: every
+        // record is read, one number changes.
+        let records = (size / 150).max(1);
+        let items: Vec<serde_json::Value> = (0..records)
+            .map(|i| json!({"id": i, "name": format!("item-{i}"), "price": 12.5, "tags": ["a", "b"], "ok": true}))
+            .collect();
+        json!({"count": 0, "items": items})
     };
     let path = if size == 0 { "." } else { ".count" };
     let mut text = if size == 0 {
