@@ -69,6 +69,10 @@ pub enum Approach {
     Queue,
     /// `flock(1)` around `sh -c 'n=$(cat c); echo $((n+1)) > c'`.
     FlockSh,
+    /// jlock's store in the default mode, on a pretty-printed document of
+    /// many small records: a one-key edit of a realistic large document,
+    /// where reading and writing it back (not the lock) is the cost.
+    Edit,
 }
 
 impl Approach {
@@ -77,6 +81,7 @@ impl Approach {
             Approach::Store(d) => format!("store:{d}"),
             Approach::Queue => "queue".into(),
             Approach::FlockSh => "flock-sh".into(),
+            Approach::Edit => "edit:records".into(),
         }
     }
 
@@ -84,13 +89,14 @@ impl Approach {
         match s {
             "queue" => Ok(Approach::Queue),
             "flock-sh" => Ok(Approach::FlockSh),
+            "edit:records" => Ok(Approach::Edit),
             _ => s
                 .strip_prefix("store:")
                 .and_then(|d| d.parse().ok())
                 .map(Approach::Store)
                 .ok_or_else(|| {
                     Error::Usage(format!(
-                        "unknown approach {s:?}; expected store:journal, store:rename, store:fsync, queue or flock-sh"
+                        "unknown approach {s:?}; expected store:journal, store:rename, store:fsync, queue, flock-sh or edit:records"
                     ))
                 }),
         }
@@ -98,7 +104,7 @@ impl Approach {
 
     /// Whether the document size matters to this approach.
     fn sized(self) -> bool {
-        matches!(self, Approach::Store(_))
+        matches!(self, Approach::Store(_) | Approach::Edit)
     }
 }
 
@@ -168,7 +174,7 @@ fn ops_for(approach: Approach, size: u64, procs: usize, ops: u64) -> u64 {
     };
     let budget = match approach {
         Approach::FlockSh => ops.min(300),
-        Approach::Store(_) if size > 0 => ops.min((64 << 20) / size).max(16),
+        Approach::Store(_) | Approach::Edit if size > 0 => ops.min((64 << 20) / size).max(16),
         _ => ops,
     };
     // Every process does the same number.
@@ -192,6 +198,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
         if on_path("flock") && on_path("sh") {
             all.push(Approach::FlockSh);
         }
+        all.push(Approach::Edit);
         all
     } else {
         args.approaches
@@ -266,7 +273,7 @@ fn measure(
     let data = dir.join("data.json");
     let doc = if size == 0 {
         json!(0)
-    } else {
+    } else if approach == Approach::Edit {
         // {"count": 0, "items": [...]}: about `size` bytes of small records,
         // pretty-printed — a realistic document for a one-key edit: every
         // record is read, one number changes.
@@ -275,6 +282,10 @@ fn measure(
             .map(|i| json!({"id": i, "name": format!("item-{i}"), "price": 12.5, "tags": ["a", "b"], "ok": true}))
             .collect();
         json!({"count": 0, "items": items})
+    } else {
+        // {"count": 0, "pad": "xxx…"} of about `size` bytes, pretty-printed.
+        let pad = usize::try_from(size.saturating_sub(32)).unwrap_or(0);
+        json!({"count": 0, "pad": "x".repeat(pad)})
     };
     let path = if size == 0 { "." } else { ".count" };
     let mut text = if size == 0 {
@@ -288,7 +299,11 @@ fn measure(
     let exe = std::env::current_exe().map_err(io_err("jlock"))?;
 
     let mut crew = Crew::spawn(procs, |index| match approach {
-        Approach::Store(d) => {
+        Approach::Store(_) | Approach::Edit => {
+            let d = match approach {
+                Approach::Store(d) => d,
+                _ => Durability::default(),
+            };
             let mut c = Command::new(&exe);
             c.arg("bench-child")
                 .arg(index.to_string())
@@ -335,7 +350,7 @@ fn measure(
     crew.finish().map_err(io_err("bench child"))?;
 
     let count = match approach {
-        Approach::Store(_) => {
+        Approach::Store(_) | Approach::Edit => {
             let store = Store::open(&data)?;
             let value = store.get(&JsonPath::parse(path)?)?;
             value.and_then(|v| v.as_u64()).unwrap_or(0)
