@@ -39,12 +39,19 @@ fn missing_and_empty_files_read_as_null_and_first_update_creates() {
 }
 
 #[test]
-fn writes_keep_key_order_pretty_with_newline() {
+fn writes_keep_key_order_and_layout_or_restyle_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db.json");
     fs::write(&path, r#"{"zeta": 1, "alpha": {"b": 2, "a": 3}}"#).unwrap();
     let store = Store::open(&path).unwrap();
     store.set(&p(".mid"), json!("x")).unwrap();
+    // By default only what changed is written: the one-line layout stays.
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        r#"{"zeta": 1, "alpha": {"b": 2, "a": 3}, "mid": "x"}"#
+    );
+    let pretty = Store::builder(&path).pretty(true).open().unwrap();
+    pretty.set(&p(".mid"), json!("x")).unwrap();
     assert_eq!(
         fs::read_to_string(&path).unwrap(),
         "{\n  \"zeta\": 1,\n  \"alpha\": {\n    \"b\": 2,\n    \"a\": 3\n  },\n  \"mid\": \"x\"\n}\n"
@@ -71,17 +78,24 @@ fn set_creates_intermediates_and_delete_removes() {
 }
 
 #[test]
-fn incr_counts_from_zero_adds_floats_and_refuses_overflow() {
+fn incr_counts_from_zero_adds_exactly_and_bounds_its_work() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("n.json");
     let store = Store::open(&path).unwrap();
     assert_eq!(store.incr(&p(".hits"), 5).unwrap(), 5.into());
     assert_eq!(store.incr(&p(".hits"), -7).unwrap(), (-2).into());
     let half = serde_json::Number::from_f64(0.5).unwrap();
-    assert_eq!(store.incr(&p(".hits"), half).unwrap().as_f64(), Some(-1.5));
+    assert_eq!(store.incr(&p(".hits"), half).unwrap().to_string(), "-1.5");
+    // No 64-bit limit: integers of any size add exactly.
     store.set(&p(".big"), json!(i64::MAX)).unwrap();
+    assert_eq!(
+        store.incr(&p(".big"), 1).unwrap().to_string(),
+        "9223372036854775808"
+    );
+    // A sum that would need unbounded digits is an error, file untouched.
+    fs::write(&path, "{\"huge\": 1e999999999}").unwrap();
     let before = fs::read(&path).unwrap();
-    let err = store.incr(&p(".big"), 1).unwrap_err();
+    let err = store.incr(&p(".huge"), 1).unwrap_err();
     assert!(matches!(err, Error::Overflow { .. }), "{err:?}");
     assert_eq!(fs::read(&path).unwrap(), before);
 }
@@ -164,7 +178,7 @@ fn permissions_survive_and_symlinks_stay_links() {
         .unwrap()
         .file_type()
         .is_symlink());
-    assert_eq!(fs::read_to_string(&real).unwrap(), "2\n");
+    assert_eq!(fs::read_to_string(&real).unwrap(), "2");
     let mode = fs::metadata(&real).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o640);
     assert!(dir.path().join("real.json.lock").exists());

@@ -17,6 +17,27 @@ use serde_json::{Error, Value};
 
 use super::number::{f32_holds, f64_holds};
 
+/// `deserialize_f64`/`deserialize_f32`: a number is handed to the visitor
+/// only if the float holds it exactly (its shortest spelling is the same
+/// number); anything else is refused, never rounded.
+macro_rules! exact_float {
+    ($method:ident, $ty:ty, $holds:ident, $visit:ident) => {
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0 {
+                Value::Number(n) => {
+                    let text = n.as_str();
+                    let x: $ty = text.parse().map_err(|_| not_held(text, stringify!($ty)))?;
+                    if !$holds(text, x) {
+                        return Err(not_held(text, stringify!($ty)));
+                    }
+                    visitor.$visit(x)
+                }
+                other => other.$method(visitor),
+            }
+        }
+    };
+}
+
 /// `serde_json::from_value`, except that a number a field cannot hold
 /// exactly is an error instead of being rounded.
 ///
@@ -107,33 +128,8 @@ impl<'de> Deserializer<'de> for Exact<'de> {
         }
     }
 
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Number(n) => {
-                let text = n.as_str();
-                let x: f64 = text.parse().map_err(|_| not_held(text, "f64"))?;
-                if !f64_holds(text, x) {
-                    return Err(not_held(text, "f64"));
-                }
-                visitor.visit_f64(x)
-            }
-            other => other.deserialize_f64(visitor),
-        }
-    }
-
-    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Number(n) => {
-                let text = n.as_str();
-                let x: f32 = text.parse().map_err(|_| not_held(text, "f32"))?;
-                if !f32_holds(text, x) {
-                    return Err(not_held(text, "f32"));
-                }
-                visitor.visit_f32(x)
-            }
-            other => other.deserialize_f32(visitor),
-        }
-    }
+    exact_float!(deserialize_f64, f64, f64_holds, visit_f64);
+    exact_float!(deserialize_f32, f32, f32_holds, visit_f32);
 
     delegate! {
         deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
