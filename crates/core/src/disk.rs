@@ -5,13 +5,14 @@
 //! All of this runs under the sidecar lock — shared for a read, exclusive for
 //! an update — so one `Disk` never races another process's.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::durability::Durability;
 use crate::error::{Error, IoContext, Operation, Result};
+use crate::file_info::FileInfo;
 use crate::journal::{read_full_at, Journal, State};
 use crate::replace::{replace, Creation};
 use crate::{names, shared_dir};
@@ -53,7 +54,7 @@ pub(crate) struct Snapshot {
     /// The current document's bytes (empty if the file is missing).
     pub bytes: Vec<u8>,
     /// The open data file and its metadata, if it exists.
-    data: Option<(File, Metadata)>,
+    data: Option<(File, FileInfo)>,
 }
 
 /// One store's view of its data file and journal.
@@ -64,6 +65,10 @@ pub(crate) struct Disk {
     journal_path: PathBuf,
     writer: Writer,
     journal: Option<Journal>,
+    /// In journal mode, the data file kept open from one update to the
+    /// next, with its device and inode: reused while the path still names
+    /// that file (one `stat` instead of `open`, `fstat` and `close`).
+    kept: Option<(File, u64, u64)>,
 }
 
 impl Disk {
@@ -75,6 +80,7 @@ impl Disk {
             dir,
             writer: Writer::from(durability),
             journal: None,
+            kept: None,
         }
     }
 
@@ -85,9 +91,12 @@ impl Disk {
     /// returned without writing.
     pub fn load(&mut self, exclusive: bool) -> Result<Snapshot> {
         let writable = exclusive && matches!(self.writer, Writer::InPlace);
-        let data = self.open_data(writable, false)?;
+        let data = match self.reuse_kept(writable)? {
+            Some(d) => Some(d),
+            None => self.open_data(writable, false)?,
+        };
         let mut bytes = match &data {
-            Some((file, meta)) => read_whole(file, meta.len()).at(Operation::Read, &self.target)?,
+            Some((file, meta)) => read_whole(file, meta.len).at(Operation::Read, &self.target)?,
             None => Vec::new(),
         };
         if self.journal.is_none() {
@@ -127,7 +136,7 @@ impl Disk {
         let Some((file, meta)) = self.open_data(false, false)? else {
             return Ok(false);
         };
-        let bytes = read_whole(&file, meta.len()).at(Operation::Read, &self.target)?;
+        let bytes = read_whole(&file, meta.len).at(Operation::Read, &self.target)?;
         if self.journal.is_none() {
             self.journal =
                 Journal::open(&self.journal_path, shared_dir::expected_owner(Some(&meta)))?;
@@ -140,10 +149,25 @@ impl Disk {
             .is_some_and(|r| r.belongs_to(&meta) && r.classify(&bytes) == State::Torn))
     }
 
+    /// The kept data file, if `write` (an update in journal mode) and the
+    /// path still names it, with the path's metadata.
+    fn reuse_kept(&mut self, write: bool) -> Result<Option<(File, FileInfo)>> {
+        let Some((file, dev, ino)) = self.kept.take() else {
+            return Ok(None);
+        };
+        if !write {
+            return Ok(None);
+        }
+        match FileInfo::of_path(&self.target) {
+            Ok(m) if m.is_file() && m.dev == dev && m.ino == ino => Ok(Some((file, m))),
+            _ => Ok(None),
+        }
+    }
+
     /// Opens the data file — read-write if `write`, created if `create` —
     /// or `None` if it is missing. Anything but a regular file is refused at
     /// once: a FIFO would block a read forever, a device read without end.
-    fn open_data(&self, write: bool, create: bool) -> Result<Option<(File, Metadata)>> {
+    fn open_data(&self, write: bool, create: bool) -> Result<Option<(File, FileInfo)>> {
         let opened = OpenOptions::new()
             .read(true)
             .write(write)
@@ -160,7 +184,7 @@ impl Disk {
             Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
             Err(e) => return Err(Error::io(Operation::Read, &self.target, e)),
         };
-        let meta = file.metadata().at(Operation::Stat, &self.target)?;
+        let meta = FileInfo::of_file(&file).at(Operation::Stat, &self.target)?;
         if !meta.is_file() {
             let what = io::Error::other("not a regular file; a data file must be one");
             return Err(Error::io(Operation::Read, &self.target, what));
@@ -199,10 +223,14 @@ impl Disk {
                 if self.journal.is_none() {
                     self.journal = Some(Journal::create(&self.journal_path, &meta)?);
                 }
-                match &mut self.journal {
+                let written = match &mut self.journal {
                     Some(j) => j.write_until(&file, &meta, &self.target, &old.bytes, new, stop),
                     None => Ok(()),
+                };
+                if written.is_ok() {
+                    self.kept = Some((file, meta.dev, meta.ino));
                 }
+                written
             }
         }
     }
@@ -217,17 +245,12 @@ fn open_nofollow(path: &Path, write: bool) -> io::Result<File> {
         .open(path)
 }
 
-/// Reads a whole file with `pread`, in one call when `size_hint` (from
-/// `fstat`) is right, plus the one that sees the end.
-fn read_whole(file: &File, size_hint: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = vec![0u8; usize::try_from(size_hint).unwrap_or(0) + 1];
-    let mut len = 0;
-    loop {
-        len += read_full_at(file, &mut bytes[len..], len as u64)?;
-        if len < bytes.len() {
-            bytes.truncate(len);
-            return Ok(bytes);
-        }
-        bytes.resize(len * 2, 0);
-    }
+/// Reads a whole file of `size` bytes (from `stat`) with `pread`: one call.
+/// Under the lock no cooperating writer changes the file meanwhile, so the
+/// size is trusted; a file found shorter is read as far as it goes.
+fn read_whole(file: &File, size: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; usize::try_from(size).unwrap_or(0)];
+    let len = read_full_at(file, &mut bytes, 0)?;
+    bytes.truncate(len);
+    Ok(bytes)
 }

@@ -33,12 +33,13 @@
 //! by anyone else (an in-place writer, `rm` and a new file on the same inode,
 //! a truncation) — stands, and the record is dropped. See docs/design.md.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Operation, Result};
+use crate::file_info::FileInfo;
 use crate::shared_dir;
 
 /// Bytes before the changed regions in a record.
@@ -154,8 +155,8 @@ pub(crate) struct Record {
 
 impl Record {
     /// Whether the record describes the file with this device and inode.
-    pub fn belongs_to(&self, meta: &Metadata) -> bool {
-        self.header.dev == meta.dev() && self.header.ino == meta.ino()
+    pub fn belongs_to(&self, meta: &FileInfo) -> bool {
+        self.header.dev == meta.dev && self.header.ino == meta.ino
     }
 
     fn new_mid(&self) -> &[u8] {
@@ -286,30 +287,30 @@ impl Journal {
     /// that file's owner and permission bits. A journal that would belong to
     /// someone other than the data file's owner is not created: the owner's
     /// jlock would (rightly) refuse to trust it.
-    pub fn create(path: &Path, data: &Metadata) -> Result<Journal> {
+    pub fn create(path: &Path, data: &FileInfo) -> Result<Journal> {
         let created = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .mode(data.mode() & 0o666)
+            .mode(data.mode & 0o666)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path);
         let file = match created {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // Planted since we looked: open it, checks and all.
-                return Journal::open(path, data.uid())?
+                return Journal::open(path, data.uid)?
                     .ok_or_else(|| Error::io(Operation::Journal, path, e));
             }
             Err(e) => return Err(Error::io(Operation::CreateTemp, path, e)),
         };
         let give_away = || -> io::Result<()> {
             let mine = file.metadata()?;
-            if mine.uid() != data.uid() || mine.gid() != data.gid() {
-                std::os::unix::fs::fchown(&file, Some(data.uid()), Some(data.gid()))?;
+            if mine.uid() != data.uid || mine.gid() != data.gid {
+                std::os::unix::fs::fchown(&file, Some(data.uid), Some(data.gid))?;
             }
             // fchmod is not subject to the umask: the bits carry over exactly.
-            file.set_permissions(std::fs::Permissions::from_mode(data.mode() & 0o666))
+            file.set_permissions(std::fs::Permissions::from_mode(data.mode & 0o666))
         };
         if let Err(e) = give_away() {
             let _ = std::fs::remove_file(path);
@@ -321,7 +322,7 @@ impl Journal {
                          journal mode on another user's file needs that user or root \
                          (the rename mode works)",
                         shared_dir::euid(),
-                        data.uid()
+                        data.uid
                     ),
                     Some(shared_dir::euid()),
                 ));
@@ -405,7 +406,7 @@ impl Journal {
     pub fn write_until(
         &mut self,
         data: &File,
-        meta: &Metadata,
+        meta: &FileInfo,
         data_path: &Path,
         old: &[u8],
         new: &[u8],
@@ -420,8 +421,8 @@ impl Journal {
         let (new_mid, old_mid) = (&new[p..new.len() - s], &old[p..old.len() - s]);
         let header = Header {
             seq: self.seq,
-            dev: meta.dev(),
-            ino: meta.ino(),
+            dev: meta.dev,
+            ino: meta.ino,
             prefix: p as u64,
             suffix: s as u64,
             old_len: old.len() as u64,
@@ -575,7 +576,7 @@ mod tests {
             .write(true)
             .open(&data_path)
             .unwrap();
-        let meta = data.metadata().unwrap();
+        let meta = FileInfo::of_file(&data).unwrap();
         let mut j = Journal::create(&dir.path().join("j"), &meta).unwrap();
         j.write_until(&data, &meta, &data_path, old, new, None)
             .unwrap();

@@ -45,6 +45,7 @@ mod disk;
 pub mod document;
 mod durability;
 mod error;
+mod file_info;
 mod holders;
 mod journal;
 mod json_path;

@@ -4,12 +4,13 @@
 //! A reader — even one that takes no lock, like `cat` or `jq` — opens either the
 //! old inode or the new one, so it sees a whole document, never a torn one.
 
-use std::fs::{self, File, Metadata, Permissions};
+use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Operation, Result};
+use crate::file_info::FileInfo;
 use crate::names::temp_name_of;
 use crate::shared_dir;
 
@@ -36,7 +37,7 @@ pub(crate) fn replace(
     target: &Path,
     dir: &Path,
     bytes: &[u8],
-    old: Option<&Metadata>,
+    old: Option<&FileInfo>,
     fsync: bool,
     creation: &mut Option<Creation>,
 ) -> Result<()> {
@@ -45,12 +46,12 @@ pub(crate) fn replace(
     let exact = match (old, *creation) {
         (None, _) => true, // a new file: 0666 less the umask, as any create
         (Some(old), Some(c)) => {
-            old.uid() == c.uid && old.gid() == c.gid && old.mode() & 0o7777 & !c.allowed == 0
+            old.uid == c.uid && old.gid == c.gid && old.mode & 0o7777 & !c.allowed == 0
         }
         (Some(_), None) => false,
     };
     let mode = match old {
-        Some(old) if exact => old.mode() & 0o7777,
+        Some(old) if exact => old.mode & 0o7777,
         _ => 0o666,
     };
     let mut builder = tempfile::Builder::new();
@@ -99,22 +100,22 @@ pub(crate) fn replace(
 
 /// Gives `file` the owner and mode of `old`; returns what the file was
 /// created as, for [`Creation`].
-fn copy_owner_and_mode(file: &File, old: &Metadata) -> io::Result<Creation> {
+fn copy_owner_and_mode(file: &File, old: &FileInfo) -> io::Result<Creation> {
     let new = file.metadata()?;
     let created = Creation {
         allowed: new.mode() & 0o666,
         uid: new.uid(),
         gid: new.gid(),
     };
-    if new.uid() != old.uid() || new.gid() != old.gid() {
+    if new.uid() != old.uid || new.gid() != old.gid {
         // Only root (or a member of the group) may give a file away; others
         // keep their own ownership, as any editor's "save" would.
-        match std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid())) {
+        match std::os::unix::fs::fchown(file, Some(old.uid), Some(old.gid)) {
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
             other => other?,
         }
     }
     // fchmod is not subject to the umask, so the bits carry over exactly.
-    file.set_permissions(Permissions::from_mode(old.mode() & 0o7777))?;
+    file.set_permissions(Permissions::from_mode(old.mode & 0o7777))?;
     Ok(created)
 }

@@ -243,8 +243,8 @@ pub(crate) fn check_owned(path: &Path, meta: &fs::Metadata, owner: u32, what: &s
 
 /// The owner the files beside `data` must have: the data file's owner, or
 /// this user if it does not exist yet.
-pub(crate) fn expected_owner(data: Option<&fs::Metadata>) -> u32 {
-    data.map_or_else(euid, |m| m.uid())
+pub(crate) fn expected_owner(data: Option<&crate::file_info::FileInfo>) -> u32 {
+    data.map_or_else(euid, |m| m.uid)
 }
 
 #[cfg(test)]
