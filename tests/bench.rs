@@ -56,9 +56,9 @@ fn small_matrix_json_is_complete_and_correct() {
         "store:rename",
     ];
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), want);
-    // Store modes and the records edit: 2 process counts × 2 sizes; queue
-    // and flock-sh: 2 each.
-    assert_eq!(results.len(), 4 * 4 + 2 + 2);
+    // Store modes: 2 process counts × 2 sizes; the records edit: 2 process
+    // counts × the one size that is not a bare counter; queue and flock-sh: 2 each.
+    assert_eq!(results.len(), 3 * 4 + 2 + 2 + 2);
     let svg = std::fs::read_to_string(dir.path().join("chart.svg")).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("store:journal"),
