@@ -31,11 +31,12 @@ use crate::error::{Error, Result};
 mod convert;
 pub mod number;
 mod render;
-pub mod syntax;
+mod syntax;
 
 pub use convert::from_value_exact;
 pub use render::{deeper_than, Style, TooDeep};
-pub use syntax::{Kind, Member, Node, Span, SyntaxError, Tree};
+pub use syntax::SyntaxError;
+use syntax::Tree;
 
 /// The deepest nesting of arrays and objects jlock reads or writes: `[]` is
 /// 1 level, `{"a": []}` 2. A deeper file is invalid JSON to jlock (exit 65);
@@ -64,11 +65,6 @@ impl Document {
     /// [`Document::parse`], with errors as [`Error::InvalidJson`] naming `file`.
     pub fn parse_file(bytes: &[u8], file: &Path) -> Result<(Document, Value)> {
         Document::parse(bytes).map_err(|e| invalid_json(e, file))
-    }
-
-    /// The concrete tree.
-    pub fn tree(&self) -> &Tree {
-        &self.tree
     }
 
     /// True if the document was empty (nothing but whitespace).
