@@ -97,3 +97,20 @@ fn a_url_target_is_refused_clearly_by_a_build_without_it() {
         .code(64)
         .stderr(contains("nosuch:// targets are not supported"));
 }
+
+#[test]
+fn completions_report_a_failed_write_instead_of_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(crate::util::jlock_bin())
+        .current_dir(dir.path())
+        .args(["completions", "bash"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No space left"));
+}

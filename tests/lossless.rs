@@ -234,3 +234,55 @@ fn a_byte_order_mark_is_kept() {
     ok(d, &["incr", "c.json", ".n"], "2\n");
     assert_eq!(read(d, "c.json"), "\u{feff}{\"n\": 2}\n");
 }
+
+#[test]
+fn an_update_command_that_prints_without_end_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "c.json", "{\"n\": 1}\n");
+    // Unbounded output: read up to the bound, then the command is killed.
+    jlock(
+        d,
+        &["update", "c.json", "--", "sh", "-c", "yes 1 | tr -d '\\n'"],
+    )
+    .timeout(std::time::Duration::from_secs(120))
+    .assert()
+    .code(65)
+    .stderr(contains("printed more than 256 MiB"));
+    assert_eq!(read(d, "c.json"), "{\"n\": 1}\n");
+    // Its output is read with the data file's grammar: nesting past the limit
+    // is refused the same way, not with a parser's internal message.
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    jlock(d, &["update", "c.json", "--", "echo", &deep])
+        .assert()
+        .code(65)
+        .stderr(contains("deeper than 128"));
+    assert_eq!(read(d, "c.json"), "{\"n\": 1}\n");
+}
+
+#[test]
+fn what_is_not_a_regular_file_gets_no_lock_file_and_hard_links_no_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let made = std::process::Command::new("mkfifo")
+        .arg(d.join("f.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    fs::create_dir(d.join("dir.json")).unwrap();
+    for file in ["f.json", "dir.json"] {
+        jlock(d, &["set", file, ".a", "1"])
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .code(74);
+        assert!(!d.join(format!("{file}.lock")).exists(), "{file}");
+    }
+    write(d, "h.json", "{\"n\": 1}\n");
+    fs::hard_link(d.join("h.json"), d.join("h2.json")).unwrap();
+    jlock(d, &["incr", "--durability", "journal", "h.json", ".n"])
+        .assert()
+        .code(74)
+        .stderr(contains("2 hard links"));
+    assert_eq!(read(d, "h2.json"), "{\"n\": 1}\n");
+    assert!(!d.join(".h.json.jlock-journal").exists());
+}

@@ -97,7 +97,11 @@ pub fn update(args: &UpdateArgs, ui: &Ui) -> Result<u8, CliError> {
         }
         .unwrap_or_default();
         input.push(b'\n');
-        let output = filter(&args.argv, &input)?;
+        let output = filter(
+            &args.argv,
+            &input,
+            std::path::Path::new(&args.store.file.display().to_string()),
+        )?;
         *doc = parse_one_document(&output).map_err(|reason| CliError::BadOutput {
             file: args.store.file.display().to_string().into(),
             program: args.argv[0].clone(),
@@ -108,9 +112,13 @@ pub fn update(args: &UpdateArgs, ui: &Ui) -> Result<u8, CliError> {
     Ok(OK)
 }
 
+/// The most an `update` command may print: a bound on what jlock reads
+/// into memory, far above any JSON file meant to be edited this way.
+const MAX_OUTPUT: u64 = 256 << 20;
+
 /// Runs `argv` with `input` on its stdin and returns its stdout, or an error
 /// if it cannot run or exits non-zero.
-fn filter(argv: &[OsString], input: &[u8]) -> Result<Vec<u8>, CliError> {
+fn filter(argv: &[OsString], input: &[u8], file: &std::path::Path) -> Result<Vec<u8>, CliError> {
     let program = argv[0].clone();
     let child_io = |source| CliError::ChildIo {
         program: program.clone(),
@@ -129,7 +137,9 @@ fn filter(argv: &[OsString], input: &[u8]) -> Result<Vec<u8>, CliError> {
     let mut stdout = child.stdout.take();
     let mut output = Vec::new();
     // Feed stdin from a second thread while reading stdout here, so neither
-    // side can fill a pipe and deadlock on a large document.
+    // side can fill a pipe and deadlock on a large document. The output is
+    // read up to a bound; past it, or on a read error, the command is killed
+    // (so neither side waits for the other) and nothing is written.
     let read = std::thread::scope(|s| {
         s.spawn(move || {
             if let Some(mut w) = stdin.take() {
@@ -137,13 +147,27 @@ fn filter(argv: &[OsString], input: &[u8]) -> Result<Vec<u8>, CliError> {
                 let _ = w.write_all(input);
             }
         });
-        match stdout.as_mut() {
-            Some(r) => r.read_to_end(&mut output).map(|_| ()),
+        let read = match stdout.take() {
+            Some(r) => r.take(MAX_OUTPUT + 1).read_to_end(&mut output).map(|_| ()),
             None => Ok(()),
+        };
+        if read.is_err() || output.len() as u64 > MAX_OUTPUT {
+            let _ = child.kill();
         }
+        read
     });
     let status = child.wait().map_err(child_io)?;
     read.map_err(child_io)?;
+    if output.len() as u64 > MAX_OUTPUT {
+        return Err(CliError::BadOutput {
+            file: file.to_path_buf(),
+            program,
+            reason: format!(
+                "printed more than {} MiB; nothing was written",
+                MAX_OUTPUT >> 20
+            ),
+        });
+    }
     if !status.success() {
         return Err(CliError::ChildFailed {
             program,
@@ -162,21 +186,23 @@ fn parse_json_arg(text: &str) -> Result<Value, String> {
     jlock_core::document::parse_value(text.as_bytes()).map_err(|e| e.to_string())
 }
 
-/// Parses exactly one JSON document (surrounding white space allowed).
+/// Parses exactly one JSON document (surrounding white space allowed),
+/// with the data file's own grammar and limits.
 fn parse_one_document(bytes: &[u8]) -> Result<Value, String> {
-    let mut docs = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
-    let first = match docs.next() {
-        None => return Err("printed nothing".into()),
-        Some(Err(e)) => return Err(format!("printed invalid JSON: {e}")),
-        Some(Ok(v)) => v,
-    };
-    match docs.next() {
-        None => Ok(first),
-        Some(Ok(_)) => Err("printed more than one JSON document".into()),
-        Some(Err(e)) => Err(format!(
-            "printed invalid JSON after the first document: {e}"
-        )),
+    if bytes
+        .iter()
+        .all(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        return Err("printed nothing".into());
     }
+    jlock_core::document::parse_value(bytes).map_err(|e| {
+        let text = e.to_string();
+        if text.contains("trailing") || text.contains("after the") {
+            format!("printed more than one JSON document ({text})")
+        } else {
+            format!("printed invalid JSON: {text}")
+        }
+    })
 }
 
 #[cfg(test)]

@@ -47,8 +47,9 @@ Exit codes:
   126  run/update: CMD cannot be executed;  127: CMD not found
   N    run/update: CMD's own exit code; 128+S if CMD was killed by signal S
 
-Files are left exactly as they were whenever jlock exits non-zero (except with
-the exit code of a command run by `jlock run`, which may have done anything).";
+Files are left exactly as they were whenever jlock exits non-zero, except with 3
+(the increment was applied) and with the exit code of a command run by
+`jlock run`, which may have done anything.";
 
 /// Everything that can make the CLI fail.
 #[derive(Debug)]

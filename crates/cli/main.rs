@@ -88,8 +88,12 @@ fn run() -> i32 {
         Command::Demo(a) => lab(jlock_lab::demo::demo(a), &ui),
         Command::Bench(a) => lab(jlock_lab::bench::bench(a), &ui),
         Command::Completions { shell } => {
+            // Generated into memory first: clap_complete panics on a
+            // failed write, jlock reports it (74, or quiet on a closed pipe).
             let mut cmd = Cli::command();
-            clap_complete::generate(*shell, &mut cmd, "jlock", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "jlock", &mut script);
+            output::print_line(String::from_utf8_lossy(&script).trim_end());
             Ok(exit::OK)
         }
         Command::Man { subcommand } => man_page(subcommand.as_deref()),

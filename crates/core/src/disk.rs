@@ -220,15 +220,32 @@ impl Disk {
                         )
                     })?,
                 };
-                if self.journal.is_none() {
+                if meta.nlink > 1 {
+                    // Written in place, every name would change, and a lock
+                    // beside each name would not exclude the others.
+                    let why = io::Error::other(format!(
+                        "has {} hard links; the journal mode writes in place and needs one name \
+                         per data file (the rename mode gives this name a file of its own)",
+                        meta.nlink
+                    ));
+                    return Err(Error::io(Operation::Write, &self.target, why));
+                }
+                let created = self.journal.is_none();
+                if created {
                     self.journal = Some(Journal::create(&self.journal_path, &meta)?);
                 }
                 let written = match &mut self.journal {
                     Some(j) => j.write_until(&file, &meta, &self.target, &old.bytes, new, stop),
                     None => Ok(()),
                 };
-                if written.is_ok() {
-                    self.kept = Some((file, meta.dev, meta.ino));
+                match &written {
+                    Ok(()) => self.kept = Some((file, meta.dev, meta.ino)),
+                    // A journal made for a write that failed is not left behind.
+                    Err(_) if created => {
+                        self.journal = None;
+                        let _ = std::fs::remove_file(&self.journal_path);
+                    }
+                    Err(_) => {}
                 }
                 written
             }

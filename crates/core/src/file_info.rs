@@ -27,6 +27,8 @@ pub(crate) struct FileInfo {
     pub gid: u32,
     /// Its type and permission bits (`st_mode`).
     pub mode: u32,
+    /// How many names (hard links) it has.
+    pub nlink: u64,
 }
 
 impl FileInfo {
@@ -80,6 +82,7 @@ impl FileInfo {
             uid: s.stx_uid,
             gid: s.stx_gid,
             mode: u32::from(s.stx_mode),
+            nlink: u64::from(s.stx_nlink),
         }
     }
 
@@ -93,6 +96,7 @@ impl FileInfo {
             uid: m.uid(),
             gid: m.gid(),
             mode: m.mode(),
+            nlink: m.nlink(),
         }
     }
 }
@@ -104,7 +108,8 @@ const MASK: rustix::fs::StatxFlags = rustix::fs::StatxFlags::TYPE
     .union(rustix::fs::StatxFlags::UID)
     .union(rustix::fs::StatxFlags::GID)
     .union(rustix::fs::StatxFlags::INO)
-    .union(rustix::fs::StatxFlags::SIZE);
+    .union(rustix::fs::StatxFlags::SIZE)
+    .union(rustix::fs::StatxFlags::NLINK);
 
 #[cfg(test)]
 mod tests {
@@ -124,6 +129,7 @@ mod tests {
             uid: m.uid(),
             gid: m.gid(),
             mode: m.mode(),
+            nlink: 1,
         };
         assert_eq!(FileInfo::of_path(&p).unwrap(), want);
         assert_eq!(FileInfo::of_file(&File::open(&p).unwrap()).unwrap(), want);

@@ -143,6 +143,14 @@ impl StoreBuilder {
             _ => Path::new("."),
         };
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        // Refuse what cannot be a data file before creating its lock file
+        // beside it (`/dev/null.lock` for a link to /dev/null, say).
+        if let Ok(info) = crate::file_info::FileInfo::of_path(&target) {
+            if !info.is_file() {
+                let what = std::io::Error::other("not a regular file; a data file must be one");
+                return Err(Error::io(crate::error::Operation::Read, &target, what));
+            }
+        }
         let lock_path = match &self.lock_path {
             Some(p) => p.clone(),
             None => names::lock_of(&target),
