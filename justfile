@@ -56,6 +56,7 @@ install:
     jlock completions zsh > ~/.local/share/zsh/site-functions/_jlock
     jlock completions fish > ~/.config/fish/completions/jlock.fish
     jlock man > ~/.local/share/man/man1/jlock.1
+    for c in run get set del incr update status demo bench completions man; do jlock man "$c" > ~/.local/share/man/man1/jlock-"$c".1; done
 
 # What CI runs.
 ci:
