@@ -311,12 +311,21 @@ Examples:
   # At most 2 heavy builds at once on this machine.
   jlock run --slots 2 /tmp/heavy-build -- make -j8
 
+  # One host at a time, cluster-wide (built with --features etcd).
+  jlock run -n etcd://10.0.0.1:2379,10.0.0.2:2379/nightly -- ./backup.sh
+
 The command inherits the lock, so it stays held until the command (and anything it
 started that kept the descriptor) exits, even if jlock itself is killed (-o: not so).
 SIGINT, SIGTERM and SIGHUP sent to jlock are passed on to the command, and the lock
 is held until the command has exited. With --slots, the command gets JLOCK_SLOT=i.
 An exclusive holder gets JLOCK_FENCE, a number that grows with each exclusive
 `jlock run` of that lock file (kept in the file, if it is empty or holds only that).
+
+On an etcd:// lock the command gets JLOCK_FENCE and JLOCK_LOCK_KEY and runs in a
+process group of its own: if the lock is lost (its lease of --ttl SECS expired or was
+revoked, its key deleted), the group gets SIGTERM, SIGKILL 5 s later, and jlock exits 75;
+if jlock dies, the kernel kills the command. An unreachable cluster: exit 69, within
+--connect-timeout, the command never started. -F is refused there.
 
 flock(1)'s spellings work too: -e, --nb, --nonblocking, --timeout, and the
 self-locking idiom of its man page:
