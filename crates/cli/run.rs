@@ -36,6 +36,8 @@ pub fn reset_sigchld() {
 
 /// Runs the command under the lock and returns the exit code to leave with.
 pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
+    // One arm without the etcd feature.
+    #[cfg_attr(not(feature = "etcd"), allow(clippy::infallible_destructuring_match))]
     let lock_file = match &args.lock_file {
         Target::File(path) => path,
         #[cfg(feature = "etcd")]

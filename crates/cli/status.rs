@@ -43,6 +43,8 @@ fn mode_name(mode: LockMode) -> &'static str {
 
 /// `jlock status`.
 pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
+    // One arm without the etcd feature.
+    #[cfg_attr(not(feature = "etcd"), allow(clippy::infallible_destructuring_match))]
     let path = match &args.path {
         Target::File(p) => p,
         #[cfg(feature = "etcd")]
