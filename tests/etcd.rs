@@ -146,8 +146,8 @@ fn incr_from_concurrent_processes_keeps_an_exact_count() {
     run_loops_together(dir.path(), 4, |_| {
         format!("for i in $(seq 25); do \"$J\" incr -q {t} || exit 1; done")
     });
-    assert_eq!(run_ok(dir.path(), &["get", &t]).trim(), "1");
-    assert_eq!(raw(&e, "jlock/count/.doc").trim(), "1");
+    assert_eq!(run_ok(dir.path(), &["get", &t]).trim(), "100");
+    assert_eq!(raw(&e, "jlock/count/.doc").trim(), "100");
 }
 
 #[test]
