@@ -72,8 +72,9 @@ fn raw(e: &LocalEtcd, key: &str) -> String {
 /// A `jlock run` whose command printed its first line (so it holds the lock).
 struct Held {
     child: Child,
-    out: BufReader<ChildStdout>,
+    _out: BufReader<ChildStdout>,
     first: String,
+    stderr: std::path::PathBuf,
 }
 
 /// Starts `jlock run ARGS -c SCRIPT`; SCRIPT must print a line once it runs.
@@ -81,10 +82,16 @@ fn hold(dir: &Path, args: &[&str], script: &str) -> Held {
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["-c", script]);
+    // stderr to a file: reading it never waits for a command that outlived jlock.
+    let stderr = tempfile::NamedTempFile::new_in(dir)
+        .unwrap()
+        .into_temp_path()
+        .keep()
+        .unwrap();
     let mut child = jlock(dir, &all)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -94,19 +101,31 @@ fn hold(dir: &Path, args: &[&str], script: &str) -> Held {
         !first.is_empty(),
         "jlock run {args:?} ended before its command ran"
     );
-    Held { child, out, first }
+    Held {
+        child,
+        _out: out,
+        first,
+        stderr,
+    }
 }
 
 impl Held {
-    /// Waits for jlock; returns its exit code and stderr.
+    /// Waits (at most [`BOUND`]) for jlock; returns its exit code and stderr.
     fn finish(mut self) -> (Option<i32>, String) {
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut self.out, &mut rest);
-        let out = self.child.wait_with_output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > BOUND {
+                let _ = self.child.kill();
+                panic!("jlock did not exit within {BOUND:?}");
+            }
+            // Polling another process's exit, with a bound: nothing to wait on instead.
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        (status.code(), stderr)
     }
 }
 
