@@ -325,6 +325,10 @@ fn an_unreachable_engine_fails_with_69_naming_the_endpoints_and_runs_nothing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(!dir.path().join("ran").exists(), "the command ran");
+    // -F cannot hand an etcd lock to the command: refused before connecting.
+    let out = output(dir.path(), &["run", "-F", &t, "--", "true"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-F cannot be used"));
     for args in [vec!["incr"], vec!["get"], vec!["status"]] {
         let mut a = args.clone();
         a.extend_from_slice(&["--connect-timeout", "0.5", &t]);

@@ -563,6 +563,12 @@ mod etcd {
                 }
                 return Ok(args.conflict_exit_code);
             }
+            Err(e @ jlock_etcd::Error::Lost { .. }) => {
+                // The lease was lost while waiting (etcd unreachable, or jlock
+                // paused): the command never ran, so this is not code 75.
+                ui.say(&format!("{e} while waiting; not running the command"));
+                return Ok(exit::UNAVAILABLE);
+            }
             Err(jlock_etcd::Error::Interrupted { .. }) => {
                 // Left the queue; exit as the signal would have made us.
                 let sig = Signals::take().first().copied().unwrap_or(libc::SIGINT);
@@ -655,8 +661,9 @@ mod etcd {
     /// process group if jlock dies (PR_SET_PDEATHSIG reaches only the
     /// command's own process, not what it started, e.g. the commands of
     /// `sh -c`). It waits on a pipe only jlock writes to: the command's
-    /// process group id, then a byte when jlock no longer needs it. End of
-    /// file before that byte means jlock died: SIGKILL to the group.
+    /// process group id (written by the command itself, between fork and
+    /// exec), then a byte from jlock when it no longer needs the guard. End
+    /// of file before that byte means jlock died: SIGKILL to the group.
     struct Guard {
         tell: Option<std::fs::File>,
     }
@@ -695,12 +702,10 @@ mod etcd {
             })
         }
 
-        /// Tells the guard the command's process group.
-        fn watch(&self, pgid: libc::pid_t) {
-            if let Some(mut f) = self.tell.as_ref() {
-                use std::io::Write;
-                let _ = f.write_all(&pgid.to_ne_bytes());
-            }
+        /// The pipe's write end, for the command to tell the guard its
+        /// process group itself (see [`supervise`]).
+        fn raw_fd(&self) -> libc::c_int {
+            self.tell.as_ref().map_or(-1, AsRawFd::as_raw_fd)
         }
 
         /// The command has exited (and its group was dealt with): the guard
@@ -804,10 +809,26 @@ mod etcd {
             });
         }
         let guard = Guard::start()?;
+        let tell = guard.raw_fd();
+        // SAFETY: getpid and write are async-signal-safe; `tell` stays open
+        // (in `guard`) until after the spawn.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The command tells the guard its process group (its own pid,
+                // which `process_group(0)` makes its group by the time it
+                // execs) before it runs anything, so even a kill -9 of jlock
+                // right after the spawn is covered.
+                // The descriptor closes at exec (close-on-exec).
+                let pgid = libc::getpid().to_ne_bytes();
+                if libc::write(tell, pgid.as_ptr().cast(), pgid.len()) != pgid.len() as isize {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn()?;
         let pid = child.id() as libc::pid_t;
         let group = -pid;
-        guard.watch(pid);
         let mut deadline = kill_after.map(|d| Instant::now() + d);
         let mut stopping: Option<Ended> = None;
         loop {
