@@ -3,7 +3,8 @@
 # (Debian's etcd 3.4; the tests start their own servers on 127.0.0.1, the package's
 # service is not used) and protoc with the well-known protobuf types (for etcd-client's
 # build). Idempotent: does nothing when everything is already there.
-# Then: JLOCK_REQUIRE_ETCD=1 cargo test --features etcd -p jlock-etcd
+# Then (as .ci/run does): JLOCK_REQUIRE_ETCD=1 cargo test -p jlock-etcd, and
+# JLOCK_REQUIRE_ETCD=1 cargo test --features etcd --test integration etcd
 set -euo pipefail
 
 have_all() {

@@ -9,6 +9,8 @@ mod crash;
 mod data;
 mod demo;
 mod errors;
+#[cfg(feature = "etcd")]
+mod etcd;
 mod examples;
 mod flock_compat;
 mod lock;

@@ -101,7 +101,8 @@ impl WaitArgs {
     }
 }
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
+/// Parses SECS: seconds, fractions allowed.
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
@@ -134,6 +135,10 @@ pub struct StoreArgs {
     /// Restyle the whole document, indented two spaces a level.
     #[arg(long)]
     pub pretty: bool,
+    /// etcd:// targets: give up (exit 69) if no endpoint answers within SECS [default: 3].
+    #[cfg(feature = "etcd")]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub connect_timeout: Option<Duration>,
 }
 
 impl StoreArgs {
@@ -158,7 +163,8 @@ impl StoreArgs {
     }
 }
 
-fn target_parser() -> impl clap::builder::TypedValueParser<Value = Target> {
+/// The parser of FILE / LOCKFILE arguments: a path, or an `etcd://` target.
+pub fn target_parser() -> impl clap::builder::TypedValueParser<Value = Target> {
     use clap::builder::TypedValueParser;
     clap::builder::OsStringValueParser::new().try_map(|s| Target::parse(&s))
 }
@@ -166,9 +172,10 @@ fn target_parser() -> impl clap::builder::TypedValueParser<Value = Target> {
 /// `jlock run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The lock file (created if missing; a directory works too).
-    #[arg(value_name = "LOCKFILE")]
-    pub lock_file: PathBuf,
+    /// The lock file (created if missing; a directory works too), or an
+    /// etcd://HOST:PORT[,HOST:PORT…]/NAME lock (with the `etcd` feature).
+    #[arg(value_name = "LOCKFILE", value_parser = target_parser())]
+    pub lock_file: Target,
     /// Take a shared lock: any number of shared holders run at once.
     #[arg(short = 's', long = "shared", conflicts_with = "exclusive")]
     pub shared: bool,
@@ -198,6 +205,16 @@ pub struct RunArgs {
     /// 5 s later; exit 124.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub kill_after: Option<Duration>,
+    /// etcd:// locks: the lease's time to live; a holder that cannot renew it
+    /// for SECS loses the lock [default: 10].
+    #[cfg(feature = "etcd")]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub ttl: Option<Duration>,
+    /// etcd:// locks: give up (exit 69, CMD not run) if no endpoint answers
+    /// within SECS [default: 3].
+    #[cfg(feature = "etcd")]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub connect_timeout: Option<Duration>,
     /// Run this string with /bin/sh -c.
     #[arg(
         short = 'c',
@@ -294,12 +311,21 @@ Examples:
   # At most 2 heavy builds at once on this machine.
   jlock run --slots 2 /tmp/heavy-build -- make -j8
 
+  # One host at a time, cluster-wide (built with --features etcd).
+  jlock run -n etcd://10.0.0.1:2379,10.0.0.2:2379/nightly -- ./backup.sh
+
 The command inherits the lock, so it stays held until the command (and anything it
 started that kept the descriptor) exits, even if jlock itself is killed (-o: not so).
 SIGINT, SIGTERM and SIGHUP sent to jlock are passed on to the command, and the lock
 is held until the command has exited. With --slots, the command gets JLOCK_SLOT=i.
 An exclusive holder gets JLOCK_FENCE, a number that grows with each exclusive
 `jlock run` of that lock file (kept in the file, if it is empty or holds only that).
+
+On an etcd:// lock the command gets JLOCK_FENCE and JLOCK_LOCK_KEY and runs in a
+process group of its own: if the lock is lost (its lease of --ttl SECS expired or was
+revoked, its key deleted), the group gets SIGTERM, SIGKILL 5 s later, and jlock exits 75;
+if jlock dies, the kernel kills the command. An unreachable cluster: exit 69, within
+--connect-timeout, the command never started. -F is refused there.
 
 flock(1)'s spellings work too: -e, --nb, --nonblocking, --timeout, and the
 self-locking idiom of its man page:
@@ -343,7 +369,12 @@ Examples:
 
 CMD reads the document on stdin while jlock holds the exclusive lock. If CMD exits 0
 and prints one JSON document, it replaces the file atomically; otherwise the file is
-left as it was and jlock exits non-zero (with CMD's own code if CMD failed).";
+left as it was and jlock exits non-zero (with CMD's own code if CMD failed).
+
+On an etcd:// target there is no lock: the new document is written only if nobody
+changed it meanwhile (compare-and-swap), and otherwise CMD runs again on the newer
+document. CMD MAY THEREFORE RUN MORE THAN ONCE: it must only compute the new document,
+with no other side effects.";
 
 const DEMO_HELP: &str = "\
 Examples:

@@ -16,10 +16,19 @@ pub const USAGE: u8 = 64;
 /// Bad data: invalid JSON in the file or from an `update` command, a wrong
 /// type at the path, an overflow.
 pub const DATA: u8 = 65;
+/// etcd:// targets: no endpoint answered within `--connect-timeout`, or etcd
+/// failed a request (EX_UNAVAILABLE). The command of `run` never started.
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
+pub const UNAVAILABLE: u8 = 69;
 /// An internal error that should not happen.
 pub const SOFTWARE: u8 = 70;
 /// An I/O error: a file or directory that cannot be opened, read or written.
 pub const IO: u8 = 74;
+/// `run etcd://…`: the lock was lost while the command ran (lease revoked or
+/// expired, key deleted, no keep-alive acknowledged within the TTL); the
+/// command was stopped (EX_TEMPFAIL).
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
+pub const LOCK_LOST: u8 = 75;
 /// Refused: a symlink in a shared directory that could redirect the file.
 pub const NO_PERMISSION: u8 = 77;
 /// `run --kill-after`: the command ran out of time and was stopped.
@@ -38,7 +47,11 @@ Exit codes:
   64   usage: bad option, bad path syntax, VALUE or --by that is not JSON
   65   bad data: invalid JSON in FILE or printed by an update command,
        a wrong type at PATH (e.g. incr on a string), integer overflow
+  69   etcd:// unreachable within --connect-timeout, or an etcd request failed
+       (run: CMD did not start)
   74   I/O error: a file or directory that cannot be opened, read or written
+  75   run etcd://: the lock was lost while CMD ran (lease expired or revoked,
+       key deleted); CMD was stopped (SIGTERM to its group, SIGKILL 5 s later)
   77   refused: a symlink in a shared directory (like /tmp) planted by another
        user (last component or a directory on the way), a dangling one a file
        would be created through, or a journal or temporary file not owned by
@@ -102,6 +115,9 @@ pub enum CliError {
         /// What failed.
         source: std::io::Error,
     },
+    /// From the etcd backend.
+    #[cfg(feature = "etcd")]
+    Etcd(jlock_etcd::Error),
 }
 
 impl CliError {
@@ -122,7 +138,24 @@ impl CliError {
             CliError::ChildIo { .. } => IO,
             CliError::Io { .. } => IO,
             CliError::Unprinted { .. } => APPLIED_UNPRINTED,
+            #[cfg(feature = "etcd")]
+            CliError::Etcd(e) => etcd_code(e),
         }
+    }
+}
+
+/// The exit code for an etcd error.
+#[cfg(feature = "etcd")]
+fn etcd_code(e: &jlock_etcd::Error) -> u8 {
+    use jlock_etcd::Error as E;
+    match e {
+        E::BadTarget { .. } | E::InvalidArgument(_) | E::NotSupported(_) => USAGE,
+        E::Unreachable { .. } | E::Engine { .. } => UNAVAILABLE,
+        E::Busy { .. } | E::TimedOut { .. } => CONFLICT,
+        E::Lost { .. } => LOCK_LOST,
+        // Too large for one etcd request: the new document is refused as bad data.
+        E::TooLarge { .. } | E::Rejected { .. } => DATA,
+        _ => SOFTWARE,
     }
 }
 
@@ -176,6 +209,15 @@ impl CliError {
             CliError::Core(E::BadPath { .. }) => {
                 Some("paths look like .a.b[0] (jq) or /a/b/0 (JSON Pointer)".into())
             }
+            #[cfg(feature = "etcd")]
+            CliError::Etcd(jlock_etcd::Error::Unreachable { endpoints, .. }) => Some(format!(
+                "is etcd running there? `etcdctl --endpoints={endpoints} endpoint health`; \
+                 --connect-timeout SECS waits longer"
+            )),
+            #[cfg(feature = "etcd")]
+            CliError::Etcd(jlock_etcd::Error::Busy { .. } | jlock_etcd::Error::TimedOut { .. }) => {
+                Some("`jlock status etcd://…/NAME` shows who holds it; -w SECS waits for it".into())
+            }
             _ => None,
         }
     }
@@ -213,7 +255,16 @@ impl fmt::Display for CliError {
                 "{}: applied, but could not print the new value: {source}",
                 file.display()
             ),
+            #[cfg(feature = "etcd")]
+            CliError::Etcd(e) => write!(f, "{e}"),
         }
+    }
+}
+
+#[cfg(feature = "etcd")]
+impl From<jlock_etcd::Error> for CliError {
+    fn from(e: jlock_etcd::Error) -> CliError {
+        CliError::Etcd(e)
     }
 }
 

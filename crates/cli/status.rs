@@ -1,6 +1,8 @@
 //! `jlock status`: whether a lock is free, held shared or exclusive, by whom
 //! and since when — from the kernel's lock table — and, for a data file, its
-//! size, last change and whether a journal record awaits replay.
+//! size, last change and whether a journal record awaits replay; for an
+//! `etcd://` name, its lock's and semaphore's holders and waiters (from the
+//! records in their queue keys) and its document's size and revision.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,21 +11,27 @@ use clap::Args;
 use jlock_core::{holders, Error, Holder, LockMode, Store, Wait};
 use serde_json::{json, Value};
 
+use crate::document::Target;
 use crate::exit::{CliError, OK};
 use crate::output::{describe, print_line, timestamp};
 
 /// Options of `jlock status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// A lock file, or a data file (one whose FILE.lock exists, or given --lock-file).
-    #[arg(value_name = "LOCKFILE|DATAFILE")]
-    pub path: PathBuf,
+    /// A lock file, or a data file (one whose FILE.lock exists, or given --lock-file),
+    /// or an etcd://HOST:PORT[,HOST:PORT…]/NAME (with the `etcd` feature).
+    #[arg(value_name = "LOCKFILE|DATAFILE", value_parser = crate::args::target_parser())]
+    pub path: Target,
     /// The data file's lock file, if not DATAFILE.lock.
     #[arg(long, value_name = "PATH")]
     pub lock_file: Option<PathBuf>,
     /// Print the status as JSON.
     #[arg(long)]
     pub json: bool,
+    /// etcd:// targets: give up (exit 69) if no endpoint answers within SECS [default: 3].
+    #[cfg(feature = "etcd")]
+    #[arg(long, value_name = "SECS", value_parser = crate::args::parse_secs)]
+    pub connect_timeout: Option<std::time::Duration>,
 }
 
 fn mode_name(mode: LockMode) -> &'static str {
@@ -35,16 +43,23 @@ fn mode_name(mode: LockMode) -> &'static str {
 
 /// `jlock status`.
 pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
-    let sidecar = Store::builder(&args.path).default_lock_path();
+    // One arm without the etcd feature.
+    #[cfg_attr(not(feature = "etcd"), allow(clippy::infallible_destructuring_match))]
+    let path = match &args.path {
+        Target::File(p) => p,
+        #[cfg(feature = "etcd")]
+        Target::Etcd(t) => return etcd_status(t, args),
+    };
+    let sidecar = Store::builder(path).default_lock_path();
     let data = match &args.lock_file {
-        Some(_) => Some(args.path.as_path()),
-        None if sidecar.exists() => Some(args.path.as_path()),
+        Some(_) => Some(path.as_path()),
+        None if sidecar.exists() => Some(path.as_path()),
         None => None,
     };
     let lock_path = match (&args.lock_file, data) {
         (Some(l), _) => l.clone(),
         (None, Some(_)) => sidecar,
-        (None, None) => args.path.clone(),
+        (None, None) => path.clone(),
     };
     let table = holders(&lock_path)?;
     let held: Vec<&Holder> = table.iter().filter(|h| !h.waiting).collect();
@@ -85,7 +100,7 @@ pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
     if let Some(info) = &data_info {
         out.push_str(&format!(
             "{}: {}\n",
-            args.path.display(),
+            path.display(),
             match info["exists"].as_bool() {
                 Some(true) => format!(
                     "{} bytes, changed {}; journal: {}",
@@ -157,4 +172,112 @@ fn data_status(path: &Path, lock_path: &Path) -> Result<Value, CliError> {
         "modified": meta.modified().ok().map(timestamp),
         "journal": journal,
     }))
+}
+
+/// `jlock status etcd://…/NAME`.
+#[cfg(feature = "etcd")]
+fn etcd_status(target: &jlock_etcd::Target, args: &StatusArgs) -> Result<u8, CliError> {
+    use jlock_etcd::{Entry, QueueStatus};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    if args.lock_file.is_some() {
+        return Err(CliError::Usage(format!(
+            "--lock-file applies to files, not to {target}"
+        )));
+    }
+    let etcd = crate::run::etcd_connect(target, args.connect_timeout)?;
+    let st = etcd.status()?;
+    let since = |e: &Entry| {
+        Duration::try_from_secs_f64(e.holder.since)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(|d| timestamp(UNIX_EPOCH + d))
+    };
+    let state = |q: &QueueStatus| match q.holders.first() {
+        None => "free".to_string(),
+        Some(e) if e.holder.mode == "shared" => "shared".into(),
+        Some(e) if e.holder.mode.is_empty() => "held".into(),
+        Some(e) => e.holder.mode.clone(),
+    };
+    if args.json {
+        let entries = |es: &[Entry]| -> Vec<Value> {
+            es.iter()
+                .map(|e| {
+                    json!({
+                        "host": e.holder.host,
+                        "pid": e.holder.pid,
+                        "command": e.holder.command,
+                        "since": since(e),
+                        "fence": e.fence,
+                        "mode": e.holder.mode,
+                        "key": e.key,
+                        "lease": format!("{:x}", e.lease),
+                        "ttl_left": e.ttl_left,
+                    })
+                })
+                .collect()
+        };
+        let v = json!({
+            "target": target.to_string(),
+            "state": state(&st.lock),
+            "holders": entries(&st.lock.holders),
+            "waiters": entries(&st.lock.waiters),
+            "slots": {
+                "holders": entries(&st.slots.holders),
+                "waiters": entries(&st.slots.waiters),
+            },
+            "document": st.document.map(|(bytes, revision)| json!({
+                "bytes": bytes,
+                "revision": revision,
+            })),
+        });
+        print_line(&v.to_string());
+        return Ok(OK);
+    }
+    let line = |e: &Entry| {
+        let mut s = format!("{} pid {}", e.holder.host, e.holder.pid);
+        if !e.holder.command.is_empty() {
+            s.push_str(&format!(" ({})", e.holder.command));
+        }
+        if let Some(t) = since(e) {
+            s.push_str(&format!(", since {t}"));
+        }
+        s.push_str(&format!(", fence {}", e.fence));
+        if let Some(ttl) = e.ttl_left {
+            s.push_str(&format!(", lease {ttl} s left"));
+        }
+        s
+    };
+    let mut out = String::new();
+    let queue = |out: &mut String, what: &str, q: &QueueStatus| {
+        match q.holders.as_slice() {
+            [] => out.push_str(&format!("{what}: free\n")),
+            hs => {
+                out.push_str(&format!("{what}: held {} by\n", state(q)));
+                for e in hs {
+                    out.push_str(&format!("  {}\n", line(e)));
+                }
+            }
+        }
+        if !q.waiters.is_empty() {
+            out.push_str("waiting for it:\n");
+            for e in &q.waiters {
+                out.push_str(&format!("  {} [{}]\n", line(e), e.holder.mode));
+            }
+        }
+    };
+    queue(&mut out, &format!("{target} (lock)"), &st.lock);
+    if !st.slots.holders.is_empty() || !st.slots.waiters.is_empty() {
+        queue(&mut out, &format!("{target} (slots)"), &st.slots);
+    }
+    match st.document {
+        Some((bytes, rev)) => out.push_str(&format!(
+            "{target} (document): {bytes} bytes, revision {rev}\n"
+        )),
+        None => out.push_str(&format!(
+            "{target} (document): does not exist yet (reads as null)\n"
+        )),
+    }
+    print_line(out.trim_end());
+    Ok(OK)
 }

@@ -104,7 +104,9 @@ impl JsonPath {
         self.get_in(doc, Path::new(""))
     }
 
-    pub(crate) fn get_in<'v>(&self, doc: &'v Value, file: &Path) -> Result<Option<&'v Value>> {
+    /// [`JsonPath::get`], with errors naming `file` (the document's file or
+    /// target), for stores other than [`crate::Store`].
+    pub fn get_in<'v>(&self, doc: &'v Value, file: &Path) -> Result<Option<&'v Value>> {
         let mut cur = doc;
         for seg in &self.segments {
             let next = match (cur, seg) {
@@ -142,7 +144,7 @@ impl JsonPath {
     /// A path longer than [`MAX_DEPTH`] is refused ([`Error::TooDeep`]) before
     /// anything is created, and an index more than [`JsonPath::MAX_GAP`] past
     /// the end of its array is [`Error::IndexPastEnd`].
-    pub(crate) fn slot_mut<'v>(&self, doc: &'v mut Value, file: &Path) -> Result<&'v mut Value> {
+    pub fn slot_mut<'v>(&self, doc: &'v mut Value, file: &Path) -> Result<&'v mut Value> {
         if self.segments.len() > MAX_DEPTH {
             return Err(Error::TooDeep {
                 path: file.to_path_buf(),
@@ -209,7 +211,7 @@ impl JsonPath {
     }
 
     /// Removes the value at this path; `Ok(false)` if there was none.
-    pub(crate) fn remove_in(&self, doc: &mut Value, file: &Path) -> Result<bool> {
+    pub fn remove_in(&self, doc: &mut Value, file: &Path) -> Result<bool> {
         let Some((last, parents)) = self.segments.split_last() else {
             let had = !doc.is_null();
             *doc = Value::Null;
@@ -260,7 +262,8 @@ impl JsonPath {
         }
     }
 
-    pub(crate) fn wrong_type(&self, file: &Path, expected: &'static str, found: &Value) -> Error {
+    /// The error for a value of the wrong type at this path in `file`.
+    pub fn wrong_type(&self, file: &Path, expected: &'static str, found: &Value) -> Error {
         Error::WrongType {
             path: file.to_path_buf(),
             at: self.text.clone(),

@@ -1,0 +1,515 @@
+//! The `jlock` binary on etcd:// targets, against real etcd servers each test starts on
+//! 127.0.0.1: exclusion with exact counts, fences, kill -9 of jlock, lost locks (revoked
+//! lease, deleted key, SIGSTOP past the TTL), an unreachable engine, queue hygiene after
+//! -n/-w/an interrupt, semaphores, lossless documents, and status.
+//!
+//! Skipped (with a printed reason) when etcd is not installed, unless `JLOCK_REQUIRE_ETCD=1`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use jlock_etcd::local::LocalEtcd;
+
+use crate::util::{jlock_bin, run_loops_together};
+
+/// A bound for waits on conditions that must come (processes exiting, locks freeing):
+/// exceeding it fails the test instead of hanging it. Not a timing assertion.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// Starts a one-member etcd, or returns None (after printing why) when etcd is not
+/// installed and `JLOCK_REQUIRE_ETCD` is not `1`.
+fn start(test: &str) -> Option<LocalEtcd> {
+    if !jlock_etcd::local::etcd_installed() {
+        if std::env::var("JLOCK_REQUIRE_ETCD").as_deref() == Ok("1") {
+            panic!("{test}: etcd/etcdctl not installed and JLOCK_REQUIRE_ETCD=1 (run .ci/etcd-setup.sh)");
+        }
+        // Past the test harness's capture, so that a plain `cargo test` shows the skip.
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test}: SKIPPED: etcd or etcdctl is not installed (apt-get install etcd-server etcd-client, or .ci/etcd-setup.sh)"
+        );
+        return None;
+    }
+    Some(LocalEtcd::start(1).unwrap_or_else(|e| panic!("{test}: {e}")))
+}
+
+fn jlock(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(jlock_bin());
+    c.current_dir(dir).args(args);
+    c
+}
+
+fn run_ok(dir: &Path, args: &[&str]) -> String {
+    let out = jlock(dir, args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "jlock {args:?}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn output(dir: &Path, args: &[&str]) -> Output {
+    jlock(dir, args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn keys(e: &LocalEtcd, prefix: &str) -> Vec<String> {
+    e.etcdctl(&["get", "--prefix", "--keys-only", prefix])
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn raw(e: &LocalEtcd, key: &str) -> String {
+    e.etcdctl(&["get", "--print-value-only", key]).unwrap()
+}
+
+/// A `jlock run` whose command printed its first line (so it holds the lock).
+struct Held {
+    child: Child,
+    _out: BufReader<ChildStdout>,
+    first: String,
+    stderr: std::path::PathBuf,
+}
+
+/// Starts `jlock run ARGS -c SCRIPT`; SCRIPT must print a line once it runs.
+fn hold(dir: &Path, args: &[&str], script: &str) -> Held {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-c", script]);
+    // stderr to a file: reading it never waits for a command that outlived jlock.
+    let stderr = tempfile::NamedTempFile::new_in(dir)
+        .unwrap()
+        .into_temp_path()
+        .keep()
+        .unwrap();
+    let mut child = jlock(dir, &all)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(
+        !first.is_empty(),
+        "jlock run {args:?} ended before its command ran"
+    );
+    Held {
+        child,
+        _out: out,
+        first,
+        stderr,
+    }
+}
+
+impl Held {
+    /// Waits (at most [`BOUND`]) for jlock; returns its exit code and stderr.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > BOUND {
+                let _ = self.child.kill();
+                panic!("jlock did not exit within {BOUND:?}");
+            }
+            // Polling another process's exit, with a bound: nothing to wait on instead.
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        (status.code(), stderr)
+    }
+}
+
+/// True once `pid` has exited (gone, or a zombie nobody reaped yet).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Polls `cond` until it holds; panics after [`BOUND`].
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < BOUND, "{what}: not within {BOUND:?}");
+        // Polling a condition in other processes: there is nothing to wait on.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn pids_in(file: &Path) -> Vec<u32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn incr_from_concurrent_processes_keeps_an_exact_count() {
+    let Some(e) = start("incr_exact") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("count");
+    run_loops_together(dir.path(), 4, |_| {
+        format!("for i in $(seq 25); do \"$J\" incr -q {t} || exit 1; done")
+    });
+    assert_eq!(run_ok(dir.path(), &["get", &t]).trim(), "100");
+    assert_eq!(raw(&e, "jlock/count/.doc").trim(), "100");
+}
+
+#[test]
+fn run_excludes_across_processes_and_the_fence_grows() {
+    let Some(e) = start("run_exclusion") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("n"), "0\n").unwrap();
+    let t = e.target("rmw");
+    // A read-modify-write of a local file that only the etcd lock keeps exact, and a log
+    // of the fences in the order the holders ran.
+    run_loops_together(dir.path(), 4, |_| {
+        format!(
+            "for i in $(seq 10); do \"$J\" run {t} -c 'n=$(cat n); echo $JLOCK_FENCE >> fences; echo $((n + 1)) > n' || exit 1; done"
+        )
+    });
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("n"))
+            .unwrap()
+            .trim(),
+        "40"
+    );
+    let fences: Vec<i64> = std::fs::read_to_string(dir.path().join("fences"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(fences.len(), 40);
+    assert!(
+        fences.windows(2).all(|w| w[0] < w[1]),
+        "fences not strictly increasing: {fences:?}"
+    );
+    assert!(
+        keys(&e, "jlock/rmw/").is_empty(),
+        "released locks left keys"
+    );
+}
+
+#[test]
+fn kill_9_of_jlock_kills_its_command_and_frees_the_lock_within_the_ttl() {
+    let Some(e) = start("kill_9") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("k9");
+    // The command (a shell) and a grandchild it started: both must die with jlock.
+    let h = hold(
+        dir.path(),
+        &["--ttl", "2", &t],
+        "sleep 600 & echo $$ $! > pids; echo held; wait",
+    );
+    let pids = pids_in(&dir.path().join("pids"));
+    assert_eq!(pids.len(), 2);
+    let jlock_pid = h.child.id();
+    let mut child = h.child;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for pid in &pids {
+        eventually(&format!("process {pid} killed with jlock"), || gone(*pid));
+    }
+    assert!(gone(jlock_pid));
+    // The lease is no longer renewed: the lock frees within the TTL, and the next holder
+    // gets it (waiting at most BOUND, so a lock that never frees fails the test).
+    let out = run_ok(
+        dir.path(),
+        &["run", "-w", "60", &t, "-c", "echo $JLOCK_FENCE"],
+    );
+    assert!(out.trim().parse::<i64>().unwrap() > 0);
+}
+
+#[test]
+fn a_revoked_lease_stops_the_command_with_the_loss_code() {
+    let Some(e) = start("revoked") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("rv");
+    let h = hold(
+        dir.path(),
+        &[&t],
+        "sleep 600 & echo $! > pid; echo held; wait",
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+    let lease = status["holders"][0]["lease"].as_str().unwrap().to_string();
+    e.etcdctl(&["lease", "revoke", &lease]).unwrap();
+    let (code, stderr) = h.finish();
+    assert_eq!(code, Some(75), "{stderr}");
+    assert!(stderr.contains("lost"), "{stderr}");
+    let grandchild = pids_in(&dir.path().join("pid"))[0];
+    eventually("the command's group stopped", || gone(grandchild));
+}
+
+#[test]
+fn a_deleted_lock_key_stops_the_command_with_the_loss_code() {
+    let Some(e) = start("deleted") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("dk");
+    let h = hold(dir.path(), &[&t], "echo held; exec sleep 600");
+    let before = keys(&e, "jlock/dk/.lock/");
+    assert_eq!(before.len(), 1);
+    e.etcdctl(&["del", &before[0]]).unwrap();
+    let (code, stderr) = h.finish();
+    assert_eq!(code, Some(75), "{stderr}");
+    assert!(stderr.contains("its key was deleted"), "{stderr}");
+}
+
+#[test]
+fn sigstop_past_the_ttl_lets_the_next_holder_in_and_stops_the_first_on_waking() {
+    let Some(e) = start("sigstop") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("st");
+    let first = hold(
+        dir.path(),
+        &["--ttl", "2", &t],
+        "echo $JLOCK_FENCE; exec sleep 600",
+    );
+    let fence1: i64 = first.first.trim().parse().unwrap();
+    let pid = first.child.id();
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // The paused holder's lease expires; the next one proceeds, with a higher fence.
+    let out = run_ok(
+        dir.path(),
+        &["run", "-w", "60", &t, "-c", "echo $JLOCK_FENCE"],
+    );
+    let fence2: i64 = out.trim().parse().unwrap();
+    assert!(fence2 > fence1, "{fence2} after {fence1}");
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // On waking, jlock finds its lock lost and stops its command.
+    let (code, stderr) = first.finish();
+    assert_eq!(code, Some(75), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_engine_fails_with_69_naming_the_endpoints_and_runs_nothing() {
+    if start("unreachable").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = format!("etcd://127.0.0.1:{port}/u");
+    let out = output(
+        dir.path(),
+        &["run", "--connect-timeout", "0.5", &t, "-c", "touch ran"],
+    );
+    assert_eq!(out.status.code(), Some(69));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!dir.path().join("ran").exists(), "the command ran");
+    // -F cannot hand an etcd lock to the command: refused before connecting.
+    let out = output(dir.path(), &["run", "-F", &t, "--", "true"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-F cannot be used"));
+    for args in [vec!["incr"], vec!["get"], vec!["status"]] {
+        let mut a = args.clone();
+        a.extend_from_slice(&["--connect-timeout", "0.5", &t]);
+        assert_eq!(output(dir.path(), &a).status.code(), Some(69), "{a:?}");
+    }
+}
+
+#[test]
+fn giving_up_leaves_no_queued_key() {
+    let Some(e) = start("no_queue") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("q");
+    let h = hold(dir.path(), &[&t], "echo held; exec sleep 600");
+    let held = keys(&e, "jlock/q/");
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        output(dir.path(), &["run", "-n", &t, "--", "true"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        output(dir.path(), &["run", "-n", "-E", "42", &t, "--", "true"])
+            .status
+            .code(),
+        Some(42)
+    );
+    assert_eq!(
+        output(dir.path(), &["run", "-w", "0.3", &t, "--", "true"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(keys(&e, "jlock/q/"), held);
+    // A waiter interrupted by SIGTERM leaves the queue too.
+    let mut waiter = jlock(dir.path(), &["run", &t, "--", "true"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the waiter queued", || keys(&e, "jlock/q/").len() == 2);
+    assert!(Command::new("kill")
+        .args(["-TERM", &waiter.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(waiter.wait().unwrap().code(), Some(128 + 15));
+    assert_eq!(keys(&e, "jlock/q/"), held);
+    let mut child = h.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn slots_let_n_commands_run_at_once() {
+    let Some(e) = start("slots") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("pool");
+    let a = hold(
+        dir.path(),
+        &["--slots", "2", &t],
+        "echo $JLOCK_SLOT; exec sleep 600",
+    );
+    let b = hold(
+        dir.path(),
+        &["--slots", "2", &t],
+        "echo $JLOCK_SLOT; exec sleep 600",
+    );
+    let mut slots = [a.first.trim().to_string(), b.first.trim().to_string()];
+    slots.sort();
+    assert_eq!(slots, ["0", "1"]);
+    assert_eq!(
+        output(dir.path(), &["run", "-n", "--slots", "2", &t, "--", "true"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+    assert_eq!(status["slots"]["holders"].as_array().unwrap().len(), 2);
+    for h in [a, b] {
+        let mut c = h.child;
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    run_ok(
+        dir.path(),
+        &["run", "-w", "60", "--slots", "2", &t, "--", "true"],
+    );
+}
+
+#[test]
+fn documents_on_etcd_are_lossless_and_incr_is_exact() {
+    let Some(e) = start("lossless") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("doc");
+    // A missing document reads as null.
+    assert_eq!(run_ok(dir.path(), &["get", &t]).trim(), "null");
+    let original = "{ \"a\":1.50 ,\t\"b\" : [1,2],  \"big\": 12345678901234567890123 }";
+    e.etcdctl(&["put", "jlock/doc/.doc", original]).unwrap();
+    run_ok(dir.path(), &["set", &t, ".c", "true"]);
+    let with_c = raw(&e, "jlock/doc/.doc");
+    assert!(
+        with_c.starts_with("{ \"a\":1.50 ,\t\"b\" : [1,2],"),
+        "{with_c}"
+    );
+    run_ok(dir.path(), &["del", &t, ".c"]);
+    assert_eq!(raw(&e, "jlock/doc/.doc").trim_end_matches('\n'), original);
+    // Exact arithmetic on the numbers as written.
+    assert_eq!(
+        run_ok(dir.path(), &["incr", &t, ".big"]).trim(),
+        "12345678901234567890124"
+    );
+    for _ in 0..10 {
+        run_ok(dir.path(), &["incr", &t, ".f", "--by", "0.1"]);
+    }
+    assert_eq!(run_ok(dir.path(), &["get", &t, ".f"]).trim(), "1");
+    assert_eq!(run_ok(dir.path(), &["get", &t, ".a"]).trim(), "1.50");
+    // An update that changes nothing writes nothing (same revision).
+    let rev = |dir: &Path| {
+        let s: serde_json::Value =
+            serde_json::from_str(&run_ok(dir, &["status", "--json", &t])).unwrap();
+        s["document"]["revision"].as_i64().unwrap()
+    };
+    let before = rev(dir.path());
+    run_ok(dir.path(), &["update", &t, "--", "cat"]);
+    assert_eq!(rev(dir.path()), before);
+    // A wrong type is bad data, and nothing is written.
+    assert_eq!(
+        output(dir.path(), &["incr", &t, ".b"]).status.code(),
+        Some(65)
+    );
+    assert_eq!(rev(dir.path()), before);
+    // Over etcd's request limit: refused, nothing written.
+    let big = format!("{{\"x\": \"{}\"}}", "y".repeat(2 << 20));
+    std::fs::write(dir.path().join("big.json"), big).unwrap();
+    let out = output(dir.path(), &["update", &t, "--", "cat", "big.json"]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("request limit"));
+    assert_eq!(rev(dir.path()), before);
+}
+
+#[test]
+fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
+    let Some(e) = start("status") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("st");
+    let h = hold(
+        dir.path(),
+        &["--ttl", "2", &t],
+        "echo $JLOCK_FENCE; exec sleep 600",
+    );
+    let fence: i64 = h.first.trim().parse().unwrap();
+    let mut waiter = jlock(dir.path(), &["run", "-s", &t, "--", "true"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the waiter queued", || {
+        keys(&e, "jlock/st/.lock/").len() == 2
+    });
+    let text = run_ok(dir.path(), &["status", &t]);
+    assert!(
+        text.contains(&format!("{t} (lock): held exclusive by")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("pid {}", h.child.id())), "{text}");
+    assert!(text.contains("echo $JLOCK_FENCE; exec sleep 600"), "{text}");
+    assert!(text.contains(&format!("fence {fence}")), "{text}");
+    assert!(text.contains("since "), "{text}");
+    assert!(text.contains("waiting for it:"), "{text}");
+    assert!(text.contains(&format!("pid {}", waiter.id())), "{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+    assert_eq!(v["state"], "exclusive");
+    assert_eq!(v["holders"][0]["pid"], h.child.id());
+    assert_eq!(v["holders"][0]["fence"], fence);
+    assert_eq!(v["holders"][0]["mode"], "exclusive");
+    assert_eq!(v["waiters"][0]["pid"], waiter.id());
+    assert_eq!(v["waiters"][0]["mode"], "shared");
+    assert!(v["document"].is_null());
+    let mut child = h.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(waiter.wait().unwrap().success());
+}
