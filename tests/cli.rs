@@ -114,3 +114,29 @@ fn completions_report_a_failed_write_instead_of_panicking() {
     assert_eq!(out.status.code(), Some(74));
     assert!(String::from_utf8_lossy(&out.stderr).contains("No space left"));
 }
+
+#[test]
+fn status_of_a_slots_lock_names_every_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = crate::util::Holder::jlock_run(dir.path(), &["--slots", "2", "heavy"]);
+    jlock(dir.path(), &["status", "heavy"])
+        .assert()
+        .success()
+        .stdout(contains("heavy: 1 of 2 slots held"))
+        .stdout(contains(format!("pid {}", a.child.id())));
+    let b = crate::util::Holder::jlock_run(dir.path(), &["--slots", "2", "heavy"]);
+    let out = jlock(dir.path(), &["status", "--json", "heavy"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["held"].as_u64()),
+        (Some("full"), Some(2))
+    );
+    a.release();
+    b.release();
+    jlock(dir.path(), &["status", "heavy"])
+        .assert()
+        .success()
+        .stdout(contains("0 of 2 slots held"));
+}

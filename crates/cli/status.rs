@@ -61,6 +61,14 @@ pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
         (None, Some(_)) => sidecar,
         (None, None) => path.clone(),
     };
+    let slot = |i: usize| {
+        let mut name = path.as_os_str().to_os_string();
+        name.push(format!(".slot{i}"));
+        PathBuf::from(name)
+    };
+    if data.is_none() && !path.exists() && slot(0).exists() {
+        return slots_status(path, slot, args.json);
+    }
     let table = holders(&lock_path)?;
     let held: Vec<&Holder> = table.iter().filter(|h| !h.waiting).collect();
     let waiting: Vec<&Holder> = table.iter().filter(|h| h.waiting).collect();
@@ -125,6 +133,63 @@ pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
         out.push_str("waiting for it:\n");
         for h in &waiting {
             out.push_str(&format!("  {} [{}]\n", describe(h), mode_name(h.mode)));
+        }
+    }
+    print_line(out.trim_end());
+    Ok(OK)
+}
+
+/// The status of a `run --slots` lock: its slot files `PATH.slot0`, … and
+/// who holds each.
+fn slots_status(path: &Path, slot: impl Fn(usize) -> PathBuf, json: bool) -> Result<u8, CliError> {
+    let mut slots = Vec::new();
+    // Slot files are made 0..N by `run --slots N` (N ≤ 65535).
+    for i in 0..=usize::from(u16::MAX) {
+        let file = slot(i);
+        if !file.exists() {
+            break;
+        }
+        let table = holders(&file)?;
+        let held: Vec<Holder> = table.into_iter().filter(|h| !h.waiting).collect();
+        slots.push((file, held));
+    }
+    let busy = slots.iter().filter(|(_, h)| !h.is_empty()).count();
+    if json {
+        let list: Vec<Value> = slots
+            .iter()
+            .enumerate()
+            .map(|(i, (file, held))| {
+                json!({
+                    "slot": i,
+                    "lock_file": file,
+                    "holders": held.iter().map(|h| json!({
+                        "pid": h.pid,
+                        "command": h.command,
+                        "started": h.started.map(timestamp),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let state = if busy == slots.len() { "full" } else { "free" };
+        print_line(
+            &json!({"slots_of": path, "state": state, "held": busy, "slots": list}).to_string(),
+        );
+        return Ok(OK);
+    }
+    let mut out = format!(
+        "{}: {} of {} slots held\n",
+        path.display(),
+        busy,
+        slots.len()
+    );
+    for (i, (_, held)) in slots.iter().enumerate() {
+        match held.as_slice() {
+            [] => out.push_str(&format!("  slot {i}: free\n")),
+            hs => {
+                for h in hs {
+                    out.push_str(&format!("  slot {i}: {}\n", describe(h)));
+                }
+            }
         }
     }
     print_line(out.trim_end());
