@@ -5,7 +5,7 @@
 //!
 //! Skipped (with a printed reason) when etcd is not installed, unless `JLOCK_REQUIRE_ETCD=1`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -21,15 +21,7 @@ const BOUND: Duration = Duration::from_secs(60);
 /// Starts a one-member etcd, or returns None (after printing why) when etcd is not
 /// installed and `JLOCK_REQUIRE_ETCD` is not `1`.
 fn start(test: &str) -> Option<LocalEtcd> {
-    if !jlock_etcd::local::etcd_installed() {
-        if std::env::var("JLOCK_REQUIRE_ETCD").as_deref() == Ok("1") {
-            panic!("{test}: etcd/etcdctl not installed and JLOCK_REQUIRE_ETCD=1 (run .ci/etcd-setup.sh)");
-        }
-        // Past the test harness's capture, so that a plain `cargo test` shows the skip.
-        let _ = writeln!(
-            std::io::stderr(),
-            "{test}: SKIPPED: etcd or etcdctl is not installed (apt-get install etcd-server etcd-client, or .ci/etcd-setup.sh)"
-        );
+    if !jlock_etcd::local::available_or_skip(test) {
         return None;
     }
     Some(LocalEtcd::start(1).unwrap_or_else(|e| panic!("{test}: {e}")))

@@ -33,6 +33,27 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// For tests: whether etcd can be used. When it is not installed, prints a
+/// skip notice naming `test` (past the test harness's capture, so a plain
+/// `cargo test` shows it) and returns false — or, when `JLOCK_REQUIRE_ETCD=1`
+/// (as CI sets it), panics: a missing etcd is then a failure.
+pub fn available_or_skip(test: &str) -> bool {
+    if etcd_installed() {
+        return true;
+    }
+    if std::env::var("JLOCK_REQUIRE_ETCD").as_deref() == Ok("1") {
+        panic!(
+            "{test}: etcd/etcdctl not installed and JLOCK_REQUIRE_ETCD=1 (run .ci/etcd-setup.sh)"
+        );
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: SKIPPED: etcd or etcdctl is not installed (apt-get install etcd-server etcd-client, or .ci/etcd-setup.sh)"
+    );
+    false
+}
+
 /// True when `etcd` and `etcdctl` can be run.
 pub fn etcd_installed() -> bool {
     let runs = |prog: &str, arg: &str| {

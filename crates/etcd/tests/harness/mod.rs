@@ -25,17 +25,7 @@ impl std::ops::DerefMut for Cluster {
 /// Starts an n-member cluster, or returns None (after printing why) when etcd is not
 /// installed and `JLOCK_REQUIRE_ETCD` is not `1`.
 pub fn start(n: usize, test: &str) -> Option<Cluster> {
-    if !jlock_etcd::local::etcd_installed() {
-        if std::env::var("JLOCK_REQUIRE_ETCD").as_deref() == Ok("1") {
-            panic!("{test}: etcd/etcdctl not installed and JLOCK_REQUIRE_ETCD=1 (run .ci/etcd-setup.sh)");
-        }
-        // Written to the stderr handle itself, past the test harness's capture, so that the
-        // skip shows in a plain `cargo test` run.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "{test}: SKIPPED: etcd or etcdctl is not installed (apt-get install etcd-server etcd-client, or .ci/etcd-setup.sh)"
-        );
+    if !jlock_etcd::local::available_or_skip(test) {
         return None;
     }
     Some(Cluster(
