@@ -94,6 +94,12 @@ fn a_new_member_is_laid_out_like_its_siblings() {
         read(d, "d.json"),
         "{\"a\": 1, \"z\": 0, \"b\": {\"c\": 2}}\n"
     );
+    // The only member gives no comma to copy: its colon's spacing is followed.
+    write(d, "e.json", "{\"a\": 1}");
+    ok(d, &["set", "e.json", ".b", "2"], "");
+    assert_eq!(read(d, "e.json"), "{\"a\": 1, \"b\": 2}");
+    ok(d, &["del", "e.json", ".b"], "");
+    assert_eq!(read(d, "e.json"), "{\"a\": 1}");
     // A new file starts pretty-printed, as always.
     ok(d, &["set", "new.json", ".a", "1"], "");
     assert_eq!(read(d, "new.json"), "{\n  \"a\": 1\n}\n");

@@ -498,9 +498,14 @@ impl<'a> Ctx<'a> {
         }
         if !added.is_empty() {
             let m = &members[last];
-            let lead = self.lead(m.key_span.start);
+            let mut lead = self.lead(m.key_span.start);
             let colon =
                 String::from_utf8_lossy(&self.b[m.key_span.end..m.value.span.start]).into_owned();
+            // The only member, written tight against `{`, gives no comma
+            // spacing to copy: follow its colon's (`{"a": 1}` gets `, "k": 2`).
+            if last == 0 && lead.is_empty() && colon.ends_with(' ') && !colon.contains('\n') {
+                lead = " ".to_string();
+            }
             let mut text = Vec::new();
             for (k, v) in &added {
                 self.check_depth(v, depth + 1);
