@@ -177,10 +177,17 @@ fn filter(argv: &[OsString], input: &[u8], file: &std::path::Path) -> Result<Vec
     Ok(output)
 }
 
+/// True if `bytes` hold nothing but JSON whitespace.
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// A JSON argument (VALUE, `--by`), read with the data file's own grammar
 /// and limits — numbers exactly as written; empty is not JSON here.
 fn parse_json_arg(text: &str) -> Result<Value, String> {
-    if text.trim_matches([' ', '\t', '\n', '\r']).is_empty() {
+    if is_blank(text.as_bytes()) {
         return Err("it is empty".into());
     }
     jlock_core::document::parse_value(text.as_bytes()).map_err(|e| e.to_string())
@@ -189,10 +196,7 @@ fn parse_json_arg(text: &str) -> Result<Value, String> {
 /// Parses exactly one JSON document (surrounding white space allowed),
 /// with the data file's own grammar and limits.
 fn parse_one_document(bytes: &[u8]) -> Result<Value, String> {
-    if bytes
-        .iter()
-        .all(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-    {
+    if is_blank(bytes) {
         return Err("printed nothing".into());
     }
     jlock_core::document::parse_value(bytes).map_err(|e| {

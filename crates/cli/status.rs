@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use jlock_core::{holders, Error, Holder, LockMode, Store, Wait};
+use jlock_core::{holders, Error, Holder, LockMode, Semaphore, Store, Wait};
 use serde_json::{json, Value};
 
 use crate::document::Target;
@@ -61,11 +61,7 @@ pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
         (None, Some(_)) => sidecar,
         (None, None) => path.clone(),
     };
-    let slot = |i: usize| {
-        let mut name = path.as_os_str().to_os_string();
-        name.push(format!(".slot{i}"));
-        PathBuf::from(name)
-    };
+    let slot = |i: usize| Semaphore::slot_path(path, i);
     if data.is_none() && !path.exists() && slot(0).exists() {
         return slots_status(path, slot, args.json);
     }

@@ -55,6 +55,9 @@ pub(crate) struct Snapshot {
     pub bytes: Vec<u8>,
     /// The open data file and its metadata, if it exists.
     data: Option<(File, FileInfo)>,
+    /// Under a shared lock: the data file holds a write its writer was
+    /// killed in the middle of, and `bytes` is that write completed.
+    torn: bool,
 }
 
 /// One store's view of its data file and journal.
@@ -103,50 +106,42 @@ impl Disk {
             let owner = shared_dir::expected_owner(data.as_ref().map(|(_, m)| m));
             self.journal = Journal::open(&self.journal_path, owner)?;
         }
-        let Some(journal) = &mut self.journal else {
-            return Ok(Snapshot { bytes, data });
+        let mut torn = false;
+        let record = match &mut self.journal {
+            Some(journal) => journal.record()?,
+            None => None,
         };
-        let Some(record) = journal.record()? else {
-            return Ok(Snapshot { bytes, data });
-        };
-        match &data {
-            Some((file, meta)) if record.belongs_to(meta) => {
-                if !exclusive {
-                    if record.classify(&bytes) == State::Torn {
-                        bytes = record.repaired(&bytes);
+        if let (Some(record), Some(journal)) = (record, &self.journal) {
+            match &data {
+                Some((file, meta)) if record.belongs_to(meta) => {
+                    if !exclusive {
+                        torn = record.classify(&bytes) == State::Torn;
+                        if torn {
+                            bytes = record.repaired(&bytes);
+                        }
+                    } else if writable {
+                        bytes = journal.recover(&record, file, &self.target, bytes)?;
+                    } else {
+                        // Outside journal mode the file was opened to read only.
+                        let Some((file, _)) = self.open_data(true, false)? else {
+                            let gone = io::Error::from(io::ErrorKind::NotFound);
+                            return Err(Error::io(Operation::Write, &self.target, gone));
+                        };
+                        bytes = journal.recover(&record, &file, &self.target, bytes)?;
                     }
-                } else if writable {
-                    bytes = journal.recover(&record, file, &self.target, bytes)?;
-                } else {
-                    let file =
-                        open_nofollow(&self.target, true).at(Operation::Write, &self.target)?;
-                    bytes = journal.recover(&record, &file, &self.target, bytes)?;
                 }
+                // A record of another file (or of none): stale, never replayed.
+                _ if exclusive => journal.invalidate()?,
+                _ => {}
             }
-            // A record of another file (or of none): stale, never replayed.
-            _ if exclusive => journal.invalidate()?,
-            _ => {}
         }
-        Ok(Snapshot { bytes, data })
+        Ok(Snapshot { bytes, data, torn })
     }
 
     /// Whether a journal record awaits replay: the data file holds a write
     /// its writer was killed in the middle of.
     pub fn replay_pending(&mut self) -> Result<bool> {
-        let Some((file, meta)) = self.open_data(false, false)? else {
-            return Ok(false);
-        };
-        let bytes = read_whole(&file, meta.len).at(Operation::Read, &self.target)?;
-        if self.journal.is_none() {
-            self.journal =
-                Journal::open(&self.journal_path, shared_dir::expected_owner(Some(&meta)))?;
-        }
-        let Some(journal) = &mut self.journal else {
-            return Ok(false);
-        };
-        Ok(journal
-            .record()?
-            .is_some_and(|r| r.belongs_to(&meta) && r.classify(&bytes) == State::Torn))
+        Ok(self.load(false)?.torn)
     }
 
     /// The kept data file, if `write` (an update in journal mode) and the
@@ -186,8 +181,7 @@ impl Disk {
         };
         let meta = FileInfo::of_file(&file).at(Operation::Stat, &self.target)?;
         if !meta.is_file() {
-            let what = io::Error::other("not a regular file; a data file must be one");
-            return Err(Error::io(Operation::Read, &self.target, what));
+            return Err(not_a_regular_file(&self.target));
         }
         Ok(Some((file, meta)))
     }
@@ -253,13 +247,11 @@ impl Disk {
     }
 }
 
-/// Opens `path` read-only or read-write, never through a symlink.
-fn open_nofollow(path: &Path, write: bool) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
+/// The error for a data path that names something other than a regular
+/// file: a FIFO would block a read forever, a device read without end.
+pub(crate) fn not_a_regular_file(path: &Path) -> Error {
+    let what = io::Error::other("not a regular file; a data file must be one");
+    Error::io(Operation::Read, path, what)
 }
 
 /// Reads a whole file of `size` bytes (from `stat`) with `pread`: one call.

@@ -54,6 +54,12 @@ impl Semaphore {
         self.slots.len()
     }
 
+    /// Slot `i`'s lock file of the semaphore named after `base`:
+    /// `<base>.slot<i>`.
+    pub fn slot_path(base: &Path, i: usize) -> PathBuf {
+        names::slot_of(base, i)
+    }
+
     /// The slots' lock files.
     pub fn slot_paths(&self) -> Vec<PathBuf> {
         self.slots.iter().map(|s| s.path().to_path_buf()).collect()

@@ -147,8 +147,7 @@ impl StoreBuilder {
         // beside it (`/dev/null.lock` for a link to /dev/null, say).
         if let Ok(info) = crate::file_info::FileInfo::of_path(&target) {
             if !info.is_file() {
-                let what = std::io::Error::other("not a regular file; a data file must be one");
-                return Err(Error::io(crate::error::Operation::Read, &target, what));
+                return Err(crate::disk::not_a_regular_file(&target));
             }
         }
         let lock_path = match &self.lock_path {
