@@ -45,14 +45,15 @@ impl Ui {
         }
     }
 
-    /// Whether to report lock waits: with `--verbose`, or when stderr is a
-    /// terminal (someone is watching); never for `-n`, which does not wait.
-    /// A cron job that waits sends no mail.
+    /// Whether to say whom a wait is for: with `--verbose`; for `-w`, also
+    /// when stderr is a terminal (someone is watching). Never otherwise: a
+    /// cron job that waits must not send mail. One rule for `run` and the
+    /// data commands.
     pub fn reports_waits(&self, wait: jlock_core::Wait) -> bool {
         use std::io::IsTerminal;
         !self.quiet
-            && wait != jlock_core::Wait::NoWait
-            && (self.verbose || std::io::stderr().is_terminal())
+            && (self.verbose
+                || matches!(wait, jlock_core::Wait::Timeout(_)) && std::io::stderr().is_terminal())
     }
 
     /// Says whom a wait for `locks` is for, from the kernel's lock table.

@@ -2,12 +2,11 @@
 //! `flock(1)` job — passing on the signals jlock gets, and holding the lock
 //! until the command has exited.
 
-use std::io::IsTerminal;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use jlock_core::{LockFile, LockMode, Semaphore, Wait};
+use jlock_core::{LockFile, LockMode, Semaphore};
 
 use crate::args::RunArgs;
 use crate::document::Target;
@@ -66,7 +65,7 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
         source,
     };
     let start = Instant::now();
-    let report = reports_wait(ui, wait);
+    let report = ui.reports_waits(wait);
     let verbose = ui.verbose && !ui.quiet;
     // Unless -o, the lock is handed on to the command (`into_fd`): it is
     // held as long as the command, or anything it started that kept the
@@ -132,13 +131,6 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
         Outcome::Exited(status) => status_code(status),
         Outcome::TimedOut => exit::TIMED_OUT,
     })
-}
-
-/// Whether to say whom a wait is for: with `-v`; for `-w`, also when stderr
-/// is a terminal (someone is watching). Never otherwise: a cron job that
-/// waits must not send mail.
-fn reports_wait(ui: &Ui, wait: Wait) -> bool {
-    !ui.quiet && (ui.verbose || matches!(wait, Wait::Timeout(_)) && std::io::stderr().is_terminal())
 }
 
 /// With `-v`, says that the lock was not got (as `flock --verbose` does);
