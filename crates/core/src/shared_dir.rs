@@ -99,18 +99,13 @@ fn walk(path: &Path, hops: &mut u32) -> Result<PathBuf> {
                 let next = cur.join(name);
                 match fs::symlink_metadata(&next) {
                     Ok(meta) if meta.file_type().is_symlink() => {
-                        *hops += 1;
-                        if *hops > MAX_LINKS {
-                            return Err(too_many_links(path));
-                        }
                         let dir = if cur.as_os_str().is_empty() {
                             PathBuf::from(".")
                         } else {
                             cur.clone()
                         };
-                        check_link(&next, &meta, &dir)?;
-                        let target = fs::read_link(&next).at(Operation::ResolveLink, &next)?;
-                        cur = walk(&dir.join(target), hops)?;
+                        let target = follow(&next, &meta, &dir, hops, path)?;
+                        cur = walk(&target, hops)?;
                     }
                     _ => cur = next,
                 }
@@ -118,6 +113,25 @@ fn walk(path: &Path, hops: &mut u32) -> Result<PathBuf> {
         }
     }
     Ok(cur)
+}
+
+/// One link followed: counted against [`MAX_LINKS`] (an error naming
+/// `whole`, the path being resolved), checked with [`check_link`], and its
+/// target joined to `dir`, the link's directory.
+fn follow(
+    link: &Path,
+    meta: &fs::Metadata,
+    dir: &Path,
+    hops: &mut u32,
+    whole: &Path,
+) -> Result<PathBuf> {
+    *hops += 1;
+    if *hops > MAX_LINKS {
+        return Err(too_many_links(whole));
+    }
+    check_link(link, meta, dir)?;
+    let target = fs::read_link(link).at(Operation::ResolveLink, link)?;
+    Ok(dir.join(target))
 }
 
 /// The kernel's own limit on symlinks followed in one lookup (`ELOOP`).
@@ -147,18 +161,8 @@ pub(crate) fn resolve_links(path: &Path) -> Result<PathBuf> {
     loop {
         match fs::symlink_metadata(&cur) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                hops += 1;
-                if hops > MAX_LINKS {
-                    return Err(too_many_links(path));
-                }
                 let dir = parent(&cur).to_path_buf();
-                check_link(&cur, &meta, &dir)?;
-                let target = fs::read_link(&cur).at(Operation::ResolveLink, &cur)?;
-                let next = if target.is_relative() {
-                    dir.join(target)
-                } else {
-                    target
-                };
+                let next = follow(&cur, &meta, &dir, &mut hops, path)?;
                 let next = match (next.parent(), next.file_name()) {
                     (Some(d), Some(n)) if !d.as_os_str().is_empty() => walk(d, &mut hops)?.join(n),
                     _ => next,
