@@ -201,9 +201,10 @@ fn a_timed_wait_is_reported_without_verbose_when_stderr_is_a_terminal() {
     // gives jlock one.
     let dir = tempfile::tempdir().unwrap();
     let holder = Holder::jlock_run(dir.path(), &["job.lock"]);
-    let inner = format!("{} run -w 0.05 job.lock true", jlock_bin().display());
+    let inner = format!("exec {} run -w 0.05 job.lock true", jlock_bin().display());
     let out = std::process::Command::new("script")
         .current_dir(dir.path())
+        .env("SHELL", "/bin/sh")
         .args(["-qfec", &inner, "/dev/null"])
         .stdin(std::process::Stdio::null())
         .output()
