@@ -262,6 +262,15 @@ impl JsonPath {
         }
     }
 
+    /// The rest of this path after its first `n` steps, to be followed from
+    /// the value those steps reach. Errors still name the whole path.
+    pub(crate) fn after(&self, n: usize) -> JsonPath {
+        JsonPath {
+            text: self.text.clone(),
+            segments: self.segments[n.min(self.segments.len())..].to_vec(),
+        }
+    }
+
     /// The error for a value of the wrong type at this path in `file`.
     pub fn wrong_type(&self, file: &Path, expected: &'static str, found: &Value) -> Error {
         Error::WrongType {
@@ -355,7 +364,7 @@ fn resolve_index(i: i64, len: usize) -> Option<usize> {
 }
 
 /// A JSON Pointer array index: `0` or digits without a leading zero.
-fn pointer_index(t: &str) -> Option<usize> {
+pub(crate) fn pointer_index(t: &str) -> Option<usize> {
     let canonical = t == "0" || (!t.starts_with('0') && !t.is_empty());
     if canonical && t.bytes().all(|b| b.is_ascii_digit()) {
         t.parse().ok()

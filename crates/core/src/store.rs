@@ -347,6 +347,39 @@ impl Store {
         })
     }
 
+    /// The update protocol for an edit of the value at one `path` (to its
+    /// parent, with `parent`): `f` gets the value the path reaches as far as
+    /// it exists, and the rest of the path. In the default style only that
+    /// value is read into memory ([`document::edit_at`]); else, or if that
+    /// path declines, `f` runs on the whole document — with the same result.
+    fn transact_at<T>(
+        &self,
+        path: &JsonPath,
+        parent: bool,
+        f: impl Fn(&mut Value, &JsonPath) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        self.locked(LockMode::Exclusive, |disk| {
+            let snap = disk.load(true)?;
+            if self.style == Style::Preserve {
+                if let Some((out, new)) = document::edit_at(&snap.bytes, path, parent, &f) {
+                    if let Some(bytes) = new {
+                        disk.store(&bytes, snap)?;
+                    }
+                    return Ok(out);
+                }
+            }
+            let (tree, mut doc) = Document::parse_file(&snap.bytes, &self.target)?;
+            let (out, changed) = f(&mut doc, path)?;
+            if changed {
+                let mut bytes = Vec::new();
+                if tree.render_into_file(&snap.bytes, &doc, self.style, &self.target, &mut bytes)? {
+                    disk.store(&bytes, snap)?;
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// [`Store::update`] through a Rust type: the document is converted to `S`
     /// (`S::default()` if the file is missing or empty), changed by `f`, and
     /// converted back.
@@ -404,22 +437,32 @@ impl Store {
 
     /// The value at `path`, or `None` if it is missing or `null`.
     pub fn get(&self, path: &JsonPath) -> Result<Option<Value>> {
-        let doc = self.read()?;
-        Ok(path.get_in(&doc, &self.target)?.cloned())
+        self.locked(LockMode::Shared, |disk| {
+            let snap = disk.load(false)?;
+            // Only the value asked for is read into memory; else (or for an
+            // error to report) the whole document.
+            if let Some(found) = document::get_at(&snap.bytes, path) {
+                return Ok(found);
+            }
+            let doc = self.parse(&snap.bytes)?;
+            Ok(path.get_in(&doc, &self.target)?.cloned())
+        })
     }
 
     /// Sets the value at `path`, creating missing objects (for keys) and
     /// arrays (for indexes) on the way.
     pub fn set(&self, path: &JsonPath, value: Value) -> Result<()> {
-        self.update(|doc| {
-            *path.slot_mut(doc, &self.target)? = value;
-            Ok(())
+        self.transact_at(path, false, |doc, rest| {
+            *rest.slot_mut(doc, &self.target)? = value.clone();
+            Ok(((), true))
         })
     }
 
     /// Removes the value at `path`; `Ok(false)` (and no write) if there was none.
     pub fn delete(&self, path: &JsonPath) -> Result<bool> {
-        self.transact(|doc| path.remove_in(doc, &self.target).map(|gone| (gone, gone)))
+        self.transact_at(path, true, |doc, rest| {
+            rest.remove_in(doc, &self.target).map(|gone| (gone, gone))
+        })
     }
 
     /// Adds `by` to the number at `path`, exactly, and returns the new
@@ -431,8 +474,8 @@ impl Store {
     /// [`document::number::add_numbers`]).
     pub fn incr<N: Into<Number>>(&self, path: &JsonPath, by: N) -> Result<Number> {
         let by = by.into();
-        self.update(|doc| {
-            let slot = path.slot_mut(doc, &self.target)?;
+        self.transact_at(path, false, |doc, rest| {
+            let slot = rest.slot_mut(doc, &self.target)?;
             let cur = match slot {
                 Value::Null => Number::from(0),
                 Value::Number(n) => n.clone(),
@@ -444,7 +487,7 @@ impl Store {
                 message: why.to_string(),
             })?;
             *slot = Value::Number(sum.clone());
-            Ok(sum)
+            Ok((sum, true))
         })
     }
 

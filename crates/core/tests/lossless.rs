@@ -1,6 +1,9 @@
 //! Lossless documents: examples of what an edit rewrites, and property tests on documents in random layouts (serde_json as the oracle).
 
-use jlock_core::document::{self, number::same_value, parse_value, Document, Style, MAX_DEPTH};
+use jlock_core::document::{
+    self, check, number::same_value, parse_value, Document, Style, MAX_DEPTH,
+};
+use jlock_core::{JsonPath, Store};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -731,6 +734,8 @@ proptest! {
         }
         let ours = Document::parse(&bytes).map(|(_, v)| v);
         prop_assert_eq!(&ours, &parse_value(&bytes));
+        // The check that builds nothing accepts and refuses the same, with the same error.
+        prop_assert_eq!(check(&bytes), ours.clone().map(|_| ()));
         let all_ws = bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
         let theirs = serde_json::from_slice::<Value>(&bytes);
         if all_ws {
@@ -742,6 +747,121 @@ proptest! {
                 prop_assert_eq!(a, b);
             }
         }
+    }
+}
+
+/// A JSON Pointer to the container at `spot` of `v` (as [`containers`] lists it).
+fn pointer_to(v: &Value, spot: &[usize]) -> String {
+    let mut out = String::new();
+    let mut cur = v;
+    for &i in spot {
+        out.push('/');
+        cur = match cur {
+            Value::Array(items) => {
+                out.push_str(&i.to_string());
+                &items[i]
+            }
+            Value::Object(map) => {
+                let (k, x) = map.iter().nth(i).unwrap();
+                out.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                x
+            }
+            _ => unreachable!(),
+        };
+    }
+    out
+}
+
+/// One path edit, as the store makes it (`Store::set`, `delete`, `incr`,
+/// which read only the part they change) or as a whole-document update.
+#[derive(Clone, Debug)]
+enum PathOp {
+    Set(Value),
+    Delete,
+    Incr,
+}
+
+fn path_edit(store: &Store, path: &JsonPath, op: &PathOp, whole: bool) -> Result<String, String> {
+    let file = store.target().to_path_buf();
+    let out = match (op, whole) {
+        (PathOp::Set(v), false) => store.set(path, v.clone()).map(|()| String::new()),
+        (PathOp::Set(v), true) => store.update(|doc| {
+            *path.slot_mut(doc, &file)? = v.clone();
+            Ok::<_, jlock_core::Error>(String::new())
+        }),
+        (PathOp::Delete, false) => store.delete(path).map(|gone| gone.to_string()),
+        (PathOp::Delete, true) => {
+            store.update(|doc| path.remove_in(doc, &file).map(|gone| gone.to_string()))
+        }
+        (PathOp::Incr, false) => store.incr(path, 1).map(|n| n.to_string()),
+        (PathOp::Incr, true) => store.update(|doc| {
+            let slot = path.slot_mut(doc, &file)?;
+            let cur = match slot {
+                Value::Null => 0.into(),
+                Value::Number(n) => n.clone(),
+                other => return Err(path.wrong_type(&file, "a number", other)),
+            };
+            let sum = document::number::add_numbers(&cur, &1.into()).unwrap();
+            *slot = Value::Number(sum.clone());
+            Ok(sum.to_string())
+        }),
+    };
+    out.map_err(|e| e.to_string().replace(&file.display().to_string(), "FILE"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// `set`, `delete` and `incr` of one path read only the value they change
+    /// (the rest of the document is checked, not built), yet write exactly
+    /// the bytes — and give exactly the result or error — of the same edit
+    /// made on the whole document.
+    #[test]
+    fn a_path_edit_writes_what_a_whole_document_edit_writes(
+        g in gen_root(), l in layout(), pick in any::<prop::sample::Index>(),
+        which in any::<prop::sample::Index>(), fresh in any::<bool>(), deeper in any::<bool>(),
+        op in prop_oneof![small_value().prop_map(PathOp::Set), Just(PathOp::Delete), Just(PathOp::Incr)],
+    ) {
+        let text = text_of(&g, &l);
+        let v = oracle(&text);
+        let mut spots = Vec::new();
+        containers(&v, &mut Vec::new(), &mut spots);
+        let spot = pick.get(&spots).clone();
+        let mut path = pointer_to(&v, &spot);
+        let len = match at_mut(&mut v.clone(), &spot) {
+            Value::Array(items) => items.len(),
+            Value::Object(map) => map.len(),
+            _ => unreachable!(),
+        };
+        if fresh || len == 0 {
+            path.push_str(if v.pointer(&pointer_to(&v, &spot)).is_some_and(Value::is_array) { "/-" } else { "/fresh" });
+        } else {
+            let child = pointer_to(&v, &[spot.clone(), vec![which.index(len)]].concat());
+            path = child;
+        }
+        if deeper {
+            path.push_str("/x");
+        }
+        let path: JsonPath = path.parse().unwrap();
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let stores: Vec<Store> = dirs.iter().map(|d| {
+            let file = d.path().join("d.json");
+            std::fs::write(&file, &text).unwrap();
+            Store::open(file).unwrap()
+        }).collect();
+        // A read of one path, likewise.
+        let whole_get = path.get(&parse_value(text.as_bytes()).unwrap()).map(|v| v.cloned());
+        prop_assert_eq!(stores[0].get(&path).ok(), whole_get.ok());
+        let part = path_edit(&stores[0], &path, &op, false);
+        let whole = path_edit(&stores[1], &path, &op, true);
+        prop_assert_eq!(&part, &whole, "{} {:?} on {:?}", path, op, text);
+        let a = std::fs::read(stores[0].target()).unwrap();
+        let b = std::fs::read(stores[1].target()).unwrap();
+        prop_assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{} {:?}", path, op);
     }
 }
 

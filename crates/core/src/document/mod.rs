@@ -27,6 +27,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::json_path::JsonPath;
 
 mod convert;
 pub mod number;
@@ -113,11 +114,92 @@ impl Document {
     }
 }
 
+/// What an edit of one path does to the value the path reaches (as far as
+/// it exists), given the rest of the path: its result, and whether it
+/// changed anything.
+pub(crate) type PathEdit<'f, T> = dyn Fn(&mut Value, &JsonPath) -> Result<(T, bool)> + 'f;
+
+/// An edit of the value at `path` in the document `bytes` that reads into
+/// values only the part it changes: the document is checked whole (same
+/// grammar and limits as [`Document::parse`]), the path followed over its
+/// bytes as far as it exists (to its parent, with `parent`), and only the
+/// value found there is parsed; `f` gets that value and the rest of the
+/// path, and returns its result and whether it changed anything. The bytes
+/// written are those [`Document::render`] would write for the whole
+/// document changed the same way ([`render::render_at`]).
+///
+/// `None` means "take the whole-document path": the path is the root, the
+/// document is empty or invalid, `f` failed, or the result is refused — the
+/// whole-document path then gives the same result or error.
+pub(crate) fn edit_at<T>(
+    bytes: &[u8],
+    path: &JsonPath,
+    parent: bool,
+    f: &PathEdit<'_, T>,
+) -> Option<(T, Option<Vec<u8>>)> {
+    let steps = path.segments();
+    if steps.is_empty() || steps.len() > MAX_DEPTH {
+        return None;
+    }
+    let root = syntax::check(bytes).ok()??;
+    let follow = if parent {
+        &steps[..steps.len() - 1]
+    } else {
+        steps
+    };
+    let here = syntax::locate(bytes, root, follow);
+    if here.depth == 0 {
+        return None; // the root itself changes: nothing to save
+    }
+    let (node, mut value) = syntax::parse_at(bytes, here.start, here.depth).ok()?;
+    let (out, changed) = f(&mut value, &path.after(here.depth)).ok()?;
+    if !changed {
+        return Some((out, None));
+    }
+    let mut new = Vec::new();
+    match render::render_at(bytes, &node, here.depth, &value, &mut new).ok()?? {
+        true => Some((out, Some(new))),
+        false => Some((out, None)),
+    }
+}
+
+/// The value at `path` in the document `bytes`, reading into values only
+/// that value (the rest is checked, not built), as [`JsonPath::get_in`]
+/// gives it on the whole document. `None` means "take the whole-document
+/// path" (the root, an empty or invalid document, an error to report).
+pub(crate) fn get_at(bytes: &[u8], path: &JsonPath) -> Option<Option<Value>> {
+    let steps = path.segments();
+    if steps.is_empty() {
+        return None;
+    }
+    let root = syntax::check(bytes).ok()??;
+    let here = syntax::locate(bytes, root, steps);
+    if here.depth == 0 {
+        return None;
+    }
+    let (_, value) = syntax::parse_at(bytes, here.start, here.depth).ok()?;
+    let found = path.after(here.depth).get(&value).ok()?;
+    Some(found.cloned())
+}
+
 /// Parses one JSON value (a VALUE argument, the output of an `update`
 /// command, a file read without writing) with the same grammar and limits
 /// as a data file: empty input is `null`, numbers keep their value exactly.
 pub fn parse_value(bytes: &[u8]) -> std::result::Result<Value, SyntaxError> {
     syntax::parse_value_only(bytes)
+}
+
+/// Checks that `bytes` are a document [`Document::parse`] accepts, with the
+/// same grammar, limits and errors, without building anything.
+///
+/// ```
+/// use jlock_core::document::check;
+///
+/// assert!(check(b"{\"a\": [1, 2e400]}").is_ok());
+/// assert_eq!(check(b"[1,]").unwrap_err().to_string(), "1:4: unexpected character ']', expected a JSON value");
+/// ```
+pub fn check(bytes: &[u8]) -> std::result::Result<(), SyntaxError> {
+    syntax::check(bytes).map(|_| ())
 }
 
 /// [`parse_value`], with errors as [`Error::InvalidJson`] naming `file`: what a

@@ -33,7 +33,9 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use super::number::same_value;
-use super::syntax::{decode_string, is_ws, Kind, Member, Node, Tree};
+use super::syntax::{
+    decode_string, is_ws, skip_ws, string_end, value_end, Kind, Member, Node, Tree,
+};
 use super::MAX_DEPTH;
 
 /// How to write a changed document.
@@ -140,38 +142,30 @@ pub fn render_into(
         _ if deeper_than(new, MAX_DEPTH) => return Err(TooDeep { limit: MAX_DEPTH }),
         _ => return Ok(whole(out, style != Style::Compact)),
     };
-    let mut ctx = Ctx::new(original, tree);
+    let mut ctx = Ctx::new(original);
     ctx.patch(root, new, 0);
-    if ctx.too_deep {
-        return Err(TooDeep { limit: MAX_DEPTH });
+    match ctx.finish(out)? {
+        Some(written) => Ok(written),
+        None => Ok(whole(out, true)),
     }
-    if ctx.edits.is_empty() {
-        return Ok(false);
-    }
-    let mut edits = std::mem::take(&mut ctx.edits);
-    edits.sort_by_key(|e| (e.start, e.end));
-    let extra: usize = edits.iter().map(|e| e.text.len()).sum();
-    out.reserve(original.len() + extra);
-    let mut cur = 0;
-    for e in edits {
-        if e.start < cur || e.end < e.start || e.end > original.len() {
-            // Overlapping edits would be a bug here; never write a broken
-            // document because of one: restyle the whole document instead.
-            debug_assert!(false, "overlapping edits");
-            return Ok(whole(out, true));
-        }
-        out.extend_from_slice(&original[cur..e.start]);
-        out.extend_from_slice(&e.text);
-        cur = e.end;
-    }
-    out.extend_from_slice(&original[cur..]);
-    // Edits of equal values spelled differently cannot happen (values are
-    // compared), but an edit may still give the same bytes back.
-    if out[start..] == *original {
-        out.truncate(start);
-        return Ok(false);
-    }
-    Ok(true)
+}
+
+/// Writes the document `original` (checked) in which the value `node`,
+/// nested inside `depth` arrays and objects, became `new`, exactly as
+/// [`render_into`] would for the whole document changed only there — the
+/// same edits, from the same layout rules, which read the document's bytes,
+/// not its tree. So an edit of one place needs the tree of that place only.
+/// `Ok(None)` if the edits overlap (a bug; [`render_into`] would restyle).
+pub fn render_at(
+    original: &[u8],
+    node: &Node,
+    depth: usize,
+    new: &Value,
+    out: &mut Vec<u8>,
+) -> Result<Option<bool>, TooDeep> {
+    let mut ctx = Ctx::new(original);
+    ctx.patch(node, new, depth);
+    ctx.finish(out)
 }
 
 struct Edit {
@@ -182,7 +176,8 @@ struct Edit {
 
 struct Ctx<'a> {
     b: &'a [u8],
-    root: Option<&'a Node>,
+    /// Where the root value starts, if the document has one.
+    root: Option<usize>,
     /// Where the document's text starts (after a byte order mark).
     content: usize,
     nl: &'static str,
@@ -198,15 +193,17 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(b: &'a [u8], tree: &'a Tree) -> Ctx<'a> {
-        let content = if tree.bom { 3 } else { 0 };
+    /// The layout of the document `b` (checked): its newline, indentation
+    /// unit and whether it spans lines, read from its bytes.
+    fn new(b: &'a [u8]) -> Ctx<'a> {
+        let content = if b.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
         let nl = match b.iter().position(|&c| c == b'\n') {
             Some(i) if i > 0 && b[i - 1] == b'\r' => "\r\n",
             _ => "\n",
         };
         let mut ctx = Ctx {
             b,
-            root: tree.root.as_ref(),
+            root: None,
             content,
             nl,
             unit: "  ".to_string(),
@@ -215,20 +212,26 @@ impl<'a> Ctx<'a> {
             edits: Vec::new(),
             too_deep: false,
         };
-        let Some(root) = &tree.root else {
+        let start = skip_ws(b, content);
+        if start == b.len() {
             return ctx;
-        };
-        ctx.multiline = b[root.span.start..root.span.end].contains(&b'\n');
-        let first_child = match &root.kind {
-            Kind::Array(items) => items.first().map(|n| n.span.start),
-            Kind::Object { members, .. } => members.first().map(|m| m.key_span.start),
+        }
+        ctx.root = Some(start);
+        // Only whitespace follows the root value.
+        let end = b
+            .iter()
+            .rposition(|&c| !is_ws(c))
+            .map_or(b.len(), |i| i + 1);
+        ctx.multiline = b[start..end].contains(&b'\n');
+        let first_child = match b[start] {
+            b'{' | b'[' => Some(skip_ws(b, start + 1)).filter(|&at| !matches!(b[at], b'}' | b']')),
             _ => None,
         };
         if let Some(at) = first_child {
             let lead = ctx.lead(at);
             if let Some(i) = lead.rfind('\n') {
                 let indent = &lead[i + 1..];
-                let base = String::from_utf8_lossy(ctx.line_indent(root.span.start)).into_owned();
+                let base = String::from_utf8_lossy(ctx.line_indent(start)).into_owned();
                 if let Some(unit) = indent.strip_prefix(base.as_str()) {
                     if !unit.is_empty() {
                         ctx.unit = unit.to_string();
@@ -237,6 +240,45 @@ impl<'a> Ctx<'a> {
             }
         }
         ctx
+    }
+
+    /// Appends the document with this context's edits made to `out` and
+    /// returns `Some(true)`, or `Some(false)` (and `out` as it was) if there
+    /// is nothing to write; `None` if the edits overlap.
+    fn finish(mut self, out: &mut Vec<u8>) -> Result<Option<bool>, TooDeep> {
+        let original = self.b;
+        let start = out.len();
+        if self.too_deep {
+            return Err(TooDeep { limit: MAX_DEPTH });
+        }
+        if self.edits.is_empty() {
+            return Ok(Some(false));
+        }
+        let mut edits = std::mem::take(&mut self.edits);
+        edits.sort_by_key(|e| (e.start, e.end));
+        let extra: usize = edits.iter().map(|e| e.text.len()).sum();
+        out.reserve(original.len() + extra);
+        let mut cur = 0;
+        for e in edits {
+            if e.start < cur || e.end < e.start || e.end > original.len() {
+                // Overlapping edits would be a bug here; never write a broken
+                // document because of one.
+                debug_assert!(false, "overlapping edits");
+                out.truncate(start);
+                return Ok(None);
+            }
+            out.extend_from_slice(&original[cur..e.start]);
+            out.extend_from_slice(&e.text);
+            cur = e.end;
+        }
+        out.extend_from_slice(&original[cur..]);
+        // Edits of equal values spelled differently cannot happen (values are
+        // compared), but an edit may still give the same bytes back.
+        if out[start..] == *original {
+            out.truncate(start);
+            return Ok(Some(false));
+        }
+        Ok(Some(true))
     }
 
     /// The document's first one-line `,` separator and first `:` separator
@@ -617,37 +659,50 @@ impl<'a> KeyIndex<'a> {
 }
 
 /// The first `:` separator and the first `,` separator on one line of the
-/// document (searching depth-first, stopping when both are found).
-fn first_separators(b: &[u8], root: &Node, want_comma: bool) -> (Option<String>, Option<String>) {
+/// document `b` (checked) whose root value starts at `root`: containers are
+/// visited in the order they open (depth first), each offering the `:` of
+/// its first member and the `,` between its first two children; the search
+/// stops when both are found. It reads bytes, not a tree, so that an edit of
+/// one place ([`render_at`]) lays out new values as an edit of the whole does.
+fn first_separators(b: &[u8], root: usize, want_comma: bool) -> (Option<String>, Option<String>) {
     let mut colon = None;
     let mut comma = (!want_comma).then(String::new);
-    let mut stack = vec![root];
     let one_line = |s: usize, e: usize| {
         let t = &b[s..e];
         (!t.contains(&b'\n')).then(|| String::from_utf8_lossy(t).into_owned())
     };
-    while let Some(node) = stack.pop() {
-        if colon.is_some() && comma.is_some() {
-            break;
-        }
-        match &node.kind {
-            Kind::Object { members, .. } => {
-                if let (None, Some(m)) = (&colon, members.first()) {
-                    colon = one_line(m.key_span.end, m.value.span.start);
-                }
-                if let (None, [a, b2, ..]) = (&comma, members.as_slice()) {
-                    comma = one_line(a.value.span.end, b2.key_span.start);
-                }
-                stack.extend(members.iter().rev().map(|m| &m.value));
+    let mut i = root;
+    while i < b.len() && !(colon.is_some() && comma.is_some()) {
+        match b[i] {
+            b'"' => {
+                i = string_end(b, i);
+                continue;
             }
-            Kind::Array(items) => {
-                if let (None, [a, b2, ..]) = (&comma, items.as_slice()) {
-                    comma = one_line(a.span.end, b2.span.start);
+            open @ (b'{' | b'[') => {
+                let first = skip_ws(b, i + 1);
+                if !matches!(b.get(first), Some(b'}' | b']') | None) {
+                    let first_value = if open == b'{' {
+                        let key_end = string_end(b, first);
+                        let value = skip_ws(b, skip_ws(b, key_end) + 1);
+                        if colon.is_none() {
+                            colon = one_line(key_end, value);
+                        }
+                        value
+                    } else {
+                        first
+                    };
+                    if comma.is_none() {
+                        let end = value_end(b, first_value);
+                        let sep = skip_ws(b, end);
+                        if b.get(sep) == Some(&b',') {
+                            comma = one_line(end, skip_ws(b, sep + 1));
+                        }
+                    }
                 }
-                stack.extend(items.iter().rev());
             }
             _ => {}
         }
+        i += 1;
     }
     (comma.filter(|_| want_comma), colon)
 }

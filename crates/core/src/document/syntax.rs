@@ -11,6 +11,7 @@ use std::fmt;
 use serde_json::{Map, Number, Value};
 
 use super::MAX_DEPTH;
+use crate::json_path::{pointer_index, Segment};
 
 /// A byte range `start..end` of the original document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,12 +71,7 @@ pub struct Member {
 impl Member {
     /// True if the key is `key`; `bytes` are the document the tree was parsed from.
     pub fn key_is(&self, bytes: &[u8], key: &str) -> bool {
-        let raw = &bytes[self.key_span.start + 1..self.key_span.end - 1];
-        if self.key_escaped {
-            self.key(bytes) == key
-        } else {
-            raw == key.as_bytes()
-        }
+        string_is(bytes, self.key_span, self.key_escaped, key)
     }
 
     /// The key, unescaped; `bytes` are the document the tree was parsed from.
@@ -128,27 +124,146 @@ pub fn is_ws(b: u8) -> bool {
 /// Parses `bytes` into its tree and its value. An empty document (nothing
 /// but whitespace, after an optional byte order mark) is `null` with no root.
 pub fn parse(bytes: &[u8]) -> Result<(Tree, Value), SyntaxError> {
-    parse_with(bytes, true)
+    parse_with(bytes, Mode::Tree)
 }
 
 /// Parses `bytes` into its value only, with the same grammar and limits as
 /// [`parse`] but without building the tree (for reads, which write nothing).
 pub fn parse_value_only(bytes: &[u8]) -> Result<Value, SyntaxError> {
-    parse_with(bytes, false).map(|(_, v)| v)
+    parse_with(bytes, Mode::Value).map(|(_, v)| v)
 }
 
-fn parse_with(bytes: &[u8], tree: bool) -> Result<(Tree, Value), SyntaxError> {
-    let bom = bytes.starts_with(b"\xEF\xBB\xBF");
-    let mut p = Parser {
-        b: bytes,
-        pos: if bom { 3 } else { 0 },
+/// Checks `bytes` with the same grammar, limits and errors as [`parse`],
+/// building nothing, and returns where the root value starts (`None` for
+/// an empty document).
+pub fn check(bytes: &[u8]) -> Result<Option<usize>, SyntaxError> {
+    parse_with(bytes, Mode::Check).map(|(tree, _)| tree.root.map(|n| n.span.start))
+}
+
+/// Parses the one value that starts at `start` of `bytes`, a document that
+/// [`check`] accepted, nested inside `depth` arrays and objects: its node
+/// (with spans into the whole of `bytes`) and its value.
+pub fn parse_at(bytes: &[u8], start: usize, depth: usize) -> Result<(Node, Value), SyntaxError> {
+    let mut p = Parser::new(bytes, start, Mode::Tree);
+    p.depth = depth;
+    p.value()
+}
+
+/// Where [`locate`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// Where the value reached starts.
+    pub start: usize,
+    /// How many arrays and objects enclose it (the number of steps taken).
+    pub depth: usize,
+}
+
+/// Follows `steps` from the root value at `root` of `bytes` (a document that
+/// [`check`] accepted) as far as each step names a member or element that
+/// exists — the last of a duplicated key, as the parsed value has it; an
+/// index `>= 0` — and returns where it stopped. It reads what lies on the
+/// way and builds nothing.
+pub fn locate(bytes: &[u8], root: usize, steps: &[Segment]) -> Located {
+    let mut p = Parser::new(bytes, root, Mode::Check);
+    let mut here = Located {
+        start: root,
         depth: 0,
-        tree,
-        nodes: Vec::new(),
-        values: Vec::new(),
-        members: Vec::new(),
-        pairs: Vec::new(),
     };
+    for step in steps {
+        let next = match (bytes.get(here.start), step) {
+            (Some(b'{'), Segment::Key(k) | Segment::Token(k)) => p.member(here.start, k),
+            (Some(b'['), Segment::Index(i)) => usize::try_from(*i)
+                .ok()
+                .and_then(|i| p.element(here.start, i)),
+            (Some(b'['), Segment::Token(t)) => {
+                pointer_index(t).and_then(|i| p.element(here.start, i))
+            }
+            _ => None,
+        };
+        match next {
+            Some(start) => {
+                here = Located {
+                    start,
+                    depth: here.depth + 1,
+                }
+            }
+            None => break,
+        }
+    }
+    here
+}
+
+/// Where the value that starts at `start` of `bytes` (checked) ends.
+pub fn value_end(bytes: &[u8], start: usize) -> usize {
+    skip_checked(bytes, start)
+}
+
+/// Where the string literal that starts at `start` of `bytes` (checked) ends.
+pub fn string_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return i + 1,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// Where the value that starts at `start` of `bytes` ends, for a document
+/// that [`check`] accepted: with the grammar already checked, only strings
+/// and brackets need reading. (On bytes that were not checked the answer
+/// is meaningless but in bounds.)
+fn skip_checked(bytes: &[u8], start: usize) -> usize {
+    let mut i = start;
+    let mut depth = 0usize;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i = string_end(bytes, i);
+                if depth == 0 {
+                    return i;
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => return i,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            b',' | b':' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return i,
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The first position at or after `pos` that is not JSON whitespace.
+pub fn skip_ws(bytes: &[u8], pos: usize) -> usize {
+    let mut p = Parser::new(bytes, pos, Mode::Check);
+    p.skip_ws();
+    p.pos
+}
+
+/// What the parser builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The tree and the value.
+    Tree,
+    /// The value only.
+    Value,
+    /// Nothing: the grammar and limits are checked, and positions found.
+    Check,
+}
+
+fn parse_with(bytes: &[u8], mode: Mode) -> Result<(Tree, Value), SyntaxError> {
+    let bom = bytes.starts_with(b"\xEF\xBB\xBF");
+    let mut p = Parser::new(bytes, if bom { 3 } else { 0 }, mode);
     p.skip_ws();
     if p.pos == bytes.len() {
         return Ok((
@@ -179,8 +294,7 @@ struct Parser<'a> {
     b: &'a [u8],
     pos: usize,
     depth: usize,
-    /// Build the tree (else only the value).
-    tree: bool,
+    mode: Mode,
     /// Children of the containers being parsed, innermost last: each
     /// container takes its own off the end when it closes, so it allocates
     /// exactly once, at its final size.
@@ -190,7 +304,72 @@ struct Parser<'a> {
     pairs: Vec<(String, Value)>,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    fn new(b: &'a [u8], pos: usize, mode: Mode) -> Parser<'a> {
+        Parser {
+            b,
+            pos,
+            depth: 0,
+            mode,
+            nodes: Vec::new(),
+            values: Vec::new(),
+            members: Vec::new(),
+            pairs: Vec::new(),
+        }
+    }
+
+    /// The start of the value of the last member `key` of the object at
+    /// `open` (checked), or `None`.
+    fn member(&mut self, open: usize, key: &str) -> Option<usize> {
+        self.pos = open + 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            return None;
+        }
+        let mut found = None;
+        loop {
+            self.skip_ws();
+            let key_start = self.pos;
+            let escaped = self.scan_string(None).ok()?;
+            let key_span = Span {
+                start: key_start,
+                end: self.pos,
+            };
+            self.skip_ws();
+            self.pos += 1; // ':'
+            self.skip_ws();
+            if string_is(self.b, key_span, escaped, key) {
+                found = Some(self.pos);
+            }
+            self.pos = skip_checked(self.b, self.pos);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                _ => return found,
+            }
+        }
+    }
+
+    /// The start of element `index` of the array at `open` (checked), or
+    /// `None` if it has no such element.
+    fn element(&mut self, open: usize, index: usize) -> Option<usize> {
+        self.pos = open + 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            return None;
+        }
+        for _ in 0..index {
+            self.pos = skip_checked(self.b, self.pos);
+            self.skip_ws();
+            if self.peek() != Some(b',') {
+                return None;
+            }
+            self.pos += 1;
+            self.skip_ws();
+        }
+        Some(self.pos)
+    }
+
     fn error(&self, message: impl Into<String>) -> SyntaxError {
         self.error_at(self.pos, message)
     }
@@ -249,13 +428,22 @@ impl Parser<'_> {
         let (kind, value) = match self.peek() {
             Some(b'{') => return self.object(),
             Some(b'[') => return self.array(),
+            Some(b'"') if self.mode == Mode::Check => {
+                let escaped = self.scan_string(None)?;
+                (Kind::String { escaped }, Value::Null)
+            }
             Some(b'"') => {
                 let (s, escaped) = self.string()?;
                 (Kind::String { escaped }, Value::String(s))
             }
             Some(b'-' | b'0'..=b'9') => {
-                let n = self.number()?;
-                (Kind::Number, Value::Number(n))
+                let start = self.pos;
+                self.number_text()?;
+                let value = match self.mode {
+                    Mode::Check => Value::Null,
+                    _ => Value::Number(self.number(start)?),
+                };
+                (Kind::Number, value)
             }
             Some(b't') => {
                 self.literal(b"true")?;
@@ -314,10 +502,14 @@ impl Parser<'_> {
             loop {
                 self.skip_ws();
                 let (n, v) = self.value()?;
-                if self.tree {
-                    self.nodes.push(n);
+                match self.mode {
+                    Mode::Tree => {
+                        self.nodes.push(n);
+                        self.values.push(v);
+                    }
+                    Mode::Value => self.values.push(v),
+                    Mode::Check => {}
                 }
-                self.values.push(v);
                 self.skip_ws();
                 match self.peek() {
                     Some(b',') => self.pos += 1,
@@ -359,7 +551,11 @@ impl Parser<'_> {
                     return Err(self.unexpected("a string key"));
                 }
                 let key_start = self.pos;
-                let (key, key_escaped) = self.string()?;
+                let (key, key_escaped) = if self.mode == Mode::Check {
+                    (String::new(), self.scan_string(None)?)
+                } else {
+                    self.string()?
+                };
                 let key_span = Span {
                     start: key_start,
                     end: self.pos,
@@ -371,8 +567,10 @@ impl Parser<'_> {
                 self.pos += 1;
                 self.skip_ws();
                 let (node, value) = self.value()?;
-                self.pairs.push((key, value));
-                if self.tree {
+                if self.mode != Mode::Check {
+                    self.pairs.push((key, value));
+                }
+                if self.mode == Mode::Tree {
                     self.members.push(Member {
                         key_span,
                         key_escaped,
@@ -422,8 +620,8 @@ impl Parser<'_> {
         self.pos - s
     }
 
-    fn number(&mut self) -> Result<Number, SyntaxError> {
-        let start = self.pos;
+    /// Reads a number's text at `pos`, checking its grammar.
+    fn number_text(&mut self) -> Result<(), SyntaxError> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
@@ -454,7 +652,13 @@ impl Parser<'_> {
                 return Err(self.error("invalid number: expected a digit in the exponent"));
             }
         }
-        // The grammar is checked above, so the text is ASCII and a number.
+        Ok(())
+    }
+
+    /// The number whose text, checked by [`Parser::number_text`], runs from
+    /// `start` to `pos`. (With serde_json's `arbitrary_precision`, which keeps
+    /// the text, a number of any size and precision parses.)
+    fn number(&self, start: usize) -> Result<Number, SyntaxError> {
         let text = std::str::from_utf8(&self.b[start..self.pos])
             .map_err(|_| self.error_at(start, "invalid number"))?;
         text.parse::<Number>()
@@ -464,25 +668,56 @@ impl Parser<'_> {
     /// Reads a string at `pos` (a `"`); returns it and whether it had escapes.
     fn string(&mut self) -> Result<(String, bool), SyntaxError> {
         let open = self.pos;
+        let mut out = Vec::new();
+        let escaped = self.scan_string(Some(&mut out))?;
+        let text = String::from_utf8(out).map_err(|_| {
+            // Point at the bad byte: offsets in `out` match the input only
+            // up to the first escape, so search the input again.
+            let at =
+                first_invalid_utf8(&self.b[open + 1..self.pos - 1]).map_or(open, |i| open + 1 + i);
+            self.error_at(at, "invalid UTF-8 in a string")
+        })?;
+        Ok((text, escaped))
+    }
+
+    /// Reads a string at `pos` (a `"`), appending its unescaped bytes to
+    /// `out` if given (the caller then checks them as UTF-8; else this does,
+    /// on the input: escapes are ASCII and decode to whole characters, so
+    /// one is valid UTF-8 exactly when the other is). Returns whether it
+    /// had escapes.
+    fn scan_string(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<bool, SyntaxError> {
+        let open = self.pos;
         self.pos += 1;
         let mut run = self.pos;
-        let mut out: Vec<u8> = Vec::new();
         let mut escaped = false;
+        let mut ascii = true;
+        let mut scratch = Vec::new();
         loop {
             let Some(c) = self.peek() else {
                 return Err(self.error_at(open, "unterminated string"));
             };
             match c {
                 b'"' => {
-                    out.extend_from_slice(&self.b[run..self.pos]);
+                    if let Some(out) = out.as_deref_mut() {
+                        out.extend_from_slice(&self.b[run..self.pos]);
+                    }
                     self.pos += 1;
                     break;
                 }
                 b'\\' => {
                     escaped = true;
-                    out.extend_from_slice(&self.b[run..self.pos]);
+                    let sink = match out.as_deref_mut() {
+                        Some(out) => {
+                            out.extend_from_slice(&self.b[run..self.pos]);
+                            out
+                        }
+                        None => {
+                            scratch.clear();
+                            &mut scratch
+                        }
+                    };
                     self.pos += 1;
-                    self.escape(&mut out)?;
+                    self.escape(sink)?;
                     run = self.pos;
                 }
                 0x00..=0x1F => {
@@ -490,20 +725,18 @@ impl Parser<'_> {
                         "control character 0x{c:02X} in a string (write it as \\u{c:04X})"
                     )))
                 }
-                _ => self.pos += 1,
+                _ => {
+                    ascii &= c < 0x80;
+                    self.pos += 1;
+                }
             }
         }
-        match String::from_utf8(out) {
-            Ok(s) => Ok((s, escaped)),
-            Err(e) => {
-                // Point at the bad byte: offsets in `out` match the input
-                // only up to the first escape, so search the input again.
-                let at = first_invalid_utf8(&self.b[open + 1..self.pos - 1])
-                    .map_or(open, |i| open + 1 + i);
-                let _ = e;
-                Err(self.error_at(at, "invalid UTF-8 in a string"))
+        if out.is_none() && !ascii {
+            if let Some(i) = first_invalid_utf8(&self.b[open + 1..self.pos - 1]) {
+                return Err(self.error_at(open + 1 + i, "invalid UTF-8 in a string"));
             }
         }
+        Ok(escaped)
     }
 
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
@@ -571,19 +804,20 @@ fn first_invalid_utf8(b: &[u8]) -> Option<usize> {
     std::str::from_utf8(b).err().map(|e| e.valid_up_to())
 }
 
+/// True if the string literal at `span` of `bytes` (checked; `escaped` if it
+/// holds a `\\` escape) is `text`.
+fn string_is(bytes: &[u8], span: Span, escaped: bool, text: &str) -> bool {
+    if escaped {
+        decode_string(bytes, span).is_some_and(|s| s == text)
+    } else {
+        bytes[span.start + 1..span.end - 1] == *text.as_bytes()
+    }
+}
+
 /// Decodes the string literal at `span` of `bytes` (quotes included), which
 /// the parser has already checked.
 pub(crate) fn decode_string(bytes: &[u8], span: Span) -> Option<String> {
-    let mut p = Parser {
-        b: bytes,
-        pos: span.start,
-        depth: 0,
-        tree: false,
-        nodes: Vec::new(),
-        values: Vec::new(),
-        members: Vec::new(),
-        pairs: Vec::new(),
-    };
+    let mut p = Parser::new(bytes, span.start, Mode::Value);
     p.string().ok().map(|(s, _)| s)
 }
 
@@ -591,6 +825,67 @@ pub(crate) fn decode_string(bytes: &[u8], span: Span) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Every node's span, walked from the tree.
+    fn spans(node: &Node, out: &mut Vec<Span>) {
+        out.push(node.span);
+        match &node.kind {
+            Kind::Array(items) => items.iter().for_each(|n| spans(n, out)),
+            Kind::Object { members, .. } => members.iter().for_each(|m| spans(&m.value, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn skipping_a_checked_value_ends_where_the_parser_does() {
+        for doc in [
+            r#"{"a": [10, {"b": "x]}\"[", "c": [1,2e5,-0.5]}, 3], "": {}, "n": null}"#,
+            "[1,[2,[3,[]]],\"\\\\\",true,false,{\"k\":{}}]",
+            "\u{feff}[ 1 , 2 ,\r\n\t\"é\\u00e9\" ]",
+            "17",
+            "\"\\\\\"",
+        ] {
+            let (tree, _) = parse(doc.as_bytes()).unwrap();
+            let mut all = Vec::new();
+            spans(tree.root.as_ref().unwrap(), &mut all);
+            for span in all {
+                assert_eq!(
+                    value_end(doc.as_bytes(), span.start),
+                    span.end,
+                    "{doc} at {span:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn locate_follows_the_steps_that_exist() {
+        let doc = br#"{"a": [10, {"b": "x]}", "c": [1]}, 3], "a": [20, {"\u0063": 5}], "z": 1}"#;
+        let root = check(doc).unwrap().unwrap();
+        let key = |k: &str| Segment::Key(k.into());
+        let at = |steps: &[Segment]| {
+            let here = locate(doc, root, steps);
+            (
+                std::str::from_utf8(&doc[here.start..value_end(doc, here.start)]).unwrap(),
+                here.depth,
+            )
+        };
+        // The last of a duplicated key; an escaped key; pointer tokens.
+        assert_eq!(at(&[key("a"), Segment::Index(0)]), ("20", 2));
+        assert_eq!(
+            at(&[key("a"), Segment::Token("1".into()), key("c")]),
+            ("5", 3)
+        );
+        // It stops where a step does not exist, or is not an index >= 0.
+        assert_eq!(
+            at(&[key("a"), Segment::Index(2), key("x")]),
+            (r#"[20, {"\u0063": 5}]"#, 1)
+        );
+        assert_eq!(at(&[key("a"), Segment::Index(-1)]).1, 1);
+        assert_eq!(at(&[key("a"), Segment::Token("-".into())]).1, 1);
+        assert_eq!(at(&[key("z"), key("y")]), ("1", 1));
+        assert_eq!(at(&[key("q")]).1, 0);
+    }
 
     fn ok(s: &str) -> Value {
         parse(s.as_bytes())
