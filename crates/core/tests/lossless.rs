@@ -838,7 +838,14 @@ proptest! {
             _ => unreachable!(),
         };
         if fresh || len == 0 {
-            path.push_str(if v.pointer(&pointer_to(&v, &spot)).is_some_and(Value::is_array) { "/-" } else { "/fresh" });
+            let array = v.pointer(&pointer_to(&v, &spot)).is_some_and(Value::is_array);
+            // A new key; or past an array's end: `-`, its length, or a gap.
+            path.push_str(&match (array, which.index(3)) {
+                (false, _) => "/fresh".to_string(),
+                (true, 0) => "/-".to_string(),
+                (true, 1) => format!("/{len}"),
+                (true, _) => format!("/{}", len + 2),
+            });
         } else {
             let child = pointer_to(&v, &[spot.clone(), vec![which.index(len)]].concat());
             path = child;

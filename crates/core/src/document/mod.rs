@@ -27,7 +27,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::json_path::JsonPath;
+use crate::json_path::{self, JsonPath, Segment};
 
 mod convert;
 pub mod number;
@@ -148,10 +148,29 @@ pub(crate) fn edit_at<T>(
         steps
     };
     let here = syntax::locate(bytes, root, follow);
-    if here.depth == 0 {
-        return None; // the root itself changes: nothing to save
+    // Where the edit adds a child to the container found, or removes a member
+    // of an object, it never reads the other children: they need not be
+    // read into values (a key added to a root holding 1 MB reads two keys).
+    let first = steps.get(here.depth);
+    let removes_here = parent && here.depth + 1 == steps.len();
+    let shallow = match (bytes[here.start], first) {
+        // A key locate did not find, or the member `del` removes.
+        (b'{', Some(Segment::Key(_) | Segment::Token(_))) => true,
+        // Past the end (locate found no such element): appended.
+        (b'[', Some(Segment::Index(i))) => *i >= 0 && !removes_here,
+        (b'[', Some(Segment::Token(t))) => {
+            !removes_here && (t == "-" || json_path::pointer_index(t).is_some())
+        }
+        _ => false,
+    };
+    if here.depth == 0 && !shallow {
+        return None; // the whole root is read either way
     }
-    let (node, mut value) = syntax::parse_at(bytes, here.start, here.depth).ok()?;
+    let (node, mut value) = if shallow {
+        syntax::parse_shallow(bytes, here.start, here.depth).ok()?
+    } else {
+        syntax::parse_at(bytes, here.start, here.depth).ok()?
+    };
     let (out, changed) = f(&mut value, &path.after(here.depth)).ok()?;
     if !changed {
         return Some((out, None));

@@ -149,6 +149,17 @@ pub fn parse_at(bytes: &[u8], start: usize, depth: usize) -> Result<(Node, Value
     p.value()
 }
 
+/// Parses the array or object that starts at `start` of `bytes` (checked),
+/// nested inside `depth` arrays and objects, without its children's
+/// contents: each child is a placeholder — its node of kind `Null` spans
+/// its bytes, its value is `null` — while keys are read. Enough to add,
+/// remove or replace children by their spans, never to read one.
+pub fn parse_shallow(bytes: &[u8], start: usize, depth: usize) -> Result<(Node, Value), SyntaxError> {
+    let mut p = Parser::new(bytes, start, Mode::Shallow);
+    p.depth = depth;
+    p.value()
+}
+
 /// Where [`locate`] stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Located {
@@ -259,6 +270,9 @@ enum Mode {
     Value,
     /// Nothing: the grammar and limits are checked, and positions found.
     Check,
+    /// One container of a checked document, its children as placeholders
+    /// ([`parse_shallow`]).
+    Shallow,
 }
 
 fn parse_with(bytes: &[u8], mode: Mode) -> Result<(Tree, Value), SyntaxError> {
@@ -471,6 +485,26 @@ impl<'a> Parser<'a> {
         ))
     }
 
+    /// A member's value or an element: parsed, or in [`Mode::Shallow`] a
+    /// placeholder spanning it.
+    fn child(&mut self) -> Result<(Node, Value), SyntaxError> {
+        if self.mode != Mode::Shallow {
+            return self.value();
+        }
+        let start = self.pos;
+        self.pos = skip_checked(self.b, start);
+        Ok((
+            Node {
+                span: Span {
+                    start,
+                    end: self.pos,
+                },
+                kind: Kind::Null,
+            },
+            Value::Null,
+        ))
+    }
+
     fn literal(&mut self, word: &[u8]) -> Result<(), SyntaxError> {
         if self.b[self.pos..].starts_with(word) {
             self.pos += word.len();
@@ -501,9 +535,9 @@ impl<'a> Parser<'a> {
         } else {
             loop {
                 self.skip_ws();
-                let (n, v) = self.value()?;
+                let (n, v) = self.child()?;
                 match self.mode {
-                    Mode::Tree => {
+                    Mode::Tree | Mode::Shallow => {
                         self.nodes.push(n);
                         self.values.push(v);
                     }
@@ -566,11 +600,11 @@ impl<'a> Parser<'a> {
                 }
                 self.pos += 1;
                 self.skip_ws();
-                let (node, value) = self.value()?;
+                let (node, value) = self.child()?;
                 if self.mode != Mode::Check {
                     self.pairs.push((key, value));
                 }
-                if self.mode == Mode::Tree {
+                if matches!(self.mode, Mode::Tree | Mode::Shallow) {
                     self.members.push(Member {
                         key_span,
                         key_escaped,
