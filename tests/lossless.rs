@@ -292,3 +292,85 @@ fn what_is_not_a_regular_file_gets_no_lock_file_and_hard_links_no_journal() {
     assert_eq!(read(d, "h2.json"), "{\"n\": 1}\n");
     assert!(!d.join(".h.json.jlock-journal").exists());
 }
+
+/// Every file of JSONTestSuite's `test_parsing` through the binary: what
+/// must be accepted is read (`get`, exit 0) and edited (`set` of a new key
+/// or element, exit 0, then `del` gives back the bytes); what must be
+/// refused is exit 65 naming the file with a line and column, for `get`
+/// and `set` alike, the file byte for byte as it was. Nothing crashes.
+#[test]
+fn jsontestsuite_through_the_binary() {
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crates/core/tests/data/JSONTestSuite/test_parsing");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut names: Vec<_> = fs::read_dir(&suite)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 318);
+    for name in names {
+        let bytes = fs::read(suite.join(&name)).unwrap();
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let blank = body.iter().all(|b| b" \t\r\n".contains(b));
+        fs::write(d.join("f.json"), &bytes).unwrap();
+        let accepted = jlock_core::document::check(&bytes).is_ok();
+        let get = jlock(d, &["get", "f.json", "."]).output().unwrap();
+        let code = get.status.code();
+        if name.starts_with("y_") || (accepted && name.starts_with("i_")) || blank {
+            assert!(accepted, "{name}");
+            assert_eq!(
+                code,
+                Some(0),
+                "{name}: {}",
+                String::from_utf8_lossy(&get.stderr)
+            );
+            let (path, back) = match body.iter().find(|b| !b" \t\r\n".contains(b)) {
+                Some(b'{') => (".added_by_test", ".added_by_test"),
+                Some(b'[') => ("/-", ""),
+                _ => continue, // a scalar root has no place to add to
+            };
+            let len = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.as_array().map(Vec::len));
+            let set = jlock(d, &["set", "f.json", path, "7"]).output().unwrap();
+            assert_eq!(
+                set.status.code(),
+                Some(0),
+                "{name}: {}",
+                String::from_utf8_lossy(&set.stderr)
+            );
+            let del_path = match len {
+                Some(n) => format!("/{n}"),
+                None => back.to_string(),
+            };
+            jlock(d, &["del", "f.json", &del_path]).assert().success();
+            assert_eq!(
+                fs::read(d.join("f.json")).unwrap(),
+                bytes,
+                "{name}: set + del"
+            );
+        } else {
+            assert!(!accepted, "{name}");
+            assert_eq!(
+                code,
+                Some(65),
+                "{name}: {}",
+                String::from_utf8_lossy(&get.stderr)
+            );
+            let err = String::from_utf8_lossy(&get.stderr).into_owned();
+            assert!(
+                err.contains("f.json:") && err.contains("invalid JSON"),
+                "{name}: {err}"
+            );
+            jlock(d, &["set", "f.json", ".k", "1"]).assert().code(65);
+            jlock(d, &["incr", "f.json", ".k"]).assert().code(65);
+            assert_eq!(
+                fs::read(d.join("f.json")).unwrap(),
+                bytes,
+                "{name}: changed"
+            );
+        }
+    }
+}

@@ -205,13 +205,33 @@ impl Decimal {
 /// True if two JSON number texts are the same number (`1E2` and `100.0`,
 /// `-0` and `0`). Texts that are not JSON numbers are compared as text.
 pub fn same_value(a: &str, b: &str) -> bool {
-    if a == b {
+    if a == b || serde_spelling(a) == serde_spelling(b) {
         return true;
     }
     match (Decimal::parse(a), Decimal::parse(b)) {
         (Ok(Some(x)), Ok(Some(y))) => x.neg == y.neg && x.digits == y.digits && x.exp == y.exp,
-        // An exponent past ±10^30: compare what can be compared exactly.
+        // An exponent past ±10^30 spelled two ways: not compared further
+        // (the new spelling is then written; the value is the same).
         _ => false,
+    }
+}
+
+/// A number's text as serde_json keeps it (`arbitrary_precision`): the
+/// exponent marker written `e`, its sign always written. The only change
+/// serde_json makes, so a number and the value read from it have the same
+/// spelling here — whatever the size of its exponent.
+fn serde_spelling(t: &str) -> std::borrow::Cow<'_, str> {
+    match t.find(['e', 'E']) {
+        Some(i) => {
+            let (mantissa, rest) = (&t[..i], &t[i + 1..]);
+            let sign = if rest.starts_with(['+', '-']) {
+                ""
+            } else {
+                "+"
+            };
+            format!("{mantissa}e{sign}{rest}").into()
+        }
+        _ => t.into(),
     }
 }
 
@@ -499,6 +519,16 @@ mod tests {
         assert!(!same_value("99999999999999999999", "100000000000000000001"));
         assert!(!same_value("1e400", "1e401"));
         assert!(same_value("12.5e-1", "1.25"));
+        // Exponents too large to compute with: a number still equals the
+        // value read from it (serde_json writes `e` and the sign), so it
+        // keeps its spelling (JSONTestSuite's i_number_huge_exp.json).
+        let huge = format!("0.4E00{}", "9".repeat(60));
+        assert!(same_value(&huge, &format!("0.4e+00{}", "9".repeat(60))));
+        assert!(same_value(
+            "-1e-4000000000000000000000000000000000",
+            "-1E-4000000000000000000000000000000000"
+        ));
+        assert!(!same_value(&huge, &format!("0.4e+00{}8", "9".repeat(59))));
     }
 
     #[test]

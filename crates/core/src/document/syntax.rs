@@ -154,7 +154,11 @@ pub fn parse_at(bytes: &[u8], start: usize, depth: usize) -> Result<(Node, Value
 /// contents: each child is a placeholder — its node of kind `Null` spans
 /// its bytes, its value is `null` — while keys are read. Enough to add,
 /// remove or replace children by their spans, never to read one.
-pub fn parse_shallow(bytes: &[u8], start: usize, depth: usize) -> Result<(Node, Value), SyntaxError> {
+pub fn parse_shallow(
+    bytes: &[u8],
+    start: usize,
+    depth: usize,
+) -> Result<(Node, Value), SyntaxError> {
     let mut p = Parser::new(bytes, start, Mode::Shallow);
     p.depth = depth;
     p.value()
@@ -213,7 +217,9 @@ pub fn value_end(bytes: &[u8], start: usize) -> usize {
 pub fn string_end(bytes: &[u8], start: usize) -> usize {
     let mut i = start + 1;
     while i < bytes.len() {
-        match bytes[i] {
+        i += plain_run(&bytes[i..]).0;
+        let Some(&c) = bytes.get(i) else { break };
+        match c {
             b'"' => return i + 1,
             b'\\' => i += 2,
             _ => i += 1,
@@ -727,6 +733,9 @@ impl<'a> Parser<'a> {
         let mut ascii = true;
         let mut scratch = Vec::new();
         loop {
+            let (plain, high) = plain_run(&self.b[self.pos..]);
+            self.pos += plain;
+            ascii &= !high;
             let Some(c) = self.peek() else {
                 return Err(self.error_at(open, "unterminated string"));
             };
@@ -834,6 +843,42 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The length of the run that starts `b` holding no `"`, no `\\` and no
+/// control character — the bytes a string scan need not look at one by one
+/// — and whether that run holds a byte `>= 0x80`. Eight bytes at a time:
+/// for a word `w`, `(w - k·0x01…01) & !w & 0x80…80` is non-zero exactly when
+/// some byte of `w` is below `k` (`k <= 0x80`), and a byte equal to `c` is a
+/// zero byte of `w ^ c·0x01…01`.
+fn plain_run(b: &[u8]) -> (usize, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |w: u64, k: u64| w.wrapping_sub(ONES * k) & !w & HIGH;
+    let mut i = 0;
+    let mut high = 0u64;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(bytes);
+        let stop = below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+            | below(w, 0x20);
+        if stop != 0 {
+            break;
+        }
+        high |= w;
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        high |= u64::from(c);
+        i += 1;
+    }
+    (i, high & HIGH != 0)
+}
+
 fn first_invalid_utf8(b: &[u8]) -> Option<usize> {
     std::str::from_utf8(b).err().map(|e| e.valid_up_to())
 }
@@ -889,6 +934,43 @@ mod tests {
                     "{doc} at {span:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn plain_runs_stop_where_a_byte_by_byte_scan_stops() {
+        let naive = |b: &[u8]| {
+            let n = b
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .unwrap_or(b.len());
+            (n, b[..n].iter().any(|&c| c >= 0x80))
+        };
+        // Every byte value at every offset of a word, among plain bytes and
+        // among high ones; then pseudo-random buffers biased to the edges.
+        for fill in [b'a', 0x80, 0xFF, 0x21, 0x7F] {
+            for len in 0..20 {
+                for at in 0..len {
+                    for c in 0..=255u8 {
+                        let mut b = vec![fill; len];
+                        b[at] = c;
+                        assert_eq!(plain_run(&b), naive(&b), "{b:?}");
+                    }
+                }
+            }
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            let len = (x % 40) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    [b'"', b'\\', 0x1F, 0x20, 0x7F, 0x80, b'x', (x >> 32) as u8][(x % 8) as usize]
+                })
+                .collect();
+            assert_eq!(plain_run(&b), naive(&b), "{b:?}");
         }
     }
 
