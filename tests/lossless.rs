@@ -374,3 +374,44 @@ fn jsontestsuite_through_the_binary() {
         }
     }
 }
+
+/// New numbers are written as the text they came from spelled them: a
+/// VALUE, an `update` command's output; restyling keeps the file's own.
+#[test]
+fn new_numbers_keep_the_spelling_they_were_typed_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "f.json", "{\"a\": 1}");
+    ok(d, &["set", "f.json", ".x", "1E2"], "");
+    ok(
+        d,
+        &["set", "f.json", ".y", "[1.50, -0, 2E-3, 4e5, 6E+7]"],
+        "",
+    );
+    assert_eq!(
+        read(d, "f.json"),
+        "{\"a\": 1, \"x\": 1E2, \"y\": [1.50, -0, 2E-3, 4e5, 6E+7]}"
+    );
+    // One held number spelled two ways in one text: written as held.
+    ok(d, &["set", "f.json", ".z", "[1E0, 1e0]"], "");
+    assert!(read(d, "f.json").ends_with("\"z\": [1e+0, 1e+0]}"));
+    write(d, "g.json", "{\"n\": 1, \"k\": 3E1}\n");
+    ok(
+        d,
+        &[
+            "update",
+            "g.json",
+            "--",
+            "sh",
+            "-c",
+            "echo '{\"n\": 1E2, \"k\": 30, \"m\": 5e-1}'",
+        ],
+        "",
+    );
+    assert_eq!(read(d, "g.json"), "{\"n\": 1E2, \"k\": 3E1, \"m\": 5e-1}\n");
+    ok(d, &["set", "--compact", "g.json", ".q", "2E0"], "");
+    assert_eq!(
+        read(d, "g.json"),
+        "{\"n\":1E2,\"k\":3E1,\"m\":5e-1,\"q\":2E0}\n"
+    );
+}

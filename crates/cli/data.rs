@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
+use jlock_core::document::Spellings;
 use jlock_core::JsonPath;
 use serde_json::Value;
 
@@ -39,17 +40,19 @@ pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
 /// `jlock set`.
 pub fn set(args: &SetArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(Some(&args.path))?;
-    let value = if args.string {
-        Value::String(args.value.clone())
+    let (value, spellings) = if args.string {
+        (Value::String(args.value.clone()), Spellings::default())
     } else {
-        parse_json_arg(&args.value).map_err(|e| {
+        let value = parse_json_arg(&args.value).map_err(|e| {
             CliError::Usage(format!(
                 "VALUE {:?} is not JSON ({e}); quote a string as '\"text\"' or pass --string",
                 args.value
             ))
-        })?
+        })?;
+        // Its numbers are written as spelled here (`1E2` stays `1E2`).
+        (value, Spellings::of(args.value.as_bytes()))
     };
-    document::open(&args.store, *ui)?.set(&path, value)?;
+    document::open(&args.store, *ui)?.set(&path, value, &spellings)?;
     Ok(OK)
 }
 
@@ -107,7 +110,8 @@ pub fn update(args: &UpdateArgs, ui: &Ui) -> Result<u8, CliError> {
             program: args.argv[0].clone(),
             reason,
         })?;
-        Ok(())
+        // What changed is written as the command spelled it.
+        Ok(Spellings::of(&output))
     })?;
     Ok(OK)
 }

@@ -5,6 +5,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use jlock_core::document::Spellings;
 use jlock_core::{JsonPath, Store};
 use serde_json::{Number, Value};
 
@@ -70,16 +71,17 @@ impl Target {
 pub trait Document {
     /// The value at `path` (`None` if missing or null).
     fn get(&self, path: &JsonPath) -> Result<Option<Value>, CliError>;
-    /// Sets the value at `path`.
-    fn set(&self, path: &JsonPath, value: Value) -> Result<(), CliError>;
+    /// Sets the value at `path`, writing its numbers as `spellings` says.
+    fn set(&self, path: &JsonPath, value: Value, spellings: &Spellings) -> Result<(), CliError>;
     /// Removes the value at `path`; false if there was none.
     fn delete(&self, path: &JsonPath) -> Result<bool, CliError>;
     /// Adds `by` to the number at `path`, returning the new value.
     fn incr(&self, path: &JsonPath, by: Number) -> Result<Number, CliError>;
-    /// Changes the document with `edit`; nothing is written if `edit` fails.
+    /// Changes the document with `edit`, which returns how the numbers of
+    /// its new values are spelled; nothing is written if `edit` fails.
     fn update(
         &self,
-        edit: &mut dyn FnMut(&mut Value) -> Result<(), CliError>,
+        edit: &mut dyn FnMut(&mut Value) -> Result<Spellings, CliError>,
     ) -> Result<(), CliError>;
 }
 
@@ -139,8 +141,8 @@ impl Document for FileDocument {
         self.op(|s| Ok(s.get(path)?))
     }
 
-    fn set(&self, path: &JsonPath, value: Value) -> Result<(), CliError> {
-        self.op(|s| Ok(s.set(path, value)?))
+    fn set(&self, path: &JsonPath, value: Value, spellings: &Spellings) -> Result<(), CliError> {
+        self.op(|s| Ok(s.set_spelled(path, value, spellings)?))
     }
 
     fn delete(&self, path: &JsonPath) -> Result<bool, CliError> {
@@ -153,9 +155,9 @@ impl Document for FileDocument {
 
     fn update(
         &self,
-        edit: &mut dyn FnMut(&mut Value) -> Result<(), CliError>,
+        edit: &mut dyn FnMut(&mut Value) -> Result<Spellings, CliError>,
     ) -> Result<(), CliError> {
-        self.op(|s| s.update(edit))
+        self.op(|s| s.update_spelled(|doc| edit(doc).map(|sp| ((), sp))))
     }
 }
 
@@ -167,7 +169,7 @@ pub mod etcd {
 
     use std::path::{Path, PathBuf};
 
-    use jlock_core::document::{self, Document as Tree, Style};
+    use jlock_core::document::{self, Document as Tree, Spellings, Style};
     use jlock_core::JsonPath;
     use serde_json::{Number, Value};
 
@@ -228,7 +230,7 @@ pub mod etcd {
         /// written only if they differ.
         fn transact<T>(
             &self,
-            mut f: impl FnMut(&mut Value) -> Result<(T, bool), CliError>,
+            mut f: impl FnMut(&mut Value) -> Result<(T, bool, Spellings), CliError>,
         ) -> Result<T, CliError> {
             let mut out = None;
             let mut failed: Option<CliError> = None;
@@ -238,10 +240,10 @@ pub mod etcd {
                 let bytes = old.unwrap_or_default();
                 let step = (|| {
                     let (tree, mut doc) = Tree::parse_file(bytes, file)?;
-                    let (t, changed) = f(&mut doc)?;
+                    let (t, changed, sp) = f(&mut doc)?;
                     out = Some(t);
                     let mut new = Vec::new();
-                    if changed && render(&tree, bytes, &doc, style, file, &mut new)? {
+                    if changed && render(&tree, bytes, &doc, style, &sp, file, &mut new)? {
                         Ok(Some(new))
                     } else {
                         Ok(None)
@@ -269,10 +271,11 @@ pub mod etcd {
         old: &[u8],
         new: &Value,
         style: Style,
+        sp: &Spellings,
         file: &Path,
         out: &mut Vec<u8>,
     ) -> Result<bool, CliError> {
-        Ok(tree.render_into_file(old, new, style, file, out)?)
+        Ok(tree.render_into_file(old, new, style, sp, file, out)?)
     }
 
     impl Document for EtcdDocument {
@@ -284,17 +287,22 @@ pub mod etcd {
             Ok(path.get_in(&doc, self.path())?.cloned())
         }
 
-        fn set(&self, path: &JsonPath, value: Value) -> Result<(), CliError> {
+        fn set(
+            &self,
+            path: &JsonPath,
+            value: Value,
+            spellings: &Spellings,
+        ) -> Result<(), CliError> {
             self.transact(|doc| {
                 *path.slot_mut(doc, self.path())? = value.clone();
-                Ok(((), true))
+                Ok(((), true, spellings.clone()))
             })
         }
 
         fn delete(&self, path: &JsonPath) -> Result<bool, CliError> {
             self.transact(|doc| {
                 let gone = path.remove_in(doc, self.path())?;
-                Ok((gone, gone))
+                Ok((gone, gone, Spellings::default()))
             })
         }
 
@@ -314,15 +322,15 @@ pub mod etcd {
                     }
                 })?;
                 *slot = Value::Number(sum.clone());
-                Ok((sum, true))
+                Ok((sum, true, Spellings::default()))
             })
         }
 
         fn update(
             &self,
-            edit: &mut dyn FnMut(&mut Value) -> Result<(), CliError>,
+            edit: &mut dyn FnMut(&mut Value) -> Result<Spellings, CliError>,
         ) -> Result<(), CliError> {
-            self.transact(|doc| edit(doc).map(|()| ((), true)))
+            self.transact(|doc| edit(doc).map(|sp| ((), true, sp)))
         }
     }
 }

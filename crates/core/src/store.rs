@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Number, Value};
 
 use crate::disk::Disk;
-use crate::document::{self, Document, Style};
+use crate::document::{self, Document, Spellings, Style};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::json_path::JsonPath;
@@ -323,23 +323,43 @@ impl Store {
         F: FnOnce(&mut Value) -> std::result::Result<T, E>,
         E: From<Error>,
     {
-        self.transact(|doc| f(doc).map(|out| (out, true)))
+        self.transact(|doc| f(doc).map(|out| (out, true, Spellings::default())))
     }
 
-    /// The update protocol. `f` returns its result and whether it changed
-    /// the document; an unchanged document is not written.
+    /// [`Store::update`] for new values read from JSON text: `f` returns its
+    /// result and the [`Spellings`] of that text, so that new numbers are
+    /// written as the text wrote them (`1E2` stays `1E2`, which the `Value`
+    /// holds as `1e+2`). `jlock update` uses it for its command's output.
+    pub fn update_spelled<T, E, F>(&self, f: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(&mut Value) -> std::result::Result<(T, Spellings), E>,
+        E: From<Error>,
+    {
+        self.transact(|doc| f(doc).map(|(out, sp)| (out, true, sp)))
+    }
+
+    /// The update protocol. `f` returns its result, whether it changed the
+    /// document, and how new numbers are spelled; an unchanged document is
+    /// not written.
     fn transact<T, E, F>(&self, f: F) -> std::result::Result<T, E>
     where
-        F: FnOnce(&mut Value) -> std::result::Result<(T, bool), E>,
+        F: FnOnce(&mut Value) -> std::result::Result<(T, bool, Spellings), E>,
         E: From<Error>,
     {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
             let (tree, mut doc) = Document::parse_file(&snap.bytes, &self.target)?;
-            let (out, changed) = f(&mut doc)?;
+            let (out, changed, sp) = f(&mut doc)?;
             if changed {
                 let mut bytes = Vec::new();
-                if tree.render_into_file(&snap.bytes, &doc, self.style, &self.target, &mut bytes)? {
+                if tree.render_into_file(
+                    &snap.bytes,
+                    &doc,
+                    self.style,
+                    &sp,
+                    &self.target,
+                    &mut bytes,
+                )? {
                     disk.store(&bytes, snap)?;
                 }
             }
@@ -356,12 +376,13 @@ impl Store {
         &self,
         path: &JsonPath,
         parent: bool,
+        sp: &Spellings,
         f: impl Fn(&mut Value, &JsonPath) -> Result<(T, bool)>,
     ) -> Result<T> {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
             if self.style == Style::Preserve {
-                if let Some((out, new)) = document::edit_at(&snap.bytes, path, parent, &f) {
+                if let Some((out, new)) = document::edit_at(&snap.bytes, path, parent, sp, &f) {
                     if let Some(bytes) = new {
                         disk.store(&bytes, snap)?;
                     }
@@ -372,7 +393,14 @@ impl Store {
             let (out, changed) = f(&mut doc, path)?;
             if changed {
                 let mut bytes = Vec::new();
-                if tree.render_into_file(&snap.bytes, &doc, self.style, &self.target, &mut bytes)? {
+                if tree.render_into_file(
+                    &snap.bytes,
+                    &doc,
+                    self.style,
+                    sp,
+                    &self.target,
+                    &mut bytes,
+                )? {
                     disk.store(&bytes, snap)?;
                 }
             }
@@ -430,7 +458,13 @@ impl Store {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
             let (tree, _) = Document::parse_file(&snap.bytes, &self.target)?;
-            let bytes = tree.render_file(&snap.bytes, doc, self.style, &self.target)?;
+            let bytes = tree.render_file(
+                &snap.bytes,
+                doc,
+                self.style,
+                &Spellings::default(),
+                &self.target,
+            )?;
             disk.store_until(&bytes, snap, Some(cut))
         })
     }
@@ -452,7 +486,25 @@ impl Store {
     /// Sets the value at `path`, creating missing objects (for keys) and
     /// arrays (for indexes) on the way.
     pub fn set(&self, path: &JsonPath, value: Value) -> Result<()> {
-        self.transact_at(path, false, |doc, rest| {
+        self.set_spelled(path, value, &Spellings::default())
+    }
+
+    /// [`Store::set`] for a value read from JSON text, whose numbers are
+    /// written as `spellings` (those of that text) says.
+    ///
+    /// ```
+    /// use jlock_core::{document::{self, Spellings}, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::open(dir.path().join("d.json"))?;
+    /// let text = b"[1E2, 2.50]";
+    /// let value = document::parse_value(text)?;
+    /// store.set_spelled(&".x".parse()?, value, &Spellings::of(text))?;
+    /// assert_eq!(std::fs::read_to_string(store.path())?, "{\n  \"x\": [\n    1E2,\n    2.50\n  ]\n}\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_spelled(&self, path: &JsonPath, value: Value, spellings: &Spellings) -> Result<()> {
+        self.transact_at(path, false, spellings, |doc, rest| {
             *rest.slot_mut(doc, &self.target)? = value.clone();
             Ok(((), true))
         })
@@ -460,7 +512,7 @@ impl Store {
 
     /// Removes the value at `path`; `Ok(false)` (and no write) if there was none.
     pub fn delete(&self, path: &JsonPath) -> Result<bool> {
-        self.transact_at(path, true, |doc, rest| {
+        self.transact_at(path, true, &Spellings::default(), |doc, rest| {
             rest.remove_in(doc, &self.target).map(|gone| (gone, gone))
         })
     }
@@ -474,7 +526,7 @@ impl Store {
     /// [`document::number::add_numbers`]).
     pub fn incr<N: Into<Number>>(&self, path: &JsonPath, by: N) -> Result<Number> {
         let by = by.into();
-        self.transact_at(path, false, |doc, rest| {
+        self.transact_at(path, false, &Spellings::default(), |doc, rest| {
             let slot = rest.slot_mut(doc, &self.target)?;
             let cur = match slot {
                 Value::Null => Number::from(0),

@@ -204,12 +204,24 @@ fn restyle_on_request() {
     let pretty = doc.render(old.as_bytes(), &v, Style::Pretty).unwrap();
     assert_eq!(
         String::from_utf8(pretty).unwrap(),
-        "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": 1e+2\n}\n"
+        "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": 1E2\n}\n"
     );
     let compact = doc.render(old.as_bytes(), &v, Style::Compact).unwrap();
     assert_eq!(
         String::from_utf8(compact).unwrap(),
-        "{\"a\":[1,2],\"b\":1e+2}\n"
+        "{\"a\":[1,2],\"b\":1E2}\n"
+    );
+    // A number of a new value, spelled as its text spelled it.
+    let text = b"[3E1, 5e-1, 7e2]";
+    let mut v2 = v.clone();
+    v2["c"] = document::parse_value(text).unwrap();
+    let sp = document::Spellings::of(text);
+    let out = doc
+        .render_spelled(old.as_bytes(), &v2, Style::Compact, &sp)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "{\"a\":[1,2],\"b\":1E2,\"c\":[3E1,5e-1,7e2]}\n"
     );
 }
 
@@ -267,6 +279,7 @@ fn depth_is_bounded_both_ways() {
             b"[]",
             &too,
             Style::Preserve,
+            &document::Spellings::default(),
             std::path::Path::new("db.json"),
         )
         .unwrap_err();
@@ -648,7 +661,7 @@ proptest! {
         // The store learns there is nothing to write.
         let mut record = b"header".to_vec();
         let file = std::path::Path::new("f");
-        prop_assert!(!doc.render_into_file(text.as_bytes(), &v, Style::Preserve, file, &mut record).unwrap());
+        prop_assert!(!doc.render_into_file(text.as_bytes(), &v, Style::Preserve, &document::Spellings::default(), file, &mut record).unwrap());
         prop_assert_eq!(&record, b"header");
     }
 

@@ -35,6 +35,7 @@ mod render;
 mod syntax;
 
 pub use convert::from_value_exact;
+pub use number::Spellings;
 pub use render::{deeper_than, Style, TooDeep};
 pub use syntax::SyntaxError;
 use syntax::Tree;
@@ -82,34 +83,49 @@ impl Document {
         new: &Value,
         style: Style,
     ) -> std::result::Result<Vec<u8>, TooDeep> {
-        render::render(original, &self.tree, new, style)
+        render::render(original, &self.tree, new, style, &Spellings::default())
     }
 
-    /// [`Document::render`] for the store: appends the new bytes to `out`
-    /// (after whatever it holds, e.g. room for a journal header) and returns
-    /// `Ok(true)`, or returns `Ok(false)` with `out` unchanged if the new
-    /// bytes would be `original` itself — nothing to write. Errors are
+    /// [`Document::render`], writing new numbers as `spellings` says — those
+    /// of the text the new values were read from (`1E2` stays `1E2`).
+    pub fn render_spelled(
+        &self,
+        original: &[u8],
+        new: &Value,
+        style: Style,
+        spellings: &Spellings,
+    ) -> std::result::Result<Vec<u8>, TooDeep> {
+        render::render(original, &self.tree, new, style, spellings)
+    }
+
+    /// [`Document::render_spelled`] for the store: appends the new bytes to
+    /// `out` (after whatever it holds, e.g. room for a journal header) and
+    /// returns `Ok(true)`, or returns `Ok(false)` with `out` unchanged if the
+    /// new bytes would be `original` itself — nothing to write. Errors are
     /// [`Error::TooDeep`] naming `file`.
     pub fn render_into_file(
         &self,
         original: &[u8],
         new: &Value,
         style: Style,
+        spellings: &Spellings,
         file: &Path,
         out: &mut Vec<u8>,
     ) -> Result<bool> {
-        render::render_into(original, &self.tree, new, style, out).map_err(|e| too_deep(e, file))
+        render::render_into(original, &self.tree, new, style, spellings, out)
+            .map_err(|e| too_deep(e, file))
     }
 
-    /// [`Document::render`], with errors as [`Error::TooDeep`] naming `file`.
+    /// [`Document::render_spelled`], with errors as [`Error::TooDeep`] naming `file`.
     pub fn render_file(
         &self,
         original: &[u8],
         new: &Value,
         style: Style,
+        spellings: &Spellings,
         file: &Path,
     ) -> Result<Vec<u8>> {
-        self.render(original, new, style)
+        self.render_spelled(original, new, style, spellings)
             .map_err(|e| too_deep(e, file))
     }
 }
@@ -135,6 +151,7 @@ pub(crate) fn edit_at<T>(
     bytes: &[u8],
     path: &JsonPath,
     parent: bool,
+    spellings: &Spellings,
     f: &PathEdit<'_, T>,
 ) -> Option<(T, Option<Vec<u8>>)> {
     let steps = path.segments();
@@ -176,7 +193,7 @@ pub(crate) fn edit_at<T>(
         return Some((out, None));
     }
     let mut new = Vec::new();
-    match render::render_at(bytes, &node, here.depth, &value, &mut new).ok()?? {
+    match render::render_at(bytes, &node, here.depth, &value, spellings, &mut new).ok()?? {
         true => Some((out, Some(new))),
         false => Some((out, None)),
     }
@@ -259,7 +276,14 @@ mod tests {
         f(&mut value)?;
         // As the store does: room for a header, then the document, if changed.
         let mut record = vec![0xAA; 8];
-        if doc.render_into_file(bytes, &value, Style::Preserve, file, &mut record)? {
+        if doc.render_into_file(
+            bytes,
+            &value,
+            Style::Preserve,
+            &Spellings::default(),
+            file,
+            &mut record,
+        )? {
             assert_eq!(record[..8], [0xAA; 8]);
             Ok(record.split_off(8))
         } else {

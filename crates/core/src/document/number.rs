@@ -216,6 +216,89 @@ pub fn same_value(a: &str, b: &str) -> bool {
     }
 }
 
+/// How the numbers of some JSON text were spelled, where a [`serde_json::Value`]
+/// read from it cannot say: serde_json keeps a number's digits but writes its
+/// exponent marker `e` and always with a sign, so `1E2` and `1e2` are both
+/// held as `1e+2`. Given the text a new value was read from (a `jlock set`
+/// VALUE, an `update` command's output), the renderer writes those numbers
+/// back as they were written there.
+///
+/// A held spelling that the text wrote in two ways (`[1E2, 1e2]`) is left
+/// as serde_json holds it: which one belongs where is not known.
+///
+/// ```
+/// use jlock_core::document::number::Spellings;
+///
+/// let sp = Spellings::of(br#"{"a": 1E2, "b": [2.5e-3, 7], "c": "1E9"}"#);
+/// assert_eq!(sp.spell("1e+2"), "1E2");
+/// assert_eq!(sp.spell("2.5e-3"), "2.5e-3");
+/// assert_eq!(sp.spell("1e+9"), "1e+9"); // only a string here
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Spellings {
+    /// Held spelling → the spelling written, or `None` if written two ways.
+    written: std::collections::HashMap<String, Option<String>>,
+}
+
+impl Spellings {
+    /// The spellings of the numbers in `json` that serde_json would change.
+    /// `json` should be JSON text; on other bytes the result is merely
+    /// incomplete.
+    pub fn of(json: &[u8]) -> Spellings {
+        let mut sp = Spellings::default();
+        let mut i = 0;
+        while i < json.len() {
+            match json[i] {
+                b'"' => i = super::syntax::string_end(json, i),
+                b'-' | b'0'..=b'9' => {
+                    let start = i;
+                    while i < json.len()
+                        && matches!(json[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                    {
+                        i += 1;
+                    }
+                    if let Ok(text) = std::str::from_utf8(&json[start..i]) {
+                        let held = serde_spelling(text);
+                        if held != text {
+                            sp.written
+                                .entry(held.into_owned())
+                                .and_modify(|w| {
+                                    if w.as_deref() != Some(text) {
+                                        *w = None;
+                                    }
+                                })
+                                .or_insert_with(|| Some(text.to_string()));
+                        }
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        sp
+    }
+
+    /// These spellings, with those of `over` taking precedence.
+    pub fn overlaid(mut self, over: &Spellings) -> Spellings {
+        for (held, written) in &over.written {
+            self.written.insert(held.clone(), written.clone());
+        }
+        self
+    }
+
+    /// True if no number needs respelling.
+    pub fn is_empty(&self) -> bool {
+        self.written.values().all(Option::is_none)
+    }
+
+    /// How to write the number serde_json holds as `held`.
+    pub fn spell<'a>(&'a self, held: &'a str) -> &'a str {
+        match self.written.get(held) {
+            Some(Some(text)) => text,
+            _ => held,
+        }
+    }
+}
+
 /// A number's text as serde_json keeps it (`arbitrary_precision`): the
 /// exponent marker written `e`, its sign always written. The only change
 /// serde_json makes, so a number and the value read from it have the same

@@ -32,7 +32,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::number::same_value;
+use super::number::{same_value, Spellings};
 use super::syntax::{
     decode_string, is_ws, skip_ws, string_end, value_end, Kind, Member, Node, Tree,
 };
@@ -96,9 +96,15 @@ pub fn deeper_than(v: &Value, limit: usize) -> bool {
 
 /// Writes `new`, the changed value of the document `original` parsed as
 /// `tree`, in `style`. See the module documentation for what is rewritten.
-pub fn render(original: &[u8], tree: &Tree, new: &Value, style: Style) -> Result<Vec<u8>, TooDeep> {
+pub fn render(
+    original: &[u8],
+    tree: &Tree,
+    new: &Value,
+    style: Style,
+    sp: &Spellings,
+) -> Result<Vec<u8>, TooDeep> {
     let mut out = Vec::new();
-    Ok(if render_into(original, tree, new, style, &mut out)? {
+    Ok(if render_into(original, tree, new, style, sp, &mut out)? {
         out
     } else {
         original.to_vec()
@@ -107,12 +113,15 @@ pub fn render(original: &[u8], tree: &Tree, new: &Value, style: Style) -> Result
 
 /// [`render`], appending to `out` (which may already hold, say, a journal
 /// header). Returns `Ok(false)`, with `out` as it was, if the result would
-/// be `original` itself: then there is nothing to write.
+/// be `original` itself: then there is nothing to write. New numbers are
+/// spelled as `sp` says; a restyled document's numbers, as they were written
+/// in `original` (or, for new ones, in `sp`).
 pub fn render_into(
     original: &[u8],
     tree: &Tree,
     new: &Value,
     style: Style,
+    sp: &Spellings,
     out: &mut Vec<u8>,
 ) -> Result<bool, TooDeep> {
     let start = out.len();
@@ -121,10 +130,11 @@ pub fn render_into(
         if tree.bom {
             out.extend_from_slice(b"\xEF\xBB\xBF");
         }
+        let sp = Spellings::of(original).overlaid(sp);
         if pretty {
-            write_pretty(out, new, "", "  ", "\n", ": ");
+            write_pretty(out, new, "", "  ", "\n", ": ", &sp);
         } else {
-            write_inline(out, new, ",", ":");
+            write_inline(out, new, ",", ":", &sp);
         }
         out.push(b'\n');
         if out[start..] == *original {
@@ -142,7 +152,7 @@ pub fn render_into(
         _ if deeper_than(new, MAX_DEPTH) => return Err(TooDeep { limit: MAX_DEPTH }),
         _ => return Ok(whole(out, style != Style::Compact)),
     };
-    let mut ctx = Ctx::new(original);
+    let mut ctx = Ctx::new(original, sp);
     ctx.patch(root, new, 0);
     match ctx.finish(out)? {
         Some(written) => Ok(written),
@@ -161,9 +171,10 @@ pub fn render_at(
     node: &Node,
     depth: usize,
     new: &Value,
+    sp: &Spellings,
     out: &mut Vec<u8>,
 ) -> Result<Option<bool>, TooDeep> {
-    let mut ctx = Ctx::new(original);
+    let mut ctx = Ctx::new(original, sp);
     ctx.patch(node, new, depth);
     ctx.finish(out)
 }
@@ -190,12 +201,14 @@ struct Ctx<'a> {
     edits: Vec<Edit>,
     /// A new value would nest deeper than [`MAX_DEPTH`].
     too_deep: bool,
+    /// How new numbers are spelled.
+    sp: &'a Spellings,
 }
 
 impl<'a> Ctx<'a> {
     /// The layout of the document `b` (checked): its newline, indentation
     /// unit and whether it spans lines, read from its bytes.
-    fn new(b: &'a [u8]) -> Ctx<'a> {
+    fn new(b: &'a [u8], sp: &'a Spellings) -> Ctx<'a> {
         let content = if b.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
         let nl = match b.iter().position(|&c| c == b'\n') {
             Some(i) if i > 0 && b[i - 1] == b'\r' => "\r\n",
@@ -211,6 +224,7 @@ impl<'a> Ctx<'a> {
             seps: OnceCell::new(),
             edits: Vec::new(),
             too_deep: false,
+            sp,
         };
         let start = skip_ws(b, content);
         if start == b.len() {
@@ -389,7 +403,7 @@ impl<'a> Ctx<'a> {
     fn fresh_at(&self, pos: usize, v: &Value, root: bool) -> Vec<u8> {
         let mut out = Vec::new();
         if !(v.is_array() || v.is_object()) {
-            write_scalar(&mut out, v);
+            write_scalar(&mut out, v, self.sp);
         } else if self.multiline || root {
             let indent = String::from_utf8_lossy(self.line_indent(pos)).into_owned();
             write_pretty(
@@ -399,9 +413,10 @@ impl<'a> Ctx<'a> {
                 &self.unit,
                 self.nl,
                 &self.colon_pretty(),
+                self.sp,
             );
         } else {
-            write_inline(&mut out, v, &self.comma(), &self.colon());
+            write_inline(&mut out, v, &self.comma(), &self.colon(), self.sp);
         }
         out
     }
@@ -418,8 +433,8 @@ impl<'a> Ctx<'a> {
     /// on its own lines if `lead` breaks the line, else on one line.
     fn fresh_after(&self, out: &mut Vec<u8>, lead: &str, colon: &str, v: &Value) {
         match lead.rfind('\n') {
-            Some(i) => write_pretty(out, v, &lead[i + 1..], &self.unit, self.nl, colon),
-            None => write_inline(out, v, &format!(",{lead}"), colon),
+            Some(i) => write_pretty(out, v, &lead[i + 1..], &self.unit, self.nl, colon, self.sp),
+            None => write_inline(out, v, &format!(",{lead}"), colon, self.sp),
         }
     }
 
@@ -444,7 +459,7 @@ impl<'a> Ctx<'a> {
                     write_key(&mut text, k);
                     text.extend_from_slice(colon.as_bytes());
                 }
-                write_pretty(&mut text, v, &inner, &self.unit, self.nl, &colon);
+                write_pretty(&mut text, v, &inner, &self.unit, self.nl, &colon, self.sp);
             }
             text.extend_from_slice(self.nl.as_bytes());
             text.extend_from_slice(indent.as_bytes());
@@ -458,7 +473,7 @@ impl<'a> Ctx<'a> {
                     write_key(&mut text, k);
                     text.extend_from_slice(colon.as_bytes());
                 }
-                write_inline(&mut text, v, &comma, &colon);
+                write_inline(&mut text, v, &comma, &colon, self.sp);
             }
         }
         self.edit(node.span.start + 1, node.span.end - 1, text);
@@ -762,16 +777,22 @@ pub(crate) fn node_eq(b: &[u8], node: &Node, v: &Value) -> bool {
 }
 
 fn write_key(out: &mut Vec<u8>, k: &str) {
-    write_scalar(out, &Value::String(k.to_string()));
+    // Writing to a Vec cannot fail, and a string always serializes.
+    let _ = serde_json::to_writer(&mut *out, k);
 }
 
-fn write_scalar(out: &mut Vec<u8>, v: &Value) {
-    // Writing to a Vec cannot fail, and a scalar always serializes.
-    let _ = serde_json::to_writer(&mut *out, v);
+fn write_scalar(out: &mut Vec<u8>, v: &Value, sp: &Spellings) {
+    match v {
+        Value::Number(n) => out.extend_from_slice(sp.spell(&n.to_string()).as_bytes()),
+        // Writing to a Vec cannot fail, and a scalar always serializes.
+        _ => {
+            let _ = serde_json::to_writer(&mut *out, v);
+        }
+    }
 }
 
 /// `v` on one line, with the given separators.
-fn write_inline(out: &mut Vec<u8>, v: &Value, comma: &str, colon: &str) {
+fn write_inline(out: &mut Vec<u8>, v: &Value, comma: &str, colon: &str, sp: &Spellings) {
     match v {
         Value::Array(items) => {
             out.push(b'[');
@@ -779,7 +800,7 @@ fn write_inline(out: &mut Vec<u8>, v: &Value, comma: &str, colon: &str) {
                 if i > 0 {
                     out.extend_from_slice(comma.as_bytes());
                 }
-                write_inline(out, x, comma, colon);
+                write_inline(out, x, comma, colon, sp);
             }
             out.push(b']');
         }
@@ -791,16 +812,25 @@ fn write_inline(out: &mut Vec<u8>, v: &Value, comma: &str, colon: &str) {
                 }
                 write_key(out, k);
                 out.extend_from_slice(colon.as_bytes());
-                write_inline(out, x, comma, colon);
+                write_inline(out, x, comma, colon, sp);
             }
             out.push(b'}');
         }
-        _ => write_scalar(out, v),
+        _ => write_scalar(out, v, sp),
     }
 }
 
 /// `v` over several lines, its first line already indented by `indent`.
-fn write_pretty(out: &mut Vec<u8>, v: &Value, indent: &str, unit: &str, nl: &str, colon: &str) {
+#[allow(clippy::too_many_arguments)]
+fn write_pretty(
+    out: &mut Vec<u8>,
+    v: &Value,
+    indent: &str,
+    unit: &str,
+    nl: &str,
+    colon: &str,
+    sp: &Spellings,
+) {
     let inner = format!("{indent}{unit}");
     match v {
         Value::Array(items) if !items.is_empty() => {
@@ -811,7 +841,7 @@ fn write_pretty(out: &mut Vec<u8>, v: &Value, indent: &str, unit: &str, nl: &str
                 }
                 out.extend_from_slice(nl.as_bytes());
                 out.extend_from_slice(inner.as_bytes());
-                write_pretty(out, x, &inner, unit, nl, colon);
+                write_pretty(out, x, &inner, unit, nl, colon, sp);
             }
             out.extend_from_slice(nl.as_bytes());
             out.extend_from_slice(indent.as_bytes());
@@ -827,7 +857,7 @@ fn write_pretty(out: &mut Vec<u8>, v: &Value, indent: &str, unit: &str, nl: &str
                 out.extend_from_slice(inner.as_bytes());
                 write_key(out, k);
                 out.extend_from_slice(colon.as_bytes());
-                write_pretty(out, x, &inner, unit, nl, colon);
+                write_pretty(out, x, &inner, unit, nl, colon, sp);
             }
             out.extend_from_slice(nl.as_bytes());
             out.extend_from_slice(indent.as_bytes());
@@ -835,6 +865,6 @@ fn write_pretty(out: &mut Vec<u8>, v: &Value, indent: &str, unit: &str, nl: &str
         }
         Value::Array(_) => out.extend_from_slice(b"[]"),
         Value::Object(_) => out.extend_from_slice(b"{}"),
-        _ => write_scalar(out, v),
+        _ => write_scalar(out, v, sp),
     }
 }
