@@ -747,6 +747,7 @@ proptest! {
         }
         let ours = Document::parse(&bytes).map(|(_, v)| v);
         prop_assert_eq!(&ours, &parse_value(&bytes));
+        let _ = document::Spellings::of(&bytes); // any bytes, no panic
         // The check that builds nothing accepts and refuses the same, with the same error.
         prop_assert_eq!(check(&bytes), ours.clone().map(|_| ()));
         let all_ws = bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));

@@ -238,7 +238,8 @@ impl<'a> Ctx<'a> {
             .map_or(b.len(), |i| i + 1);
         ctx.multiline = b[start..end].contains(&b'\n');
         let first_child = match b[start] {
-            b'{' | b'[' => Some(skip_ws(b, start + 1)).filter(|&at| !matches!(b[at], b'}' | b']')),
+            b'{' | b'[' => Some(skip_ws(b, start + 1))
+                .filter(|&at| !matches!(b.get(at), Some(b'}' | b']') | None)),
             _ => None,
         };
         if let Some(at) = first_child {
@@ -682,8 +683,9 @@ impl<'a> KeyIndex<'a> {
 fn first_separators(b: &[u8], root: usize, want_comma: bool) -> (Option<String>, Option<String>) {
     let mut colon = None;
     let mut comma = (!want_comma).then(String::new);
+    // Positions past the end (only on bytes that were not checked) read as empty.
     let one_line = |s: usize, e: usize| {
-        let t = &b[s..e];
+        let t = b.get(s..e).unwrap_or_default();
         (!t.contains(&b'\n')).then(|| String::from_utf8_lossy(t).into_owned())
     };
     let mut i = root;
