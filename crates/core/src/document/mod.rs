@@ -138,7 +138,8 @@ pub(crate) type PathEdit<'f, T> = dyn Fn(&mut Value, &JsonPath) -> Result<(T, bo
 /// An edit of the value at `path` in the document `bytes` that reads into
 /// values only the part it changes: the document is checked whole (same
 /// grammar and limits as [`Document::parse`]), the path followed over its
-/// bytes as far as it exists (to its parent, with `parent`), and only the
+/// bytes as far as it exists (to its parent, with `parent`) in the same
+/// pass, and only the
 /// value found there is parsed; `f` gets that value and the rest of the
 /// path, and returns its result and whether it changed anything. The bytes
 /// written are those [`Document::render`] would write for the whole
@@ -158,13 +159,12 @@ pub(crate) fn edit_at<T>(
     if steps.is_empty() || steps.len() > MAX_DEPTH {
         return None;
     }
-    let root = syntax::check(bytes).ok()??;
     let follow = if parent {
         &steps[..steps.len() - 1]
     } else {
         steps
     };
-    let here = syntax::locate(bytes, root, follow);
+    let here = syntax::check_and_locate(bytes, follow).ok()??;
     // Where the edit adds a child to the container found, or removes a member
     // of an object, it never reads the other children: they need not be
     // read into values (a key added to a root holding 1 MB reads two keys).
@@ -208,8 +208,7 @@ pub(crate) fn get_at(bytes: &[u8], path: &JsonPath) -> Option<Option<Value>> {
     if steps.is_empty() {
         return None;
     }
-    let root = syntax::check(bytes).ok()??;
-    let here = syntax::locate(bytes, root, steps);
+    let here = syntax::check_and_locate(bytes, steps).ok()??;
     if here.depth == 0 {
         return None;
     }

@@ -124,20 +124,20 @@ pub fn is_ws(b: u8) -> bool {
 /// Parses `bytes` into its tree and its value. An empty document (nothing
 /// but whitespace, after an optional byte order mark) is `null` with no root.
 pub fn parse(bytes: &[u8]) -> Result<(Tree, Value), SyntaxError> {
-    parse_with(bytes, Mode::Tree)
+    parse_with(bytes, Mode::Tree, &[]).map(|(tree, value, _)| (tree, value))
 }
 
 /// Parses `bytes` into its value only, with the same grammar and limits as
 /// [`parse`] but without building the tree (for reads, which write nothing).
 pub fn parse_value_only(bytes: &[u8]) -> Result<Value, SyntaxError> {
-    parse_with(bytes, Mode::Value).map(|(_, v)| v)
+    parse_with(bytes, Mode::Value, &[]).map(|(_, v, _)| v)
 }
 
 /// Checks `bytes` with the same grammar, limits and errors as [`parse`],
 /// building nothing, and returns where the root value starts (`None` for
 /// an empty document).
 pub fn check(bytes: &[u8]) -> Result<Option<usize>, SyntaxError> {
-    parse_with(bytes, Mode::Check).map(|(tree, _)| tree.root.map(|n| n.span.start))
+    check_and_locate(bytes, &[]).map(|reached| reached.map(|r| r.start))
 }
 
 /// Parses the one value that starts at `start` of `bytes`, a document that
@@ -173,39 +173,13 @@ pub struct Located {
     pub depth: usize,
 }
 
-/// Follows `steps` from the root value at `root` of `bytes` (a document that
-/// [`check`] accepted) as far as each step names a member or element that
-/// exists — the last of a duplicated key, as the parsed value has it; an
-/// index `>= 0` — and returns where it stopped. It reads what lies on the
-/// way and builds nothing.
-pub fn locate(bytes: &[u8], root: usize, steps: &[Segment]) -> Located {
-    let mut p = Parser::new(bytes, root, Mode::Check);
-    let mut here = Located {
-        start: root,
-        depth: 0,
-    };
-    for step in steps {
-        let next = match (bytes.get(here.start), step) {
-            (Some(b'{'), Segment::Key(k) | Segment::Token(k)) => p.member(here.start, k),
-            (Some(b'['), Segment::Index(i)) => usize::try_from(*i)
-                .ok()
-                .and_then(|i| p.element(here.start, i)),
-            (Some(b'['), Segment::Token(t)) => {
-                pointer_index(t).and_then(|i| p.element(here.start, i))
-            }
-            _ => None,
-        };
-        match next {
-            Some(start) => {
-                here = Located {
-                    start,
-                    depth: here.depth + 1,
-                }
-            }
-            None => break,
-        }
-    }
-    here
+/// [`check`], following `steps` from the root value on the way as far as
+/// each step names a member or element that exists — the last of a
+/// duplicated key, as the parsed value has it; an index `>= 0` — and
+/// returning where it stopped (`None` for an empty document). One pass: the
+/// grammar is checked and the path followed together, nothing is built.
+pub fn check_and_locate(bytes: &[u8], steps: &[Segment]) -> Result<Option<Located>, SyntaxError> {
+    parse_with(bytes, Mode::Check, steps).map(|(tree, _, reached)| tree.root.map(|_| reached))
 }
 
 /// Where the value that starts at `start` of `bytes` (checked) ends.
@@ -236,6 +210,13 @@ fn skip_checked(bytes: &[u8], start: usize) -> usize {
     let mut i = start;
     let mut depth = 0usize;
     while i < bytes.len() {
+        if depth > 0 {
+            // Inside a container only strings and brackets matter.
+            i += quiet_run(&bytes[i..]);
+            if i == bytes.len() {
+                break;
+            }
+        }
         match bytes[i] {
             b'"' => {
                 i = string_end(bytes, i);
@@ -281,33 +262,37 @@ enum Mode {
     Shallow,
 }
 
-fn parse_with(bytes: &[u8], mode: Mode) -> Result<(Tree, Value), SyntaxError> {
+/// Parses `bytes` in `mode`, following `steps` on the way (see
+/// [`check_and_locate`]): the tree (its root only in [`Mode::Check`]), the
+/// value, and where the path reached.
+fn parse_with(
+    bytes: &[u8],
+    mode: Mode,
+    steps: &[Segment],
+) -> Result<(Tree, Value, Located), SyntaxError> {
     let bom = bytes.starts_with(b"\xEF\xBB\xBF");
     let mut p = Parser::new(bytes, if bom { 3 } else { 0 }, mode);
     p.skip_ws();
+    let mut tree = Tree {
+        bom,
+        root: None,
+        len: bytes.len(),
+    };
     if p.pos == bytes.len() {
-        return Ok((
-            Tree {
-                bom,
-                root: None,
-                len: bytes.len(),
-            },
-            Value::Null,
-        ));
+        return Ok((tree, Value::Null, p.reached));
     }
+    p.steps = steps;
+    p.reached = Located {
+        start: p.pos,
+        depth: 0,
+    };
     let (node, value) = p.value()?;
     p.skip_ws();
     if p.pos != bytes.len() {
         return Err(p.error("trailing characters after the JSON value"));
     }
-    Ok((
-        Tree {
-            bom,
-            root: Some(node),
-            len: bytes.len(),
-        },
-        value,
-    ))
+    tree.root = Some(node);
+    Ok((tree, value, p.reached))
 }
 
 struct Parser<'a> {
@@ -322,6 +307,10 @@ struct Parser<'a> {
     values: Vec<Value>,
     members: Vec<Member>,
     pairs: Vec<(String, Value)>,
+    /// A path to follow while parsing (see [`check_and_locate`]), and the
+    /// value it has reached so far.
+    steps: &'a [Segment],
+    reached: Located,
 }
 
 impl<'a> Parser<'a> {
@@ -335,59 +324,9 @@ impl<'a> Parser<'a> {
             values: Vec::new(),
             members: Vec::new(),
             pairs: Vec::new(),
+            steps: &[],
+            reached: Located { start: 0, depth: 0 },
         }
-    }
-
-    /// The start of the value of the last member `key` of the object at
-    /// `open` (checked), or `None`.
-    fn member(&mut self, open: usize, key: &str) -> Option<usize> {
-        self.pos = open + 1;
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            return None;
-        }
-        let mut found = None;
-        loop {
-            self.skip_ws();
-            let key_start = self.pos;
-            let escaped = self.scan_string(None).ok()?;
-            let key_span = Span {
-                start: key_start,
-                end: self.pos,
-            };
-            self.skip_ws();
-            self.pos += 1; // ':'
-            self.skip_ws();
-            if string_is(self.b, key_span, escaped, key) {
-                found = Some(self.pos);
-            }
-            self.pos = skip_checked(self.b, self.pos);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                _ => return found,
-            }
-        }
-    }
-
-    /// The start of element `index` of the array at `open` (checked), or
-    /// `None` if it has no such element.
-    fn element(&mut self, open: usize, index: usize) -> Option<usize> {
-        self.pos = open + 1;
-        self.skip_ws();
-        if self.peek() == Some(b']') {
-            return None;
-        }
-        for _ in 0..index {
-            self.pos = skip_checked(self.b, self.pos);
-            self.skip_ws();
-            if self.peek() != Some(b',') {
-                return None;
-            }
-            self.pos += 1;
-            self.skip_ws();
-        }
-        Some(self.pos)
     }
 
     fn error(&self, message: impl Into<String>) -> SyntaxError {
@@ -491,6 +430,39 @@ impl<'a> Parser<'a> {
         ))
     }
 
+    /// If the container that starts at `start` is the one the path has
+    /// reached so far and the path goes on, its level (the step it takes).
+    fn on_path(&self, start: usize) -> Option<usize> {
+        let level = self.depth;
+        (level < self.steps.len() && self.reached.start == start && self.reached.depth == level)
+            .then_some(level)
+    }
+
+    /// The path's step `level` names the member whose key is at `key`.
+    fn step_is_key(&self, level: usize, key: Span, escaped: bool) -> bool {
+        match &self.steps[level] {
+            Segment::Key(k) | Segment::Token(k) => string_is(self.b, key, escaped, k),
+            _ => false,
+        }
+    }
+
+    /// The path's step `level` names element `index`.
+    fn step_is_index(&self, level: usize, index: usize) -> bool {
+        match &self.steps[level] {
+            Segment::Index(i) => usize::try_from(*i).ok() == Some(index),
+            Segment::Token(t) => pointer_index(t) == Some(index),
+            _ => false,
+        }
+    }
+
+    /// The value at `pos` is where the path's step `level` leads.
+    fn reach(&mut self, level: usize) {
+        self.reached = Located {
+            start: self.pos,
+            depth: level + 1,
+        };
+    }
+
     /// A member's value or an element: parsed, or in [`Mode::Shallow`] a
     /// placeholder spanning it.
     fn child(&mut self) -> Result<(Node, Value), SyntaxError> {
@@ -532,6 +504,7 @@ impl<'a> Parser<'a> {
 
     fn array(&mut self) -> Result<(Node, Value), SyntaxError> {
         let start = self.pos;
+        let level = self.on_path(start);
         self.enter()?;
         self.pos += 1;
         let (node_mark, value_mark) = (self.nodes.len(), self.values.len());
@@ -539,8 +512,15 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b']') {
             self.pos += 1;
         } else {
+            let mut index = 0;
             loop {
                 self.skip_ws();
+                if let Some(level) = level {
+                    if self.step_is_index(level, index) {
+                        self.reach(level);
+                    }
+                    index += 1;
+                }
                 let (n, v) = self.child()?;
                 match self.mode {
                     Mode::Tree | Mode::Shallow => {
@@ -578,6 +558,7 @@ impl<'a> Parser<'a> {
 
     fn object(&mut self) -> Result<(Node, Value), SyntaxError> {
         let start = self.pos;
+        let level = self.on_path(start);
         self.enter()?;
         self.pos += 1;
         let (member_mark, pair_mark) = (self.members.len(), self.pairs.len());
@@ -606,6 +587,13 @@ impl<'a> Parser<'a> {
                 }
                 self.pos += 1;
                 self.skip_ws();
+                if let Some(level) = level {
+                    if self.step_is_key(level, key_span, key_escaped) {
+                        // The last of a duplicated key wins: a later one
+                        // replaces what an earlier one reached.
+                        self.reach(level);
+                    }
+                }
                 let (node, value) = self.child()?;
                 if self.mode != Mode::Check {
                     self.pairs.push((key, value));
@@ -879,6 +867,37 @@ fn plain_run(b: &[u8]) -> (usize, bool) {
     (i, high & HIGH != 0)
 }
 
+/// The length of the run that starts `b` holding no `"` and no bracket
+/// (`[`, `]`, `{`, `}`), eight bytes at a time as in [`plain_run`]. A byte
+/// with `0x20` set is `{` only if it was `[` or `{`, `}` only if `]` or `}`.
+fn quiet_run(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_le_bytes(bytes);
+        let folded = w | (ONES * 0x20);
+        let stop = zero(w ^ (ONES * u64::from(b'"')))
+            | zero(folded ^ (ONES * u64::from(b'{')))
+            | zero(folded ^ (ONES * u64::from(b'}')));
+        if stop != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if matches!(c, b'"' | b'[' | b']' | b'{' | b'}') {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 fn first_invalid_utf8(b: &[u8]) -> Option<usize> {
     std::str::from_utf8(b).err().map(|e| e.valid_up_to())
 }
@@ -975,12 +994,31 @@ mod tests {
     }
 
     #[test]
-    fn locate_follows_the_steps_that_exist() {
+    fn quiet_runs_stop_at_the_first_quote_or_bracket() {
+        let naive = |b: &[u8]| {
+            b.iter()
+                .position(|c| b"\"[]{}".contains(c))
+                .unwrap_or(b.len())
+        };
+        for fill in [b'a', b' ', 0x80, 0xFF, 0x7F, 0x3B, 0x5C] {
+            for len in 0..20 {
+                for at in 0..len {
+                    for c in 0..=255u8 {
+                        let mut b = vec![fill; len];
+                        b[at] = c;
+                        assert_eq!(quiet_run(&b), naive(&b), "{b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_check_follows_the_steps_that_exist() {
         let doc = br#"{"a": [10, {"b": "x]}", "c": [1]}, 3], "a": [20, {"\u0063": 5}], "z": 1}"#;
-        let root = check(doc).unwrap().unwrap();
         let key = |k: &str| Segment::Key(k.into());
         let at = |steps: &[Segment]| {
-            let here = locate(doc, root, steps);
+            let here = check_and_locate(doc, steps).unwrap().unwrap();
             (
                 std::str::from_utf8(&doc[here.start..value_end(doc, here.start)]).unwrap(),
                 here.depth,
