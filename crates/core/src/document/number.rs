@@ -16,7 +16,7 @@
 //!   `0` give `1` and `0.1 + 0.2` gives `0.3`; a zero is `0`.
 //! * If neither operand used an exponent, the sum is written without one.
 //!   If one did, the sum is written without one while its magnitude is in
-//!   `[1e-7, 1e21)` (as JavaScript prints numbers), and with one otherwise,
+//!   `[1e-6, 1e21)` (as JavaScript prints numbers), and with one otherwise,
 //!   as serde_json spells exponents: `1.5e+30`, `2e-9`.
 //!
 //! # Bounds
