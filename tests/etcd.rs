@@ -505,3 +505,125 @@ fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
     child.wait().unwrap();
     assert!(waiter.wait().unwrap().success());
 }
+
+/// `etcds://` reaches a cluster that serves clients over TLS only and checks client
+/// certificates: with the CA and a client certificate, data commands and `run` work;
+/// without the CA option it is a usage error; with no client certificate, the wrong CA, or
+/// plain `etcd://` to the TLS port, the engine is unreachable (69) and nothing runs; TLS
+/// options on a plain target or a file are refused.
+#[test]
+fn etcds_targets_reach_a_tls_cluster_and_check_certificates() {
+    let test = "etcds_targets_reach_a_tls_cluster_and_check_certificates";
+    if !jlock_etcd::local::available_or_skip(test) {
+        return;
+    }
+    let e = LocalEtcd::start_tls().unwrap_or_else(|err| panic!("{test}: {err}"));
+    let certs = e.tls.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = e.target("tls");
+    assert!(t.starts_with("etcds://127.0.0.1:"), "{t}");
+    let tls = certs.client_args();
+    let with = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.splice(1..1, tls.iter().cloned());
+        v
+    };
+    let call = |v: Vec<String>| output(d, &v.iter().map(String::as_str).collect::<Vec<_>>());
+    for want in ["1\n", "2\n"] {
+        let out = call(with(&["incr", &t, ".n"]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    }
+    assert!(raw(&e, "jlock/tls/.doc").contains("\"n\": 2"));
+    let out = call(with(&[
+        "run",
+        &t,
+        "--",
+        "sh",
+        "-c",
+        "echo fence=$JLOCK_FENCE",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("fence="));
+
+    // No CA: a usage error that says which option is missing.
+    let out = output(d, &["get", &t, ".n"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cacert"));
+    // The CA but no client certificate: the server refuses the handshake.
+    let ca = format!("--cacert={}", certs.ca.display());
+    let marker = d.join("ran");
+    let touch = format!("touch {}", marker.display());
+    let out = output(
+        d,
+        &[
+            "run",
+            "--connect-timeout",
+            "2",
+            &ca,
+            &t,
+            "--",
+            "sh",
+            "-c",
+            &touch,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another CA: the server's certificate is not trusted.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = jlock_etcd::local::TestCerts::make(other.path()).unwrap().ca;
+    let mut wrong = tls.clone();
+    wrong[0] = format!("--cacert={}", other_ca.display());
+    let mut args = vec!["get".to_string(), "--connect-timeout".into(), "2".into()];
+    args.extend(wrong);
+    args.extend([t.clone(), ".n".into()]);
+    let out = call(args);
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("another CA: {}", String::from_utf8_lossy(&out.stderr));
+    // Plain etcd:// to the TLS port.
+    let plain = t.replacen("etcds://", "etcd://", 1);
+    let out = output(
+        d,
+        &[
+            "run",
+            "--connect-timeout",
+            "2",
+            &plain,
+            "--",
+            "sh",
+            "-c",
+            &touch,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!marker.exists(), "a command ran without its lock");
+    // TLS options where they mean nothing.
+    let out = call(with(&["get", &plain, ".n"]));
+    assert_eq!(out.status.code(), Some(64));
+    let out = output(d, &["run", &ca, "f.lock", "true"]);
+    assert_eq!(out.status.code(), Some(64));
+}

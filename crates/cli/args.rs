@@ -135,10 +135,41 @@ pub struct StoreArgs {
     /// Restyle the whole document, indented two spaces a level.
     #[arg(long)]
     pub pretty: bool,
-    /// etcd:// targets: give up (exit 69) if no endpoint answers within SECS [default: 3].
+    /// How to reach an etcd:// or etcds:// target.
     #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+}
+
+/// How to reach an etcd cluster: the options every command taking a target shares.
+#[cfg(feature = "etcd")]
+#[derive(Args, Debug, Clone, Default)]
+pub struct EtcdArgs {
+    /// etcd targets: give up (exit 69; `run` does not start CMD) if no endpoint
+    /// answers within SECS [default: 3].
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub connect_timeout: Option<Duration>,
+    /// etcds:// targets: the CA certificate (PEM) that signed the servers'.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// etcds:// targets: this client's certificate (PEM), for a cluster that
+    /// checks clients (`--client-cert-auth`); with --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// etcds:// targets: the key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+#[cfg(feature = "etcd")]
+impl EtcdArgs {
+    /// True if any of these options was given.
+    pub fn any(&self) -> bool {
+        self.connect_timeout.is_some()
+            || self.cacert.is_some()
+            || self.cert.is_some()
+            || self.key.is_some()
+    }
 }
 
 impl StoreArgs {
@@ -210,11 +241,10 @@ pub struct RunArgs {
     #[cfg(feature = "etcd")]
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub ttl: Option<Duration>,
-    /// etcd:// locks: give up (exit 69, CMD not run) if no endpoint answers
-    /// within SECS [default: 3].
+    /// How to reach an etcd:// or etcds:// lock.
     #[cfg(feature = "etcd")]
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub connect_timeout: Option<Duration>,
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
     /// Run this string with /bin/sh -c.
     #[arg(
         short = 'c',

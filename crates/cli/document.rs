@@ -212,7 +212,7 @@ pub mod etcd {
                     "--lock-file applies to files, not to {target}"
                 )));
             }
-            let etcd = crate::run::etcd_connect(target, args.connect_timeout)?;
+            let etcd = crate::run::etcd_connect(target, &args.etcd)?;
             Ok(EtcdDocument {
                 etcd,
                 style: args.style(),

@@ -43,9 +43,10 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
         Target::Etcd(target) => return etcd::run(target, args, ui),
     };
     #[cfg(feature = "etcd")]
-    if args.ttl.is_some() || args.connect_timeout.is_some() {
+    if args.ttl.is_some() || args.etcd.any() {
         return Err(CliError::Usage(
-            "--ttl and --connect-timeout apply to etcd:// locks only".into(),
+            "--ttl, --connect-timeout, --cacert, --cert and --key apply to etcd:// locks only"
+                .into(),
         ));
     }
     let mode = if args.shared {
@@ -378,16 +379,24 @@ fn pass_on(fd: std::os::fd::OwnedFd, cmd: &mut Command) {
     }
 }
 
-/// Connects to an etcd target within `timeout` (default
-/// [`jlock_etcd::DEFAULT_CONNECT_TIMEOUT`]): the one place the CLI starts
-/// etcd's client runtime, so local-file commands never do.
+/// Connects to an etcd target as `args` say (`--connect-timeout`, default
+/// [`jlock_etcd::DEFAULT_CONNECT_TIMEOUT`]; TLS files for `etcds://`): the
+/// one place the CLI starts etcd's client runtime, so local-file commands
+/// never do.
 #[cfg(feature = "etcd")]
 pub fn etcd_connect(
     target: &jlock_etcd::Target,
-    timeout: Option<Duration>,
+    args: &crate::args::EtcdArgs,
 ) -> Result<jlock_etcd::Etcd, CliError> {
     let opts = jlock_etcd::ConnectOptions {
-        connect_timeout: timeout.unwrap_or(jlock_etcd::DEFAULT_CONNECT_TIMEOUT),
+        connect_timeout: args
+            .connect_timeout
+            .unwrap_or(jlock_etcd::DEFAULT_CONNECT_TIMEOUT),
+        tls: jlock_etcd::TlsFiles {
+            ca: args.cacert.clone(),
+            cert: args.cert.clone(),
+            key: args.key.clone(),
+        },
         ..jlock_etcd::ConnectOptions::default()
     };
     Ok(jlock_etcd::Etcd::connect(target, &opts)?)
@@ -520,7 +529,7 @@ mod etcd {
             path: "signal handlers".into(),
             source,
         })?;
-        let etcd = super::etcd_connect(target, args.connect_timeout)?;
+        let etcd = super::etcd_connect(target, &args.etcd)?;
         let wait = match args.wait.wait() {
             jlock_core::Wait::NoWait => jlock_etcd::Wait::NoWait,
             jlock_core::Wait::Timeout(d) => jlock_etcd::Wait::Timeout(d),

@@ -28,10 +28,10 @@ pub struct StatusArgs {
     /// Print the status as JSON.
     #[arg(long)]
     pub json: bool,
-    /// etcd:// targets: give up (exit 69) if no endpoint answers within SECS [default: 3].
+    /// How to reach an etcd:// or etcds:// target.
     #[cfg(feature = "etcd")]
-    #[arg(long, value_name = "SECS", value_parser = crate::args::parse_secs)]
-    pub connect_timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub etcd: crate::args::EtcdArgs,
 }
 
 fn mode_name(mode: LockMode) -> &'static str {
@@ -246,7 +246,7 @@ fn etcd_status(target: &jlock_etcd::Target, args: &StatusArgs) -> Result<u8, Cli
             "--lock-file applies to files, not to {target}"
         )));
     }
-    let etcd = crate::run::etcd_connect(target, args.connect_timeout)?;
+    let etcd = crate::run::etcd_connect(target, &args.etcd)?;
     let st = etcd.status()?;
     let since = |e: &Entry| {
         Duration::try_from_secs_f64(e.holder.since)

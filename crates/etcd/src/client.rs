@@ -2,6 +2,7 @@
 
 use crate::{Error, Result, Target};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub struct ConnectOptions {
     pub request_timeout: Duration,
     /// The server's `--max-request-bytes`; larger documents are refused before sending.
     pub max_request_bytes: usize,
+    /// Certificates for an `etcds://` target (TLS); none may be given for `etcd://`.
+    pub tls: TlsFiles,
 }
 
 impl Default for ConnectOptions {
@@ -32,7 +35,59 @@ impl Default for ConnectOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: Duration::from_secs(5),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            tls: TlsFiles::default(),
         }
+    }
+}
+
+/// The PEM files of a TLS connection, as etcdctl's `--cacert`, `--cert` and `--key`.
+#[derive(Clone, Debug, Default)]
+pub struct TlsFiles {
+    /// The CA certificate(s) that signed the servers' certificates (required for `etcds://`:
+    /// jlock does not fall back to the system's roots).
+    pub ca: Option<PathBuf>,
+    /// This client's certificate, for a cluster started with `--client-cert-auth`.
+    pub cert: Option<PathBuf>,
+    /// The key of [`TlsFiles::cert`]; given together with it.
+    pub key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
+    }
+
+    /// The client's TLS configuration for `target`, or `None` for a plain `etcd://` one.
+    fn config(&self, target: &Target) -> Result<Option<etcd_client::TlsOptions>> {
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        if !target.is_tls() {
+            if !self.is_empty() {
+                return bad(format!(
+                    "--cacert, --cert and --key apply to etcds:// targets, not to {target}"
+                ));
+            }
+            return Ok(None);
+        }
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|e| {
+                Error::InvalidArgument(format!("{}: cannot read: {e}", path.display()))
+            })
+        };
+        let Some(ca) = &self.ca else {
+            return bad(format!(
+                "{target}: give the CA certificate that signed the servers' (--cacert FILE)"
+            ));
+        };
+        let mut tls = etcd_client::TlsOptions::new()
+            .ca_certificate(etcd_client::Certificate::from_pem(read(ca)?));
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                tls = tls.identity(etcd_client::Identity::from_pem(read(cert)?, read(key)?));
+            }
+            (None, None) => {}
+            _ => return bad("--cert and --key go together".into()),
+        }
+        Ok(Some(tls))
     }
 }
 
@@ -81,12 +136,16 @@ impl Etcd {
                 op: "starting the client runtime",
                 detail: e.to_string(),
             })?;
+        let tls = opts.tls.config(target)?;
         let start = Instant::now();
         let eps = target.endpoints().to_vec();
-        let copts = etcd_client::ConnectOptions::new()
+        let mut copts = etcd_client::ConnectOptions::new()
             .with_connect_timeout(opts.connect_timeout)
             .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
             .with_keep_alive_while_idle(true);
+        if let Some(tls) = tls {
+            copts = copts.with_tls(tls);
+        }
         let probe_key = target.document_key();
         let connected = rt.block_on(async {
             tokio::time::timeout(opts.connect_timeout, async {

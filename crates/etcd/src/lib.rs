@@ -37,9 +37,11 @@ mod lock;
 mod status;
 mod target;
 
-pub use client::{ConnectOptions, Etcd, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REQUEST_BYTES};
+pub use client::{
+    ConnectOptions, Etcd, TlsFiles, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REQUEST_BYTES,
+};
 pub use doc::{Document, Update};
 pub use error::{Error, LossReason, Result};
 pub use lock::{EtcdLock, LockOptions, Mode, Wait, DEFAULT_TTL};
 pub use status::{Entry, HolderInfo, QueueStatus, Status, MAX_COMMAND_LEN};
-pub use target::{is_etcd_target, Target, MAX_NAME_LEN, SCHEME};
+pub use target::{is_etcd_target, Target, MAX_NAME_LEN, SCHEME, TLS_SCHEME};

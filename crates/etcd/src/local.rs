@@ -26,7 +26,99 @@ pub struct Member {
 pub struct LocalEtcd {
     /// The members.
     pub members: Vec<Member>,
+    /// Set for a cluster started with [`LocalEtcd::start_tls`].
+    pub tls: Option<TestCerts>,
     _dir: tempfile::TempDir,
+}
+
+/// PEM files made for a TLS test cluster by `openssl`: a throwaway CA, the servers'
+/// certificate (for IP 127.0.0.1) and a client certificate, all signed by it.
+#[derive(Debug, Clone)]
+pub struct TestCerts {
+    /// The CA's certificate.
+    pub ca: PathBuf,
+    /// The servers' certificate and key.
+    pub server: (PathBuf, PathBuf),
+    /// A client's certificate and key.
+    pub client: (PathBuf, PathBuf),
+}
+
+impl TestCerts {
+    /// Makes the CA and the two certificates in `dir` with the `openssl` command.
+    pub fn make(dir: &std::path::Path) -> Result<TestCerts, String> {
+        let openssl = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("openssl: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "openssl {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=jlock-test-ca",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                ],
+            ]
+            .concat(),
+        )?;
+        for (who, ext) in [
+            ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n"),
+            ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"),
+        ] {
+            let (key, csr, pem, extf) = (
+                format!("{who}.key"),
+                format!("{who}.csr"),
+                format!("{who}.pem"),
+                format!("{who}.ext"),
+            );
+            std::fs::write(dir.join(&extf), ext).map_err(|e| format!("{extf}: {e}"))?;
+            let subj = format!("/CN=jlock-test-{who}");
+            openssl(&[&["req"][..], &ec, &["-subj", &subj, "-keyout", &key, "-out", &csr]].concat())?;
+            openssl(&[
+                "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-out", &pem, "-extfile", &extf,
+            ])?;
+        }
+        Ok(TestCerts {
+            ca: dir.join("ca.pem"),
+            server: (dir.join("server.pem"), dir.join("server.key")),
+            client: (dir.join("client.pem"), dir.join("client.key")),
+        })
+    }
+
+    /// etcdctl's (and jlock's) options for a client of the cluster.
+    pub fn client_args(&self) -> Vec<String> {
+        vec![
+            format!("--cacert={}", self.ca.display()),
+            format!("--cert={}", self.client.0.display()),
+            format!("--key={}", self.client.1.display()),
+        ]
+    }
 }
 
 fn free_port() -> std::io::Result<u16> {
@@ -71,7 +163,23 @@ impl LocalEtcd {
     /// Starts an n-member cluster and waits until `etcdctl endpoint health` succeeds on each
     /// member (at most 60 s).
     pub fn start(n: usize) -> Result<LocalEtcd, String> {
+        LocalEtcd::start_with(n, false)
+    }
+
+    /// Starts one member that serves clients over TLS only, with `https://` client URLs,
+    /// and requires client certificates (`--client-cert-auth`): see [`LocalEtcd::tls`].
+    pub fn start_tls() -> Result<LocalEtcd, String> {
+        LocalEtcd::start_with(1, true)
+    }
+
+    fn start_with(n: usize, tls: bool) -> Result<LocalEtcd, String> {
         let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        let certs = if tls {
+            Some(TestCerts::make(dir.path())?)
+        } else {
+            None
+        };
+        let scheme = if tls { "https" } else { "http" };
         let mut members = Vec::new();
         for i in 0..n {
             members.push(Member {
@@ -89,21 +197,29 @@ impl LocalEtcd {
             .join(",");
         let mut cluster = LocalEtcd {
             members: Vec::new(),
+            tls: certs,
             _dir: dir,
         };
         for mut m in members {
             let log =
                 std::fs::File::create(&m.log).map_err(|e| format!("{}: {e}", m.log.display()))?;
-            let child = Command::new("etcd")
+            let mut etcd = Command::new("etcd");
+            if let Some(c) = &cluster.tls {
+                etcd.arg(format!("--cert-file={}", c.server.0.display()))
+                    .arg(format!("--key-file={}", c.server.1.display()))
+                    .arg(format!("--trusted-ca-file={}", c.ca.display()))
+                    .arg("--client-cert-auth");
+            }
+            let child = etcd
                 .args(["--name", &m.name])
                 .arg("--data-dir")
                 .arg(cluster._dir.path().join(&m.name))
                 .arg(format!(
-                    "--listen-client-urls=http://127.0.0.1:{}",
+                    "--listen-client-urls={scheme}://127.0.0.1:{}",
                     m.client_port
                 ))
                 .arg(format!(
-                    "--advertise-client-urls=http://127.0.0.1:{}",
+                    "--advertise-client-urls={scheme}://127.0.0.1:{}",
                     m.client_port
                 ))
                 .arg(format!(
@@ -136,7 +252,12 @@ impl LocalEtcd {
         let start = Instant::now();
         loop {
             let ok = Command::new("etcdctl")
-                .arg(format!("--endpoints=127.0.0.1:{}", m.client_port))
+                .arg(format!(
+                    "--endpoints={}127.0.0.1:{}",
+                    self.url_prefix(),
+                    m.client_port
+                ))
+                .args(self.tls.iter().flat_map(TestCerts::client_args))
                 .args(["endpoint", "health"])
                 .env("ETCDCTL_API", "3")
                 .stdout(Stdio::null())
@@ -167,15 +288,31 @@ impl LocalEtcd {
             .join(",")
     }
 
-    /// `etcd://ENDPOINTS/NAME`.
+    /// `etcd://ENDPOINTS/NAME` (`etcds://` for a TLS cluster).
     pub fn target(&self, name: &str) -> String {
-        format!("etcd://{}/{}", self.endpoints(), name)
+        let scheme = if self.tls.is_some() { "etcds" } else { "etcd" };
+        format!("{scheme}://{}/{}", self.endpoints(), name)
+    }
+
+    fn url_prefix(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https://"
+        } else {
+            ""
+        }
     }
 
     /// Runs etcdctl against the cluster; returns its stdout, or its stderr as the error.
     pub fn etcdctl(&self, args: &[&str]) -> Result<String, String> {
+        let endpoints = self
+            .endpoints()
+            .split(',')
+            .map(|e| format!("{}{e}", self.url_prefix()))
+            .collect::<Vec<_>>()
+            .join(",");
         let out = Command::new("etcdctl")
-            .arg(format!("--endpoints={}", self.endpoints()))
+            .arg(format!("--endpoints={endpoints}"))
+            .args(self.tls.iter().flat_map(TestCerts::client_args))
             .args(args)
             .env("ETCDCTL_API", "3")
             .output()

@@ -1,10 +1,13 @@
-//! Parsing of `etcd://HOST:PORT[,HOST:PORT…]/NAME` targets, and the etcd keys a name maps to.
+//! Parsing of `etcd://HOST:PORT[,HOST:PORT…]/NAME` targets (`etcds://` for TLS), and the etcd keys a name maps to.
 
 use crate::Error;
 use std::fmt;
 
 /// The scheme that marks an etcd target.
 pub const SCHEME: &str = "etcd://";
+
+/// The scheme of an etcd target reached over TLS (`https://` client URLs).
+pub const TLS_SCHEME: &str = "etcds://";
 
 /// Longest accepted NAME, in bytes.
 pub const MAX_NAME_LEN: usize = 200;
@@ -14,16 +17,19 @@ pub const MAX_NAME_LEN: usize = 200;
 pub struct Target {
     endpoints: Vec<String>,
     name: String,
+    tls: bool,
 }
 
-/// True when `arg` is meant as an etcd target (it starts with `etcd://`), so that the CLI
-/// can pick the backend before parsing; [`Target::parse`] then says what is wrong with it.
+/// True when `arg` is meant as an etcd target (it starts with `etcd://` or `etcds://`), so
+/// that the CLI can pick the backend before parsing; [`Target::parse`] then says what is
+/// wrong with it.
 pub fn is_etcd_target(arg: &str) -> bool {
-    arg.starts_with(SCHEME)
+    arg.starts_with(SCHEME) || arg.starts_with(TLS_SCHEME)
 }
 
 impl Target {
-    /// Parses `etcd://HOST:PORT[,HOST:PORT…]/NAME`.
+    /// Parses `etcd://HOST:PORT[,HOST:PORT…]/NAME`, or the same with `etcds://` for a
+    /// cluster whose client URLs are `https://` (TLS).
     ///
     /// HOST is a DNS name, an IPv4 address or a bracketed IPv6 address; PORT is 1–65535.
     /// NAME is one or more `/`-separated segments of `A-Z a-z 0-9 . _ -`, none empty and none
@@ -33,9 +39,13 @@ impl Target {
             target: arg.to_string(),
             reason,
         };
-        let rest = arg
-            .strip_prefix(SCHEME)
-            .ok_or_else(|| bad(format!("does not start with {SCHEME}")))?;
+        let (rest, tls) = match (arg.strip_prefix(SCHEME), arg.strip_prefix(TLS_SCHEME)) {
+            (Some(rest), _) => (rest, false),
+            (None, Some(rest)) => (rest, true),
+            (None, None) => {
+                return Err(bad(format!("does not start with {SCHEME} or {TLS_SCHEME}")))
+            }
+        };
         if let Some(c) = rest.chars().find(|c| matches!(c, '?' | '#' | '@' | ' ')) {
             return Err(bad(format!("'{c}' is not allowed in an etcd target")));
         }
@@ -47,25 +57,32 @@ impl Target {
         }
         let mut endpoints = Vec::new();
         for hp in hosts.split(',') {
-            endpoints.push(parse_endpoint(hp).map_err(|r| bad(format!("endpoint '{hp}': {r}")))?);
+            let url = parse_endpoint(hp).map_err(|r| bad(format!("endpoint '{hp}': {r}")))?;
+            endpoints.push(format!("{}://{url}", if tls { "https" } else { "http" }));
         }
         check_name(name).map_err(|r| bad(format!("name '{name}': {r}")))?;
         Ok(Target {
             endpoints,
             name: name.to_string(),
+            tls,
         })
     }
 
-    /// The client URLs (`http://HOST:PORT`), in the order given.
+    /// The client URLs (`http://HOST:PORT`, or `https://` for `etcds://`), in the order given.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
+    }
+
+    /// True for an `etcds://` target: the cluster is reached over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The endpoints as the user wrote them, comma-separated (for messages).
     pub fn endpoints_display(&self) -> String {
         self.endpoints
             .iter()
-            .map(|e| e.trim_start_matches("http://"))
+            .map(|e| e.split_once("://").map_or(e.as_str(), |(_, hp)| hp))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -103,7 +120,8 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{SCHEME}{}/{}", self.endpoints_display(), self.name)
+        let scheme = if self.tls { TLS_SCHEME } else { SCHEME };
+        write!(f, "{scheme}{}/{}", self.endpoints_display(), self.name)
     }
 }
 
@@ -144,7 +162,7 @@ fn parse_endpoint(hp: &str) -> Result<String, String> {
         .ok()
         .filter(|p| *p != 0)
         .ok_or_else(|| format!("bad PORT '{port}' (1-65535)"))?;
-    Ok(format!("http://{host}:{port}"))
+    Ok(format!("{host}:{port}"))
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -196,6 +214,11 @@ mod tests {
         );
         assert!(is_etcd_target("etcd://x"));
         assert!(!is_etcd_target("/tmp/etcd://x"));
+        assert!(!t.is_tls());
+        let t = Target::parse("etcds://127.0.0.1:2379,[::1]:3/deploy").unwrap();
+        assert!(t.is_tls() && is_etcd_target("etcds://x"));
+        assert_eq!(t.endpoints(), ["https://127.0.0.1:2379", "https://[::1]:3"]);
+        assert_eq!(t.to_string(), "etcds://127.0.0.1:2379,[::1]:3/deploy");
     }
 
     #[test]
