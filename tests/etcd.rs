@@ -511,6 +511,7 @@ fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
 /// without the CA option it is a usage error; with no client certificate, the wrong CA, or
 /// plain `etcd://` to the TLS port, the engine is unreachable (69) and nothing runs; TLS
 /// options on a plain target or a file are refused.
+#[cfg(feature = "etcd-tls")]
 #[test]
 fn etcds_targets_reach_a_tls_cluster_and_check_certificates() {
     let test = "etcds_targets_reach_a_tls_cluster_and_check_certificates";
@@ -626,4 +627,15 @@ fn etcds_targets_reach_a_tls_cluster_and_check_certificates() {
     assert_eq!(out.status.code(), Some(64));
     let out = output(d, &["run", &ca, "f.lock", "true"]);
     assert_eq!(out.status.code(), Some(64));
+}
+
+/// Built without `etcd-tls`, an `etcds://` target is refused at once with a usage error
+/// that says how to get TLS.
+#[cfg(not(feature = "etcd-tls"))]
+#[test]
+fn etcds_targets_need_the_tls_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(dir.path(), &["get", "etcds://127.0.0.1:1/x", "."]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("etcd-tls"));
 }

@@ -150,13 +150,16 @@ pub struct EtcdArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub connect_timeout: Option<Duration>,
     /// etcds:// targets: the CA certificate (PEM) that signed the servers'.
+    #[cfg(feature = "etcd-tls")]
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
     /// etcds:// targets: this client's certificate (PEM), for a cluster that
     /// checks clients (`--client-cert-auth`); with --key.
+    #[cfg(feature = "etcd-tls")]
     #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
     /// etcds:// targets: the key (PEM) of --cert.
+    #[cfg(feature = "etcd-tls")]
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 }
@@ -165,10 +168,23 @@ pub struct EtcdArgs {
 impl EtcdArgs {
     /// True if any of these options was given.
     pub fn any(&self) -> bool {
+        #[cfg(feature = "etcd-tls")]
+        if self.cacert.is_some() || self.cert.is_some() || self.key.is_some() {
+            return true;
+        }
         self.connect_timeout.is_some()
-            || self.cacert.is_some()
-            || self.cert.is_some()
-            || self.key.is_some()
+    }
+
+    /// The TLS files given (none unless built with `etcd-tls`).
+    pub fn tls_files(&self) -> jlock_etcd::TlsFiles {
+        #[cfg(feature = "etcd-tls")]
+        return jlock_etcd::TlsFiles {
+            ca: self.cacert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        };
+        #[cfg(not(feature = "etcd-tls"))]
+        jlock_etcd::TlsFiles::default()
     }
 }
 

@@ -392,11 +392,7 @@ pub fn etcd_connect(
         connect_timeout: args
             .connect_timeout
             .unwrap_or(jlock_etcd::DEFAULT_CONNECT_TIMEOUT),
-        tls: jlock_etcd::TlsFiles {
-            ca: args.cacert.clone(),
-            cert: args.cert.clone(),
-            key: args.key.clone(),
-        },
+        tls: args.tls_files(),
         ..jlock_etcd::ConnectOptions::default()
     };
     Ok(jlock_etcd::Etcd::connect(target, &opts)?)

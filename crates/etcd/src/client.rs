@@ -58,14 +58,10 @@ impl TlsFiles {
     }
 
     /// The client's TLS configuration for `target`, or `None` for a plain `etcd://` one.
+    #[cfg(feature = "tls")]
     fn config(&self, target: &Target) -> Result<Option<etcd_client::TlsOptions>> {
         let bad = |m: String| Err(Error::InvalidArgument(m));
-        if !target.is_tls() {
-            if !self.is_empty() {
-                return bad(format!(
-                    "--cacert, --cert and --key apply to etcds:// targets, not to {target}"
-                ));
-            }
+        if !self.wants_tls(target)? {
             return Ok(None);
         }
         let read = |path: &PathBuf| {
@@ -88,6 +84,31 @@ impl TlsFiles {
             _ => return bad("--cert and --key go together".into()),
         }
         Ok(Some(tls))
+    }
+
+    /// Without the `tls` feature: plain targets only.
+    #[cfg(not(feature = "tls"))]
+    fn config(&self, target: &Target) -> Result<Option<()>> {
+        if self.wants_tls(target)? {
+            return Err(Error::NotSupported(
+                "etcds:// (TLS): this jlock was built without TLS (cargo feature etcd-tls)",
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Whether `target` is reached over TLS (`etcds://`); TLS files given for a plain
+    /// `etcd://` target are an error.
+    fn wants_tls(&self, target: &Target) -> Result<bool> {
+        if target.is_tls() {
+            return Ok(true);
+        }
+        if !self.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "--cacert, --cert and --key apply to etcds:// targets, not to {target}"
+            )));
+        }
+        Ok(false)
     }
 }
 
@@ -139,13 +160,17 @@ impl Etcd {
         let tls = opts.tls.config(target)?;
         let start = Instant::now();
         let eps = target.endpoints().to_vec();
-        let mut copts = etcd_client::ConnectOptions::new()
+        let copts = etcd_client::ConnectOptions::new()
             .with_connect_timeout(opts.connect_timeout)
             .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
             .with_keep_alive_while_idle(true);
-        if let Some(tls) = tls {
-            copts = copts.with_tls(tls);
-        }
+        #[cfg(feature = "tls")]
+        let copts = match tls {
+            Some(tls) => copts.with_tls(tls),
+            None => copts,
+        };
+        #[cfg(not(feature = "tls"))]
+        let _: Option<()> = tls;
         let probe_key = target.document_key();
         let connected = rt.block_on(async {
             tokio::time::timeout(opts.connect_timeout, async {
