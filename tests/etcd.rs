@@ -541,6 +541,20 @@ fn etcds_targets_reach_a_tls_cluster_and_check_certificates() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), want);
     }
     assert!(raw(&e, "jlock/tls/.doc").contains("\"n\": 2"));
+    for args in [
+        &["set", &t, ".s", "1E2"][..],
+        &["del", &t, ".s"],
+        &["update", &t, "--", "cat"],
+        &["get", &t, ".n"],
+        &["status", &t],
+    ] {
+        let out = call(with(args));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let out = call(with(&[
         "run",
         &t,
