@@ -36,7 +36,9 @@ fn an_edit_of_one_key_changes_no_other_number() {
     ok(d, &["del", "c.json", ".k"], "");
     assert_eq!(read(d, "c.json"), text);
     ok(d, &["get", "c.json", ".ids[0]"], "99999999999999999999\n");
-    ok(d, &["get", "c.json", ".huge"], "1e+400\n");
+    // `get` prints a number as the file spells it.
+    ok(d, &["get", "c.json", ".huge"], "1e400\n");
+    ok(d, &["get", "c.json", ".e"], "1E2\n");
     // VALUE keeps its digits too.
     ok(
         d,
@@ -413,5 +415,12 @@ fn new_numbers_keep_the_spelling_they_were_typed_with() {
     assert_eq!(
         read(d, "g.json"),
         "{\"n\":1E2,\"k\":3E1,\"m\":5e-1,\"q\":2E0}\n"
+    );
+    // `get` prints them as the file spells them, by a path or whole.
+    ok(d, &["get", "g.json", ".n"], "1E2\n");
+    ok(
+        d,
+        &["get", "g.json"],
+        "{\n  \"n\": 1E2,\n  \"k\": 3E1,\n  \"m\": 5e-1,\n  \"q\": 2E0\n}\n",
     );
 }

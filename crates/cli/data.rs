@@ -19,21 +19,21 @@ fn parse_path(path: Option<&str>) -> Result<JsonPath, CliError> {
     Ok(JsonPath::parse(path.unwrap_or("."))?)
 }
 
-fn to_text(value: &Value, raw: bool) -> String {
+fn to_text(value: &Value, raw: bool, spellings: &Spellings) -> String {
     match value {
         Value::String(s) if raw => s.clone(),
-        // Serializing a Value cannot fail: its keys are strings.
-        v => serde_json::to_string_pretty(v).unwrap_or_default(),
+        // Numbers as the file spelled them (`1E2`, not `1e+2`).
+        v => jlock_core::document::value_text(v, true, spellings),
     }
 }
 
 /// `jlock get`.
 pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(args.path.as_deref())?;
-    let value = document::open(&args.store, *ui)?
+    let (value, spellings) = document::open(&args.store, *ui)?
         .get(&path)?
-        .unwrap_or(Value::Null);
-    print_line(&to_text(&value, args.raw));
+        .unwrap_or_default();
+    print_line(&to_text(&value, args.raw, &spellings));
     Ok(OK)
 }
 

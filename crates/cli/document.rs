@@ -69,8 +69,8 @@ impl Target {
 /// Every operation takes the document's lock (shared to read, exclusive to
 /// change) for its duration; a failed operation changes nothing.
 pub trait Document {
-    /// The value at `path` (`None` if missing or null).
-    fn get(&self, path: &JsonPath) -> Result<Option<Value>, CliError>;
+    /// The value at `path` (`None` if missing), with how its numbers were spelled.
+    fn get(&self, path: &JsonPath) -> Result<Option<(Value, Spellings)>, CliError>;
     /// Sets the value at `path`, writing its numbers as `spellings` says.
     fn set(&self, path: &JsonPath, value: Value, spellings: &Spellings) -> Result<(), CliError>;
     /// Removes the value at `path`; false if there was none.
@@ -137,8 +137,8 @@ impl FileDocument {
 }
 
 impl Document for FileDocument {
-    fn get(&self, path: &JsonPath) -> Result<Option<Value>, CliError> {
-        self.op(|s| Ok(s.get(path)?))
+    fn get(&self, path: &JsonPath) -> Result<Option<(Value, Spellings)>, CliError> {
+        self.op(|s| Ok(s.get_spelled(path)?))
     }
 
     fn set(&self, path: &JsonPath, value: Value, spellings: &Spellings) -> Result<(), CliError> {
@@ -279,12 +279,13 @@ pub mod etcd {
     }
 
     impl Document for EtcdDocument {
-        fn get(&self, path: &JsonPath) -> Result<Option<Value>, CliError> {
+        fn get(&self, path: &JsonPath) -> Result<Option<(Value, Spellings)>, CliError> {
             let Some(d) = self.etcd.read()? else {
                 return Ok(None);
             };
             let doc = document::parse_value_file(&d.value, self.path())?;
-            Ok(path.get_in(&doc, self.path())?.cloned())
+            let found = path.get_in(&doc, self.path())?.cloned();
+            Ok(found.map(|v| (v, Spellings::of(&d.value))))
         }
 
         fn set(

@@ -471,15 +471,35 @@ impl Store {
 
     /// The value at `path`, or `None` if it is missing or `null`.
     pub fn get(&self, path: &JsonPath) -> Result<Option<Value>> {
+        self.get_from(path, false)
+            .map(|found| found.map(|(v, _)| v))
+    }
+
+    /// [`Store::get`], with how the file spelled the value's numbers (for
+    /// [`document::value_text`]; `1E2` is held as `1e+2` in the `Value`).
+    pub fn get_spelled(&self, path: &JsonPath) -> Result<Option<(Value, Spellings)>> {
+        self.get_from(path, true)
+    }
+
+    fn get_from(&self, path: &JsonPath, spelled: bool) -> Result<Option<(Value, Spellings)>> {
+        let spellings = |bytes: &[u8]| {
+            if spelled {
+                Spellings::of(bytes)
+            } else {
+                Spellings::default()
+            }
+        };
         self.locked(LockMode::Shared, |disk| {
             let snap = disk.load(false)?;
             // Only the value asked for is read into memory; else (or for an
             // error to report) the whole document.
-            if let Some(found) = document::get_at(&snap.bytes, path) {
-                return Ok(found);
+            if let Some((found, span)) = document::get_at(&snap.bytes, path) {
+                let sp = spellings(snap.bytes.get(span.start..span.end).unwrap_or_default());
+                return Ok(found.map(|v| (v, sp)));
             }
             let doc = self.parse(&snap.bytes)?;
-            Ok(path.get_in(&doc, &self.target)?.cloned())
+            let found = path.get_in(&doc, &self.target)?.cloned();
+            Ok(found.map(|v| (v, spellings(&snap.bytes))))
         })
     }
 

@@ -38,7 +38,7 @@ pub use convert::from_value_exact;
 pub use number::Spellings;
 pub use render::{deeper_than, Style, TooDeep};
 pub use syntax::SyntaxError;
-use syntax::Tree;
+use syntax::{Span, Tree};
 
 /// The deepest nesting of arrays and objects jlock reads or writes: `[]` is
 /// 1 level, `{"a": []}` 2. A deeper file is invalid JSON to jlock (exit 65);
@@ -203,7 +203,7 @@ pub(crate) fn edit_at<T>(
 /// that value (the rest is checked, not built), as [`JsonPath::get_in`]
 /// gives it on the whole document. `None` means "take the whole-document
 /// path" (the root, an empty or invalid document, an error to report).
-pub(crate) fn get_at(bytes: &[u8], path: &JsonPath) -> Option<Option<Value>> {
+pub(crate) fn get_at(bytes: &[u8], path: &JsonPath) -> Option<(Option<Value>, Span)> {
     let steps = path.segments();
     if steps.is_empty() {
         return None;
@@ -212,9 +212,26 @@ pub(crate) fn get_at(bytes: &[u8], path: &JsonPath) -> Option<Option<Value>> {
     if here.depth == 0 {
         return None;
     }
-    let (_, value) = syntax::parse_at(bytes, here.start, here.depth).ok()?;
+    let (node, value) = syntax::parse_at(bytes, here.start, here.depth).ok()?;
     let found = path.after(here.depth).get(&value).ok()?;
-    Some(found.cloned())
+    Some((found.cloned(), node.span))
+}
+
+/// `value` on its own, as `jlock get` prints it: indented two spaces a level
+/// (or, with `pretty` false, on one line), with no final newline, its numbers
+/// written as `spellings` says (those of the file it was read from: `1E2`
+/// stays `1E2`).
+///
+/// ```
+/// use jlock_core::document::{self, Spellings};
+///
+/// let text = br#"{"n": 1E2, "a": []}"#;
+/// let v = document::parse_value(text)?;
+/// assert_eq!(document::value_text(&v, true, &Spellings::of(text)), "{\n  \"n\": 1E2,\n  \"a\": []\n}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn value_text(value: &Value, pretty: bool, spellings: &Spellings) -> String {
+    render::value_text(value, pretty, spellings)
 }
 
 /// Parses one JSON value (a VALUE argument, the output of an `update`

@@ -179,6 +179,18 @@ pub fn render_at(
     ctx.finish(out)
 }
 
+/// `v` on its own: see [`super::value_text`].
+pub fn value_text(v: &Value, pretty: bool, sp: &Spellings) -> String {
+    let mut out = Vec::new();
+    if pretty {
+        write_pretty(&mut out, v, "", "  ", "\n", ": ", sp);
+    } else {
+        write_inline(&mut out, v, ",", ":", sp);
+    }
+    // Only JSON text, from strings that were UTF-8, was written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
 struct Edit {
     start: usize,
     end: usize,
