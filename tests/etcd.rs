@@ -653,3 +653,26 @@ fn etcds_targets_need_the_tls_build() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("etcd-tls"));
 }
+
+/// The etcd options are refused on local files, where they would mean nothing (64),
+/// and nothing is created.
+#[test]
+fn etcd_options_are_refused_on_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for args in [
+        &["get", "--connect-timeout", "1", "f.json"][..],
+        &["incr", "--connect-timeout", "1", "f.json"],
+        &["status", "--connect-timeout", "1", "f.json"],
+        &["run", "--connect-timeout", "1", "f.lock", "true"],
+        &["run", "--ttl", "5", "f.lock", "true"],
+    ] {
+        let out = output(d, args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("etcd://"),
+            "{args:?}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(d).unwrap().count(), 0);
+}

@@ -175,6 +175,17 @@ impl EtcdArgs {
         self.connect_timeout.is_some()
     }
 
+    /// Refuses these options for a local file, where they would mean nothing.
+    pub fn refuse_for_files(&self) -> Result<(), crate::exit::CliError> {
+        if self.any() {
+            return Err(crate::exit::CliError::Usage(
+                "--connect-timeout, --cacert, --cert and --key apply to etcd:// targets only"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The TLS files given (none unless built with `etcd-tls`).
     pub fn tls_files(&self) -> jlock_etcd::TlsFiles {
         #[cfg(feature = "etcd-tls")]

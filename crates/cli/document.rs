@@ -89,7 +89,11 @@ pub trait Document {
 /// parsed options become a store.
 pub fn open(args: &StoreArgs, ui: Ui) -> Result<Box<dyn Document>, CliError> {
     match &args.file {
-        Target::File(path) => Ok(Box::new(FileDocument::open(path, args, ui)?)),
+        Target::File(path) => {
+            #[cfg(feature = "etcd")]
+            args.etcd.refuse_for_files()?;
+            Ok(Box::new(FileDocument::open(path, args, ui)?))
+        }
         #[cfg(feature = "etcd")]
         Target::Etcd(t) => {
             let _ = ui;

@@ -43,12 +43,13 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
         Target::Etcd(target) => return etcd::run(target, args, ui),
     };
     #[cfg(feature = "etcd")]
-    if args.ttl.is_some() || args.etcd.any() {
+    if args.ttl.is_some() {
         return Err(CliError::Usage(
-            "--ttl, --connect-timeout, --cacert, --cert and --key apply to etcd:// locks only"
-                .into(),
+            "--ttl applies to etcd:// locks only".into(),
         ));
     }
+    #[cfg(feature = "etcd")]
+    args.etcd.refuse_for_files()?;
     let mode = if args.shared {
         LockMode::Shared
     } else {

@@ -50,6 +50,8 @@ pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
         #[cfg(feature = "etcd")]
         Target::Etcd(t) => return etcd_status(t, args),
     };
+    #[cfg(feature = "etcd")]
+    args.etcd.refuse_for_files()?;
     let sidecar = Store::builder(path).default_lock_path();
     let data = match &args.lock_file {
         Some(_) => Some(path.as_path()),
