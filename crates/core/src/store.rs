@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Number, Value};
 
-use crate::disk::Disk;
+use crate::disk::{Disk, Snapshot};
 use crate::document::{self, Document, Spellings, Style};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
@@ -348,23 +348,39 @@ impl Store {
     {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
-            let (tree, mut doc) = Document::parse_file(&snap.bytes, &self.target)?;
-            let (out, changed, sp) = f(&mut doc)?;
-            if changed {
-                let mut bytes = Vec::new();
-                if tree.render_into_file(
-                    &snap.bytes,
-                    &doc,
-                    self.style,
-                    &sp,
-                    &self.target,
-                    &mut bytes,
-                )? {
-                    disk.store(&bytes, snap)?;
-                }
-            }
-            Ok(out)
+            self.edit_whole(disk, snap, f)
         })
+    }
+
+    /// Runs `f` on the whole document `snap` read, under the exclusive lock,
+    /// and writes back what changed (nothing if it returns unchanged or
+    /// `Err`).
+    fn edit_whole<T, E, F>(
+        &self,
+        disk: &mut Disk,
+        snap: Snapshot,
+        f: F,
+    ) -> std::result::Result<T, E>
+    where
+        F: FnOnce(&mut Value) -> std::result::Result<(T, bool, Spellings), E>,
+        E: From<Error>,
+    {
+        let (tree, mut doc) = Document::parse_file(&snap.bytes, &self.target)?;
+        let (out, changed, sp) = f(&mut doc)?;
+        if changed {
+            let mut bytes = Vec::new();
+            if tree.render_into_file(
+                &snap.bytes,
+                &doc,
+                self.style,
+                &sp,
+                &self.target,
+                &mut bytes,
+            )? {
+                disk.store(&bytes, snap)?;
+            }
+        }
+        Ok(out)
     }
 
     /// The update protocol for an edit of the value at one `path` (to its
@@ -389,22 +405,9 @@ impl Store {
                     return Ok(out);
                 }
             }
-            let (tree, mut doc) = Document::parse_file(&snap.bytes, &self.target)?;
-            let (out, changed) = f(&mut doc, path)?;
-            if changed {
-                let mut bytes = Vec::new();
-                if tree.render_into_file(
-                    &snap.bytes,
-                    &doc,
-                    self.style,
-                    sp,
-                    &self.target,
-                    &mut bytes,
-                )? {
-                    disk.store(&bytes, snap)?;
-                }
-            }
-            Ok(out)
+            self.edit_whole(disk, snap, |doc| {
+                f(doc, path).map(|(out, changed)| (out, changed, sp.clone()))
+            })
         })
     }
 
