@@ -762,6 +762,61 @@ proptest! {
             }
         }
     }
+
+    /// `set`, `delete` and `incr` of one path read only the value they change
+    /// (the rest of the document is checked, not built), yet write exactly
+    /// the bytes — and give exactly the result or error — of the same edit
+    /// made on the whole document.
+    #[test]
+    fn a_path_edit_writes_what_a_whole_document_edit_writes(
+        g in gen_root(), l in layout(), pick in any::<prop::sample::Index>(),
+        which in any::<prop::sample::Index>(), fresh in any::<bool>(), deeper in any::<bool>(),
+        op in prop_oneof![small_value().prop_map(PathOp::Set), Just(PathOp::Delete), Just(PathOp::Incr)],
+    ) {
+        let text = text_of(&g, &l);
+        let v = oracle(&text);
+        let mut spots = Vec::new();
+        containers(&v, &mut Vec::new(), &mut spots);
+        let spot = pick.get(&spots).clone();
+        let mut path = pointer_to(&v, &spot);
+        let len = match at_mut(&mut v.clone(), &spot) {
+            Value::Array(items) => items.len(),
+            Value::Object(map) => map.len(),
+            _ => unreachable!(),
+        };
+        if fresh || len == 0 {
+            let array = v.pointer(&pointer_to(&v, &spot)).is_some_and(Value::is_array);
+            // A new key; or past an array's end: `-`, its length, or a gap.
+            path.push_str(&match (array, which.index(3)) {
+                (false, _) => "/fresh".to_string(),
+                (true, 0) => "/-".to_string(),
+                (true, 1) => format!("/{len}"),
+                (true, _) => format!("/{}", len + 2),
+            });
+        } else {
+            let child = pointer_to(&v, &[spot.clone(), vec![which.index(len)]].concat());
+            path = child;
+        }
+        if deeper {
+            path.push_str("/x");
+        }
+        let path: JsonPath = path.parse().unwrap();
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let stores: Vec<Store> = dirs.iter().map(|d| {
+            let file = d.path().join("d.json");
+            std::fs::write(&file, &text).unwrap();
+            Store::open(file).unwrap()
+        }).collect();
+        // A read of one path, likewise.
+        let whole_get = path.get(&parse_value(text.as_bytes()).unwrap()).map(|v| v.cloned());
+        prop_assert_eq!(stores[0].get(&path).ok(), whole_get.ok());
+        let part = path_edit(&stores[0], &path, &op, false);
+        let whole = path_edit(&stores[1], &path, &op, true);
+        prop_assert_eq!(&part, &whole, "{} {:?} on {:?}", path, op, text);
+        let a = std::fs::read(stores[0].target()).unwrap();
+        let b = std::fs::read(stores[1].target()).unwrap();
+        prop_assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{} {:?}", path, op);
+    }
 }
 
 /// A JSON Pointer to the container at `spot` of `v` (as [`containers`] lists it).
@@ -821,69 +876,6 @@ fn path_edit(store: &Store, path: &JsonPath, op: &PathOp, whole: bool) -> Result
         }),
     };
     out.map_err(|e| e.to_string().replace(&file.display().to_string(), "FILE"))
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
-    /// `set`, `delete` and `incr` of one path read only the value they change
-    /// (the rest of the document is checked, not built), yet write exactly
-    /// the bytes — and give exactly the result or error — of the same edit
-    /// made on the whole document.
-    #[test]
-    fn a_path_edit_writes_what_a_whole_document_edit_writes(
-        g in gen_root(), l in layout(), pick in any::<prop::sample::Index>(),
-        which in any::<prop::sample::Index>(), fresh in any::<bool>(), deeper in any::<bool>(),
-        op in prop_oneof![small_value().prop_map(PathOp::Set), Just(PathOp::Delete), Just(PathOp::Incr)],
-    ) {
-        let text = text_of(&g, &l);
-        let v = oracle(&text);
-        let mut spots = Vec::new();
-        containers(&v, &mut Vec::new(), &mut spots);
-        let spot = pick.get(&spots).clone();
-        let mut path = pointer_to(&v, &spot);
-        let len = match at_mut(&mut v.clone(), &spot) {
-            Value::Array(items) => items.len(),
-            Value::Object(map) => map.len(),
-            _ => unreachable!(),
-        };
-        if fresh || len == 0 {
-            let array = v.pointer(&pointer_to(&v, &spot)).is_some_and(Value::is_array);
-            // A new key; or past an array's end: `-`, its length, or a gap.
-            path.push_str(&match (array, which.index(3)) {
-                (false, _) => "/fresh".to_string(),
-                (true, 0) => "/-".to_string(),
-                (true, 1) => format!("/{len}"),
-                (true, _) => format!("/{}", len + 2),
-            });
-        } else {
-            let child = pointer_to(&v, &[spot.clone(), vec![which.index(len)]].concat());
-            path = child;
-        }
-        if deeper {
-            path.push_str("/x");
-        }
-        let path: JsonPath = path.parse().unwrap();
-        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-        let stores: Vec<Store> = dirs.iter().map(|d| {
-            let file = d.path().join("d.json");
-            std::fs::write(&file, &text).unwrap();
-            Store::open(file).unwrap()
-        }).collect();
-        // A read of one path, likewise.
-        let whole_get = path.get(&parse_value(text.as_bytes()).unwrap()).map(|v| v.cloned());
-        prop_assert_eq!(stores[0].get(&path).ok(), whole_get.ok());
-        let part = path_edit(&stores[0], &path, &op, false);
-        let whole = path_edit(&stores[1], &path, &op, true);
-        prop_assert_eq!(&part, &whole, "{} {:?} on {:?}", path, op, text);
-        let a = std::fs::read(stores[0].target()).unwrap();
-        let b = std::fs::read(stores[1].target()).unwrap();
-        prop_assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{} {:?}", path, op);
-    }
 }
 
 #[test]
