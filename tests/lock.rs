@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
-use crate::util::{jlock, jlock_bin, Holder};
+use crate::util::{jlock, jlock_bin, on_a_terminal, Holder};
 
 /// A bound for commands that used to hang: a hang fails the test instead
 /// of stalling the suite. Not a timing assertion.
@@ -201,11 +201,7 @@ fn a_timed_wait_is_reported_without_verbose_when_stderr_is_a_terminal() {
     // gives jlock one.
     let dir = tempfile::tempdir().unwrap();
     let holder = Holder::jlock_run(dir.path(), &["job.lock"]);
-    let inner = format!("exec {} run -w 0.05 job.lock true", jlock_bin().display());
-    let out = std::process::Command::new("script")
-        .current_dir(dir.path())
-        .env("SHELL", "/bin/sh")
-        .args(["-qfec", &inner, "/dev/null"])
+    let out = on_a_terminal(dir.path(), "run -w 0.05 job.lock true")
         .stdin(std::process::Stdio::null())
         .output()
         .expect("script(1), from util-linux, is part of the test set-up");

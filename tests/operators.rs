@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use predicates::str::contains;
 use serde_json::Value;
 
-use crate::util::{jlock, jlock_bin, run_loops_together, Holder};
+use crate::util::{jlock, jlock_bin, on_a_terminal, run_loops_together, Holder};
 
 fn status_json(dir: &std::path::Path, path: &str) -> Value {
     let out = jlock(dir, &["status", "--json", path])
@@ -286,17 +286,9 @@ fn ctrl_c_on_a_terminal_reaches_a_command_in_its_own_process_group() {
     // under --kill-after is not the command's; jlock must pass it on. (If
     // it did not, --kill-after would end the command: exit 124, not 5.)
     let dir = tempfile::tempdir().unwrap();
-    // `exec`, and SHELL pinned: script(1) runs the line with $SHELL -c, and
-    // a shell that stayed as jlock's parent would be in the foreground group
-    // too and die of the ^C itself (dash does, bash does not).
-    let inner = format!(
-        "exec {} run --kill-after 60 job.lock -c 'trap \"echo got INT; exit 5\" INT; echo held; while :; do sleep 0.02; done'",
-        jlock_bin().display()
-    );
-    let mut script = Command::new("script")
-        .current_dir(dir.path())
-        .env("SHELL", "/bin/sh")
-        .args(["-qfec", &inner, "/dev/null"])
+    let args = "run --kill-after 60 job.lock -c \
+                'trap \"echo got INT; exit 5\" INT; echo held; while :; do sleep 0.02; done'";
+    let mut script = on_a_terminal(dir.path(), args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

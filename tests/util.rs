@@ -16,6 +16,19 @@ pub fn jlock(dir: &Path, args: &[&str]) -> assert_cmd::Command {
     cmd
 }
 
+/// script(1) running `jlock ARGS` on a terminal of its own, in `dir`. The
+/// line starts with `exec` and SHELL is pinned: script(1) runs it with
+/// `$SHELL -c`, and a shell left as jlock's parent would be in the
+/// terminal's foreground group too (and dash, CI's /bin/sh, dies of a ^C).
+pub fn on_a_terminal(dir: &Path, args: &str) -> Command {
+    let line = format!("exec {} {args}", jlock_bin().display());
+    let mut cmd = Command::new("script");
+    cmd.current_dir(dir)
+        .env("SHELL", "/bin/sh")
+        .args(["-qfec", &line, "/dev/null"]);
+    cmd
+}
+
 /// A process that holds a lock until told to let go.
 pub struct Holder {
     pub child: Child,
