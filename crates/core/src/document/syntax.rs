@@ -182,11 +182,6 @@ pub fn check_and_locate(bytes: &[u8], steps: &[Segment]) -> Result<Option<Locate
     parse_with(bytes, Mode::Check, steps).map(|(tree, _, reached)| tree.root.map(|_| reached))
 }
 
-/// Where the value that starts at `start` of `bytes` (checked) ends.
-pub fn value_end(bytes: &[u8], start: usize) -> usize {
-    skip_checked(bytes, start)
-}
-
 /// Where the string literal that starts at `start` of `bytes` (checked) ends.
 pub fn string_end(bytes: &[u8], start: usize) -> usize {
     let mut i = start + 1;
@@ -206,7 +201,7 @@ pub fn string_end(bytes: &[u8], start: usize) -> usize {
 /// that [`check`] accepted: with the grammar already checked, only strings
 /// and brackets need reading. (On bytes that were not checked the answer
 /// is meaningless but in bounds.)
-fn skip_checked(bytes: &[u8], start: usize) -> usize {
+pub fn value_end(bytes: &[u8], start: usize) -> usize {
     let mut i = start;
     let mut depth = 0usize;
     while i < bytes.len() {
@@ -470,7 +465,7 @@ impl<'a> Parser<'a> {
             return self.value();
         }
         let start = self.pos;
-        self.pos = skip_checked(self.b, start);
+        self.pos = value_end(self.b, start);
         Ok((
             Node {
                 span: Span {
@@ -831,71 +826,66 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// The length of the run that starts `b` holding no `"`, no `\\` and no
-/// control character — the bytes a string scan need not look at one by one
-/// — and whether that run holds a byte `>= 0x80`. Eight bytes at a time:
-/// for a word `w`, `(w - k·0x01…01) & !w & 0x80…80` is non-zero exactly when
-/// some byte of `w` is below `k` (`k <= 0x80`), and a byte equal to `c` is a
-/// zero byte of `w ^ c·0x01…01`.
-fn plain_run(b: &[u8]) -> (usize, bool) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |w: u64, k: u64| w.wrapping_sub(ONES * k) & !w & HIGH;
-    let mut i = 0;
-    let mut high = 0u64;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let w = u64::from_le_bytes(bytes);
-        let stop = below(w ^ (ONES * u64::from(b'"')), 1)
-            | below(w ^ (ONES * u64::from(b'\\')), 1)
-            | below(w, 0x20);
-        if stop != 0 {
-            break;
-        }
-        high |= w;
-        i += 8;
-    }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            break;
-        }
-        high |= u64::from(c);
-        i += 1;
-    }
-    (i, high & HIGH != 0)
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// For a word `w` of eight bytes: non-zero exactly when some byte of `w` is
+/// below `k` (`k <= 0x80`). A byte equal to `c` is a zero byte of
+/// `w ^ c·0x01…01`, so `below(w ^ c·0x01…01, 1)` finds it.
+fn below(w: u64, k: u64) -> u64 {
+    w.wrapping_sub(ONES * k) & !w & HIGH
 }
 
-/// The length of the run that starts `b` holding no `"` and no bracket
-/// (`[`, `]`, `{`, `}`), eight bytes at a time as in [`plain_run`]. A byte
-/// with `0x20` set is `{` only if it was `[` or `{`, `}` only if `]` or `}`.
-fn quiet_run(b: &[u8]) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+/// The length of the run that starts `b` with no byte `stop` accepts,
+/// eight bytes at a time while `stops(word)`, which must be non-zero
+/// exactly when the word holds such a byte, says the word is clear.
+fn run_until(b: &[u8], stops: impl Fn(u64) -> u64, stop: impl Fn(u8) -> bool) -> usize {
     let mut i = 0;
     while let Some(chunk) = b.get(i..i + 8) {
         let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
             break;
         };
-        let w = u64::from_le_bytes(bytes);
-        let folded = w | (ONES * 0x20);
-        let stop = zero(w ^ (ONES * u64::from(b'"')))
-            | zero(folded ^ (ONES * u64::from(b'{')))
-            | zero(folded ^ (ONES * u64::from(b'}')));
-        if stop != 0 {
+        if stops(u64::from_le_bytes(bytes)) != 0 {
             break;
         }
         i += 8;
     }
-    while let Some(&c) = b.get(i) {
-        if matches!(c, b'"' | b'[' | b']' | b'{' | b'}') {
-            break;
-        }
+    while b.get(i).is_some_and(|&c| !stop(c)) {
         i += 1;
     }
     i
+}
+
+/// The length of the run that starts `b` holding no `"`, no `\\` and no
+/// control character — the bytes a string scan need not look at one by one
+/// — and whether that run holds a byte `>= 0x80`.
+fn plain_run(b: &[u8]) -> (usize, bool) {
+    let n = run_until(
+        b,
+        |w| {
+            below(w ^ (ONES * u64::from(b'"')), 1)
+                | below(w ^ (ONES * u64::from(b'\\')), 1)
+                | below(w, 0x20)
+        },
+        |c| c == b'"' || c == b'\\' || c < 0x20,
+    );
+    (n, !b[..n].is_ascii())
+}
+
+/// The length of the run that starts `b` holding no `"` and no bracket
+/// (`[`, `]`, `{`, `}`). A byte with `0x20` set is `{` only if it was `[` or
+/// `{`, `}` only if `]` or `}`.
+fn quiet_run(b: &[u8]) -> usize {
+    run_until(
+        b,
+        |w| {
+            let folded = w | (ONES * 0x20);
+            below(w ^ (ONES * u64::from(b'"')), 1)
+                | below(folded ^ (ONES * u64::from(b'{')), 1)
+                | below(folded ^ (ONES * u64::from(b'}')), 1)
+        },
+        |c| matches!(c, b'"' | b'[' | b']' | b'{' | b'}'),
+    )
 }
 
 fn first_invalid_utf8(b: &[u8]) -> Option<usize> {
