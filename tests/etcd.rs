@@ -578,26 +578,17 @@ fn etcds_targets_reach_a_tls_cluster_and_check_certificates() {
     let ca = format!("--cacert={}", certs.ca.display());
     let marker = d.join("ran");
     let touch = format!("touch {}", marker.display());
-    let out = output(
-        d,
-        &[
-            "run",
-            "--connect-timeout",
-            "2",
-            &ca,
-            &t,
-            "--",
-            "sh",
-            "-c",
-            &touch,
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(69),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let unreachable = |out: Output| {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(69), "{err}");
+    };
+    let run_touch = |target: &str, extra: &[&str]| {
+        let mut args = vec!["run", "--connect-timeout", "2"];
+        args.extend(extra);
+        args.extend([target, "--", "sh", "-c", &touch]);
+        output(d, &args)
+    };
+    unreachable(run_touch(&t, &[&ca]));
     // Another CA: the server's certificate is not trusted.
     let other = tempfile::tempdir().unwrap();
     let other_ca = jlock_etcd::local::TestCerts::make(other.path()).unwrap().ca;
@@ -606,35 +597,10 @@ fn etcds_targets_reach_a_tls_cluster_and_check_certificates() {
     let mut args = vec!["get".to_string(), "--connect-timeout".into(), "2".into()];
     args.extend(wrong);
     args.extend([t.clone(), ".n".into()]);
-    let out = call(args);
-    assert_eq!(
-        out.status.code(),
-        Some(69),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    eprintln!("another CA: {}", String::from_utf8_lossy(&out.stderr));
+    unreachable(call(args));
     // Plain etcd:// to the TLS port.
     let plain = t.replacen("etcds://", "etcd://", 1);
-    let out = output(
-        d,
-        &[
-            "run",
-            "--connect-timeout",
-            "2",
-            &plain,
-            "--",
-            "sh",
-            "-c",
-            &touch,
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(69),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    unreachable(run_touch(&plain, &[]));
     assert!(!marker.exists(), "a command ran without its lock");
     // TLS options where they mean nothing.
     let out = call(with(&["get", &plain, ".n"]));
