@@ -7,6 +7,7 @@ mod cli;
 mod contention;
 mod crash;
 mod data;
+mod deleted_lock;
 mod demo;
 mod errors;
 #[cfg(feature = "etcd")]

@@ -69,7 +69,7 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
     let start = Instant::now();
     let report = ui.reports_waits(wait);
     let verbose = ui.verbose && !ui.quiet;
-    // Unless -o, the lock is handed on to the command (`into_fd`): it is
+    // Unless -o, the lock is handed on to the command (`into_fds`): it is
     // held as long as the command, or anything it started that kept the
     // descriptor, runs; jlock never unlocks it explicitly, as flock(1) does
     // not. With -o the guard stays here and goes when jlock exits.
@@ -94,7 +94,7 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
             let _kept = if args.close {
                 Some(held)
             } else {
-                pass_on(held.into_fd()?, &mut cmd);
+                pass_on(held.into_fds()?, &mut cmd);
                 None
             };
             supervise(&mut cmd, args).map_err(spawn_err)?
@@ -123,7 +123,7 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
             let _kept = if args.close {
                 Some(guard)
             } else {
-                pass_on(guard.into_fd()?, &mut cmd);
+                pass_on(guard.into_fds()?, &mut cmd);
                 None
             };
             supervise(&mut cmd, args).map_err(spawn_err)?
@@ -202,7 +202,7 @@ enum Outcome {
 /// reused by then.
 fn supervise(cmd: &mut Command, args: &RunArgs) -> std::io::Result<Outcome> {
     if args.no_fork {
-        // -F: become the command. It has the lock's descriptor (`into_fd`),
+        // -F: become the command. It has the lock's descriptor (`into_fds`),
         // SIGCHLD's default disposition and jlock's signal mask; nothing of
         // jlock is left to pass signals on or to time it.
         return Err(cmd.exec());
@@ -363,17 +363,20 @@ pub fn status_code(status: ExitStatus) -> u8 {
     }
 }
 
-/// Makes the locked descriptor `fd` inheritable by the processes `cmd` will
-/// spawn — in the child only, after `fork`, so other threads spawning other
-/// programs meanwhile do not leak it. `fd` lives inside `cmd`'s hook, so it
-/// stays open (and the lock held) for as long as `cmd` can spawn.
-fn pass_on(fd: std::os::fd::OwnedFd, cmd: &mut Command) {
+/// Makes the lock's descriptors `fds` (the lock, and its claim on the name:
+/// `LockGuard::into_fds`) inheritable by the processes `cmd` will spawn —
+/// in the child only, after `fork`, so other threads spawning other
+/// programs meanwhile do not leak them. `fds` live inside `cmd`'s hook, so
+/// they stay open (and the lock held) for as long as `cmd` can spawn.
+fn pass_on(fds: Vec<std::os::fd::OwnedFd>, cmd: &mut Command) {
     // SAFETY: the hook runs in the child between fork and exec and calls
     // only fcntl, which is async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
+            for fd in &fds {
+                if libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(fd), libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });

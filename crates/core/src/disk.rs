@@ -3,17 +3,20 @@
 //! one with the store's [`Writer`].
 //!
 //! All of this runs under the sidecar lock — shared for a read, exclusive for
-//! an update — so one `Disk` never races another process's.
+//! an update — and under a lock of the same mode on the data file itself (see
+//! [`Disk::open_locked`]), so one `Disk` never races another process's.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use crate::durability::Durability;
 use crate::error::{Error, IoContext, Operation, Result};
 use crate::file_info::FileInfo;
 use crate::journal::{read_full_at, Journal, State};
+use crate::lock::{lock_file, LockMode, Wait};
 use crate::replace::{replace, Creation};
 use crate::{names, shared_dir};
 
@@ -49,11 +52,18 @@ impl From<Durability> for Writer {
     }
 }
 
+/// The open data file and its metadata.
+type OpenData = (File, FileInfo);
+
 /// The document as read under the lock.
 pub(crate) struct Snapshot {
     /// The current document's bytes (empty if the file is missing).
     pub bytes: Vec<u8>,
-    /// The open data file and its metadata, if it exists.
+    /// The data file this update created (empty) to have a file to lock,
+    /// removed again unless the update is written. Before `data`: fields
+    /// drop in order, and it must go while the lock is still held.
+    created: Option<Created>,
+    /// The open data file, locked, and its metadata, if it exists.
     data: Option<(File, FileInfo)>,
     /// Under a shared lock: the data file holds a write its writer was
     /// killed in the middle of, and `bytes` is that write completed.
@@ -68,15 +78,20 @@ pub(crate) struct Disk {
     journal_path: PathBuf,
     writer: Writer,
     journal: Option<Journal>,
-    /// In journal mode, the data file kept open from one update to the
-    /// next, with its device and inode: reused while the path still names
-    /// that file (one `stat` instead of `open`, `fstat` and `close`).
+    /// In journal mode, the data file kept open (and unlocked) from one
+    /// update to the next, with its device and inode: reused while the path
+    /// still names that file (one `stat` instead of `open`, `fstat` and
+    /// `close`).
     kept: Option<(File, u64, u64)>,
+    /// How long to wait for the data file's own lock, from `started`.
+    wait: Wait,
+    /// When the current operation began to wait for its locks.
+    started: Instant,
 }
 
 impl Disk {
     /// `target` is the data file (symlinks resolved); `dir` its directory, absolute.
-    pub fn new(target: PathBuf, dir: PathBuf, durability: Durability) -> Disk {
+    pub fn new(target: PathBuf, dir: PathBuf, durability: Durability, wait: Wait) -> Disk {
         Disk {
             journal_path: names::journal_of(&target),
             target,
@@ -84,7 +99,15 @@ impl Disk {
             writer: Writer::from(durability),
             journal: None,
             kept: None,
+            wait,
+            started: Instant::now(),
         }
+    }
+
+    /// The operation about to start began waiting for its locks now: the
+    /// data file's lock waits within what is left of the store's wait.
+    pub fn begin(&mut self) {
+        self.started = Instant::now();
     }
 
     /// Reads the current document. A journal record that a killed writer
@@ -94,10 +117,7 @@ impl Disk {
     /// returned without writing.
     pub fn load(&mut self, exclusive: bool) -> Result<Snapshot> {
         let writable = exclusive && matches!(self.writer, Writer::InPlace);
-        let data = match self.reuse_kept(writable)? {
-            Some(d) => Some(d),
-            None => self.open_data(writable, false)?,
-        };
+        let (data, created) = self.open_locked(exclusive, writable)?;
         let mut bytes = match &data {
             Some((file, meta)) => read_whole(file, meta.len).at(Operation::Read, &self.target)?,
             None => Vec::new(),
@@ -135,7 +155,12 @@ impl Disk {
                 _ => {}
             }
         }
-        Ok(Snapshot { bytes, data, torn })
+        Ok(Snapshot {
+            bytes,
+            created,
+            data,
+            torn,
+        })
     }
 
     /// Whether a journal record awaits replay: the data file holds a write
@@ -144,19 +169,89 @@ impl Disk {
         Ok(self.load(false)?.torn)
     }
 
-    /// The kept data file, if `write` (an update in journal mode) and the
-    /// path still names it, with the path's metadata.
-    fn reuse_kept(&mut self, write: bool) -> Result<Option<(File, FileInfo)>> {
-        let Some((file, dev, ino)) = self.kept.take() else {
-            return Ok(None);
+    /// The data file, open (read-write if `write`) and locked — shared, or
+    /// exclusive if `exclusive` — and checked, once locked, to be the file
+    /// the path names, with the path's metadata then; `None` if it is
+    /// missing and `exclusive` is false. An exclusive caller finding no file
+    /// creates an empty one to lock (and says so: the [`Created`] removes it
+    /// again if nothing is written).
+    ///
+    /// Why the data file is locked too, beside the sidecar lock file: the
+    /// sidecar is a name, and a name can be deleted or replaced while it is
+    /// held (`rm *.lock`, a tmp cleaner), after which a newcomer locks a new
+    /// file and excludes nobody. The data file's inode is what the update
+    /// changes; in the rename mode every write gives the path a new one, and
+    /// a process that was waiting on the old one sees that the path names
+    /// another file, and locks that instead. See docs/design.md, "A lock
+    /// file deleted while held".
+    fn open_locked(
+        &mut self,
+        exclusive: bool,
+        write: bool,
+    ) -> Result<(Option<OpenData>, Option<Created>)> {
+        let mode = if exclusive {
+            LockMode::Exclusive
+        } else {
+            LockMode::Shared
         };
-        if !write {
-            return Ok(None);
+        loop {
+            let kept = self.kept.take().filter(|_| write);
+            let (file, id, created) = match kept {
+                Some((file, dev, ino)) => (file, (dev, ino), None),
+                None => match self.open_data(write, false)? {
+                    Some((file, m)) => (file, (m.dev, m.ino), None),
+                    None if exclusive => match self.create_data(write)? {
+                        Some((file, m)) => {
+                            let created = Created {
+                                path: self.target.clone(),
+                                id: (m.dev, m.ino),
+                            };
+                            (file, (m.dev, m.ino), Some(created))
+                        }
+                        // Made by another process meanwhile: open that.
+                        None => continue,
+                    },
+                    None => return Ok((None, None)),
+                },
+            };
+            lock_file(&file, mode, self.wait, self.started, &self.target)?;
+            match FileInfo::of_path(&self.target) {
+                Ok(m) if m.is_file() && (m.dev, m.ino) == id => {
+                    return Ok((Some((file, m)), created))
+                }
+                // Replaced or deleted while we waited for it: try again.
+                Ok(m) if m.is_file() => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Ok(_) => return Err(not_a_regular_file(&self.target)),
+                Err(e) => return Err(Error::io(Operation::Stat, &self.target, e)),
+            }
         }
-        match FileInfo::of_path(&self.target) {
-            Ok(m) if m.is_file() && m.dev == dev && m.ino == ino => Ok(Some((file, m))),
-            _ => Ok(None),
-        }
+    }
+
+    /// Creates the missing data file, empty, read-write if `write`; `None`
+    /// if another process created it first.
+    fn create_data(&self, write: bool) -> Result<Option<(File, FileInfo)>> {
+        let created = OpenOptions::new()
+            .read(true)
+            .write(write)
+            .mode(0o666)
+            // O_CREAT as a custom flag: OpenOptions insists on write access
+            // for it, which open(2) does not.
+            .custom_flags(
+                libc::O_CREAT
+                    | libc::O_EXCL
+                    | libc::O_NOFOLLOW
+                    | libc::O_NONBLOCK
+                    | libc::O_CLOEXEC,
+            )
+            .open(&self.target);
+        let file = match created {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+            Err(e) => return Err(Error::io(Operation::Write, &self.target, e)),
+        };
+        let meta = FileInfo::of_file(&file).at(Operation::Stat, &self.target)?;
+        Ok(Some((file, meta)))
     }
 
     /// Opens the data file — read-write if `write`, created if `create` —
@@ -193,7 +288,31 @@ impl Disk {
 
     /// [`Disk::store`]; in journal mode, stopped as by `SIGKILL` after
     /// `stop` bytes of the changed region reached the data file, if set.
-    pub fn store_until(&mut self, new: &[u8], old: Snapshot, stop: Option<usize>) -> Result<()> {
+    pub fn store_until(
+        &mut self,
+        new: &[u8],
+        mut old: Snapshot,
+        stop: Option<usize>,
+    ) -> Result<()> {
+        let Some(created) = old.created.take() else {
+            return self.write(new, old, stop);
+        };
+        // A second descriptor of the locked file keeps the lock until the
+        // created file is dealt with, however `write` ends.
+        let hold = old.data.as_ref().map(|(f, _)| f.try_clone());
+        let stored = self.write(new, old, stop);
+        if stored.is_ok() {
+            // Written: the file stays (or, renamed over, is gone already).
+            created.keep();
+        } else {
+            drop(created);
+        }
+        drop(hold);
+        stored
+    }
+
+    /// [`Disk::store_until`] without the care for a file created to lock.
+    fn write(&mut self, new: &[u8], old: Snapshot, stop: Option<usize>) -> Result<()> {
         match &mut self.writer {
             Writer::Replace { fsync, creation } => replace(
                 &self.target,
@@ -233,7 +352,12 @@ impl Disk {
                     None => Ok(()),
                 };
                 match &written {
-                    Ok(()) => self.kept = Some((file, meta.dev, meta.ino)),
+                    Ok(()) => {
+                        // Kept for the next update, unlocked: a lock left on
+                        // it would shut every other process out.
+                        let _ = fs4::FileExt::unlock(&file);
+                        self.kept = Some((file, meta.dev, meta.ino));
+                    }
                     // A journal made for a write that failed is not left behind.
                     Err(_) if created => {
                         self.journal = None;
@@ -243,6 +367,31 @@ impl Disk {
                 }
                 written
             }
+        }
+    }
+}
+
+/// A data file an update created, empty, only to have a file to lock:
+/// removed when dropped (unless [`Created::keep`]), if the path still names
+/// it — an update that writes nothing leaves no file where there was none.
+struct Created {
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl Created {
+    /// The update was written: the file is the document now.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        // Still under the data file's lock (see `Snapshot::created`), so no
+        // cooperating writer has replaced the file meanwhile.
+        if FileInfo::of_path(&self.path).is_ok_and(|m| (m.dev, m.ino) == self.id) {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }

@@ -68,6 +68,24 @@ impl FileInfo {
         }
     }
 
+    /// The information of the file `path` names, following a symlink.
+    pub fn of_path_followed(path: &Path) -> io::Result<FileInfo> {
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{statx, AtFlags, CWD};
+            Ok(FileInfo::from_statx(statx(
+                CWD,
+                path,
+                AtFlags::empty(),
+                MASK,
+            )?))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            Ok(FileInfo::from_metadata(&std::fs::metadata(path)?))
+        }
+    }
+
     /// True for a regular file.
     pub fn is_file(&self) -> bool {
         self.mode & 0o170000 == 0o100000

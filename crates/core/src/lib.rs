@@ -41,6 +41,7 @@ compile_error!(
      Windows is not supported"
 );
 
+mod claim;
 mod disk;
 pub mod document;
 mod durability;

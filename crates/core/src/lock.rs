@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use fs4::TryLockError;
 
+use crate::claim::{self, Claim, Until};
 use crate::error::{Error, Operation, Result};
+use crate::file_info::FileInfo;
 use crate::shared_dir;
 
 /// Which kind of lock to take.
@@ -82,6 +84,10 @@ pub struct LockFile {
     file: File,
     path: PathBuf,
     how: shared_dir::Open,
+    /// Whether an exclusive lock also claims the name (see [`crate::claim`]).
+    claims: bool,
+    /// The claim address, worked out at the first exclusive lock.
+    claim_address: Option<Vec<u8>>,
 }
 
 impl LockFile {
@@ -100,7 +106,18 @@ impl LockFile {
             file,
             path: path.to_path_buf(),
             how,
+            claims: true,
+            claim_address: None,
         })
+    }
+
+    /// As [`LockFile::open`], but exclusive locks make no claim on the name:
+    /// for a lock whose holder guards what it protects by other means (the
+    /// store locks the data file itself too).
+    pub(crate) fn open_unclaimed(path: &Path) -> Result<LockFile> {
+        let mut lock = LockFile::open(path)?;
+        lock.claims = false;
+        Ok(lock)
     }
 
     /// The path this lock file was opened with.
@@ -154,26 +171,122 @@ impl LockFile {
         wait: Wait,
         on_wait: impl FnOnce(),
     ) -> Result<LockGuard<'_>> {
+        let claim = self.acquire(mode, wait, on_wait)?;
+        Ok(LockGuard {
+            lock: self,
+            mode,
+            claim,
+        })
+    }
+
+    /// Takes the lock as [`LockFile::lock_with`] does, leaving it held with
+    /// no guard; returns the claim that goes with it, if any.
+    pub(crate) fn acquire(
+        &mut self,
+        mode: LockMode,
+        wait: Wait,
+        on_wait: impl FnOnce(),
+    ) -> Result<Option<Claim>> {
         let start = Instant::now();
+        let mut on_wait = Some(on_wait);
+        loop {
+            self.flock_as(mode, wait, start, &mut on_wait)?;
+            // The lock is on the inode this file had when it was opened. If
+            // the path was deleted or replaced since (while another process
+            // held the lock and we waited, say), it excludes nobody who
+            // opens the path now: open the path again and lock that.
+            if self.names_open_file()? {
+                break;
+            }
+            self.file = open_lock_file(&self.path, self.how)
+                .map_err(|e| Error::io(Operation::OpenLock, &self.path, e))?;
+        }
+        let claim = if mode == LockMode::Exclusive && self.claims {
+            match self.claim(wait, start) {
+                Ok(Some(c)) => Some(c),
+                Ok(None) => {
+                    let _ = fs4::FileExt::unlock(&self.file);
+                    return Err(self.busy(wait, start));
+                }
+                Err(e) => {
+                    let _ = fs4::FileExt::unlock(&self.file);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        Ok(claim)
+    }
+
+    /// One `flock(2)` of the open file as `wait` says (calling `on_wait`
+    /// before the first wait): see [`LockFile::lock_with`].
+    fn flock_as(
+        &mut self,
+        mode: LockMode,
+        wait: Wait,
+        start: Instant,
+        on_wait: &mut Option<impl FnOnce()>,
+    ) -> Result<()> {
         if self.try_flock(mode)? {
-            return Ok(LockGuard { lock: self, mode });
+            return Ok(());
+        }
+        if wait == Wait::NoWait {
+            return Err(self.busy(wait, start));
+        }
+        if let Some(hook) = on_wait.take() {
+            hook();
         }
         match wait {
-            Wait::NoWait => {
-                return Err(Error::LockConflict {
-                    path: self.path.clone(),
-                })
-            }
-            Wait::Block => {
-                on_wait();
-                self.lock_blocking(mode)?;
-            }
-            Wait::Timeout(limit) => {
-                on_wait();
-                self.lock_until(mode, start, limit)?;
-            }
+            Wait::Timeout(limit) => self.lock_until(mode, start, limit),
+            _ => self.lock_blocking(mode),
         }
-        Ok(LockGuard { lock: self, mode })
+    }
+
+    /// The error for a lock still held elsewhere when `wait` ends.
+    fn busy(&self, wait: Wait, start: Instant) -> Error {
+        match wait {
+            Wait::Timeout(_) => Error::LockTimeout {
+                path: self.path.clone(),
+                waited: start.elapsed(),
+            },
+            _ => Error::LockConflict {
+                path: self.path.clone(),
+            },
+        }
+    }
+
+    /// Whether the path still names the file this `LockFile` has open.
+    fn names_open_file(&self) -> Result<bool> {
+        let err = |e| Error::io(Operation::Lock, &self.path, e);
+        let open = FileInfo::of_file(&self.file).map_err(err)?;
+        let named = match self.how {
+            shared_dir::Open::NoFollow => FileInfo::of_path(&self.path),
+            shared_dir::Open::Follow => FileInfo::of_path_followed(&self.path),
+        };
+        match named {
+            Ok(n) => Ok((n.dev, n.ino) == (open.dev, open.ino)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    /// The claim on the lock file's name that goes with an exclusive lock
+    /// (see [`crate::claim`]), waiting for another holder's within `wait`.
+    fn claim(&mut self, wait: Wait, start: Instant) -> Result<Option<Claim>> {
+        let err = |e| Error::io(Operation::Lock, &self.path, e);
+        let address = match &self.claim_address {
+            Some(a) => a,
+            None => self
+                .claim_address
+                .insert(claim::address(&self.path).map_err(err)?),
+        };
+        let until = match wait {
+            Wait::NoWait => Until::Now,
+            Wait::Timeout(limit) => Until::Deadline(start + limit),
+            _ => Until::Forever,
+        };
+        claim::take(address, until).map_err(err)
     }
 
     /// Takes the exclusive lock, waiting as long as needed.
@@ -209,13 +322,18 @@ impl LockFile {
         }
     }
 
-    /// A guard for a lock this `LockFile` has just taken with [`try_flock`](Self::try_flock).
-    pub(crate) fn guard(&mut self, mode: LockMode) -> LockGuard<'_> {
-        LockGuard { lock: self, mode }
+    /// A guard for a lock this `LockFile` has just taken with
+    /// [`acquire`](Self::acquire), with the claim that came with it.
+    pub(crate) fn guard(&mut self, mode: LockMode, claim: Option<Claim>) -> LockGuard<'_> {
+        LockGuard {
+            lock: self,
+            mode,
+            claim,
+        }
     }
 
     /// One non-blocking attempt: `Ok(true)` if taken, `Ok(false)` if it would block.
-    pub(crate) fn try_flock(&mut self, mode: LockMode) -> Result<bool> {
+    fn try_flock(&mut self, mode: LockMode) -> Result<bool> {
         let mut reopened = false;
         loop {
             let res = match mode {
@@ -360,6 +478,51 @@ impl Drop for WaiterSlot {
     }
 }
 
+/// Locks the open file `file` (of `path`, for errors) in `mode`, waiting
+/// as `wait` says from `start`: for a lock taken under another one, which
+/// is rarely held by anyone else, so a timed wait polls.
+pub(crate) fn lock_file(
+    file: &File,
+    mode: LockMode,
+    wait: Wait,
+    start: Instant,
+    path: &Path,
+) -> Result<()> {
+    let err = |e| Error::io(Operation::Lock, path, e);
+    let mut pause = Duration::from_micros(500);
+    loop {
+        let res = match mode {
+            LockMode::Exclusive => fs4::FileExt::try_lock(file),
+            LockMode::Shared => fs4::FileExt::try_lock_shared(file),
+        };
+        match res {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(TryLockError::Error(e)) => return Err(err(e)),
+        }
+        match wait {
+            Wait::NoWait => {
+                return Err(Error::LockConflict {
+                    path: path.to_path_buf(),
+                })
+            }
+            Wait::Timeout(limit) => {
+                let waited = start.elapsed();
+                if waited >= limit {
+                    return Err(Error::LockTimeout {
+                        path: path.to_path_buf(),
+                        waited,
+                    });
+                }
+                thread::sleep(pause.min(limit - waited));
+                pause = (pause * 2).min(MAX_POLL);
+            }
+            _ => return flock_blocking(file, mode).map_err(err),
+        }
+    }
+}
+
 /// A blocking `flock(2)`, resumed after a signal handler interrupts it.
 fn flock_blocking(file: &File, mode: LockMode) -> io::Result<()> {
     loop {
@@ -475,6 +638,8 @@ impl AsRawFd for LockFile {
 pub struct LockGuard<'a> {
     lock: &'a mut LockFile,
     mode: LockMode,
+    /// An exclusive holder's claim on the name; dropped before the lock.
+    claim: Option<Claim>,
 }
 
 impl LockGuard<'_> {
@@ -488,18 +653,21 @@ impl LockGuard<'_> {
         self.lock
     }
 
-    /// Turns the lock into a descriptor of its own, to hand on to child
+    /// Turns the lock into descriptors of its own, to hand on to child
     /// processes as `flock(1)` hands the lock to its command: whoever has a
     /// descriptor of the locked open file description has the lock.
     ///
-    /// The returned descriptor is a duplicate numbered 3 or above (so a
-    /// child's redirected standard streams cannot land on it) and
-    /// close-on-exec: make it inheritable in the child only, after `fork`
-    /// (for instance in a `pre_exec` hook), so that other threads spawning
-    /// programs meanwhile do not leak it. The lock is then held for as long
-    /// as any descriptor of it is open — this one, and each child's copy.
-    /// Nothing unlocks it explicitly any more: an explicit `LOCK_UN` would
-    /// take it from the children too.
+    /// The first descriptor is the lock's; an exclusive lock on Linux has
+    /// a second, its claim on the lock file's name (a socket: see
+    /// docs/design.md, "A lock file deleted while held"), which the holder
+    /// should keep as long as the lock. Each is a duplicate numbered 3 or
+    /// above (so a child's redirected standard streams cannot land on it)
+    /// and close-on-exec: make them inheritable in the child only, after
+    /// `fork` (for instance in a `pre_exec` hook), so that other threads
+    /// spawning programs meanwhile do not leak them. The lock is then held
+    /// for as long as any descriptor of it is open — these, and each
+    /// child's copy. Nothing unlocks it explicitly any more: an explicit
+    /// `LOCK_UN` would take it from the children too.
     ///
     /// The guard's [`LockFile`] is given a fresh open file description of
     /// the same file and is unlocked: locking it again waits for the
@@ -507,17 +675,26 @@ impl LockGuard<'_> {
     ///
     /// Errors: [`Error::Io`] if the file cannot be opened again or the
     /// descriptor duplicated; the lock is then released.
-    pub fn into_fd(self) -> Result<OwnedFd> {
+    pub fn into_fds(mut self) -> Result<Vec<OwnedFd>> {
+        let claim = self.claim.take();
         let lock = &mut *self.lock;
         let err = |e| Error::io(Operation::OpenLock, &lock.path, e);
         let fresh = reopen(&lock.file, &lock.path, lock.how, Access::Same).map_err(err)?;
         let held =
             rustix::io::fcntl_dupfd_cloexec(&lock.file, 3).map_err(|e| err(io::Error::from(e)))?;
-        // From here on, `held` is what holds the lock in this process;
-        // closing the old descriptor does not release it.
+        let mut fds = vec![held];
+        if let Some(fd) = claim.and_then(Claim::into_fd) {
+            if std::os::fd::AsRawFd::as_raw_fd(&fd) < 3 {
+                fds.push(rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| err(e.into()))?);
+            } else {
+                fds.push(fd);
+            }
+        }
+        // From here on, `fds` hold the lock in this process; closing the
+        // old descriptor does not release it.
         lock.file = fresh;
         std::mem::forget(self);
-        Ok(held)
+        Ok(fds)
     }
 
     /// Advances the fencing token kept in the lock file and returns the new
@@ -609,6 +786,8 @@ fn read_fence(file: &File) -> io::Result<Option<u64>> {
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
+        // The claim first: a process that gets the lock next then finds it gone.
+        self.claim = None;
         // An unlock can only fail for a bad descriptor, which we own; and
         // closing the file would release the lock anyway.
         let _ = fs4::FileExt::unlock(&self.lock.file);
@@ -822,16 +1001,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i.lock");
         let mut lock = LockFile::open(&path).unwrap();
-        let fd = lock.lock_exclusive().unwrap().into_fd().unwrap();
-        assert!(std::os::fd::AsRawFd::as_raw_fd(&fd) >= 3);
-        let cloexec = rustix::io::fcntl_getfd(&fd).unwrap();
-        assert!(cloexec.contains(rustix::io::FdFlags::CLOEXEC));
+        let fds = lock.lock_exclusive().unwrap().into_fds().unwrap();
+        for fd in &fds {
+            assert!(std::os::fd::AsRawFd::as_raw_fd(fd) >= 3);
+            let cloexec = rustix::io::fcntl_getfd(fd).unwrap();
+            assert!(cloexec.contains(rustix::io::FdFlags::CLOEXEC));
+        }
         // The descriptor holds it; the LockFile is a fresh, unlocked
         // description, which conflicts like any other.
         assert!(conflict(lock.try_lock_shared()));
         let mut other = LockFile::open(&path).unwrap();
         assert!(conflict(other.try_lock_shared()));
-        drop(fd);
+        drop(fds);
         let _g = lock.try_lock_exclusive().unwrap();
     }
 

@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Operation, Result};
@@ -62,19 +62,30 @@ pub(crate) fn replace(
         .permissions(Permissions::from_mode(mode));
     let mut temp = match builder.tempfile_in(dir) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            // Left by a writer killed between create and rename — if this
-            // user or the data file's owner made it. Anyone else's is refused.
-            let meta = fs::symlink_metadata(&temp_path).at(Operation::RemoveStale, &temp_path)?;
-            let owner = shared_dir::expected_owner(old);
-            if meta.uid() != shared_dir::euid() && meta.uid() != owner {
-                shared_dir::check_owned(&temp_path, &meta, owner, "temporary file")?;
+            if in_use(&temp_path) {
+                // Another writer's, live: the data file was replaced or
+                // deleted under its lock (by something other than jlock).
+                // Never share its name: take one of our own.
+                builder.rand_bytes(8).tempfile_in(dir)
+            } else {
+                // Left by a writer killed between create and rename — if this
+                // user or the data file's owner made it. Anyone else's is refused.
+                let meta =
+                    fs::symlink_metadata(&temp_path).at(Operation::RemoveStale, &temp_path)?;
+                let owner = shared_dir::expected_owner(old);
+                if meta.uid() != shared_dir::euid() && meta.uid() != owner {
+                    shared_dir::check_owned(&temp_path, &meta, owner, "temporary file")?;
+                }
+                fs::remove_file(&temp_path).at(Operation::RemoveStale, &temp_path)?;
+                builder.tempfile_in(dir)
             }
-            fs::remove_file(&temp_path).at(Operation::RemoveStale, &temp_path)?;
-            builder.tempfile_in(dir)
         }
         other => other,
     }
     .at(Operation::CreateTemp, &temp_path)?;
+    // Locked while it is written: how another writer tells a live temporary
+    // file from one left by a writer killed (see `in_use`).
+    let _ = fs4::FileExt::try_lock(temp.as_file());
 
     if let (Some(old), false) = (old, exact) {
         *creation = Some(
@@ -85,17 +96,58 @@ pub(crate) fn replace(
     if fsync {
         temp.as_file().sync_data().at(Operation::Sync, &temp_path)?;
     }
-    // Close, then rename. If the rename fails, dropping the TempPath inside
-    // the error removes the temporary file.
-    temp.into_temp_path()
-        .persist(target)
-        .map_err(|e| Error::io(Operation::Rename, target, e.error))?;
+    // Rename while it is still open (and locked). If the rename fails,
+    // dropping the file inside the error removes it.
+    let renamed = temp.persist(target);
+    match renamed {
+        Ok(file) => drop(file),
+        // Removed as stale by a writer that looked between our create and
+        // our lock (only if two writers work at once, which the data file's
+        // lock prevents among jlock writers): write it again under a name
+        // of our own.
+        Err(e) if e.error.kind() == io::ErrorKind::NotFound && e.file.path() == temp_path => {
+            drop(e);
+            let mut own = tempfile::Builder::new();
+            own.prefix(&name)
+                .suffix("")
+                .rand_bytes(8)
+                .permissions(Permissions::from_mode(mode));
+            let mut temp = own.tempfile_in(dir).at(Operation::CreateTemp, &temp_path)?;
+            if let (Some(old), false) = (old, exact) {
+                copy_owner_and_mode(temp.as_file(), old)
+                    .at(Operation::SetPermissions, &temp_path)?;
+            }
+            temp.write_all(bytes).at(Operation::Write, &temp_path)?;
+            if fsync {
+                temp.as_file().sync_data().at(Operation::Sync, &temp_path)?;
+            }
+            temp.persist(target)
+                .map_err(|e| Error::io(Operation::Rename, target, e.error))?;
+        }
+        Err(e) => return Err(Error::io(Operation::Rename, target, e.error)),
+    }
     if fsync {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .at(Operation::Sync, dir)?;
     }
     Ok(())
+}
+
+/// Whether the temporary file at `path` is being written by a live writer,
+/// which holds a lock on it until its rename.
+fn in_use(path: &Path) -> bool {
+    let Ok(file) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    else {
+        return false;
+    };
+    matches!(
+        fs4::FileExt::try_lock(&file),
+        Err(fs4::TryLockError::WouldBlock)
+    )
 }
 
 /// Gives `file` the owner and mode of `old`; returns what the file was

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::claim::Claim;
 use crate::error::{Error, Result};
 use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 use crate::names;
@@ -92,8 +93,8 @@ impl Semaphore {
         let mut pause = Duration::from_micros(500);
         let mut on_wait = Some(on_wait);
         loop {
-            if let Some(i) = self.try_any()? {
-                let guard = self.slots[i].guard(LockMode::Exclusive);
+            if let Some((i, claim)) = self.try_any()? {
+                let guard = self.slots[i].guard(LockMode::Exclusive, claim);
                 return Ok(SemaphoreGuard { guard, slot: i });
             }
             if wait != Wait::NoWait {
@@ -118,14 +119,20 @@ impl Semaphore {
         }
     }
 
-    /// The index of a slot this call locked, if any was free.
-    fn try_any(&mut self) -> Result<Option<usize>> {
+    /// The index of a slot this call locked, if any was free, with the
+    /// claim on its name.
+    fn try_any(&mut self) -> Result<Option<(usize, Option<Claim>)>> {
         let n = self.slots.len();
         for k in 0..n {
             let i = (self.next + k) % n;
-            if self.slots[i].try_flock(LockMode::Exclusive)? {
-                self.next = (i + 1) % n;
-                return Ok(Some(i));
+            // As a lock: checked to be the file its path names, and claimed.
+            match self.slots[i].acquire(LockMode::Exclusive, Wait::NoWait, || {}) {
+                Ok(claim) => {
+                    self.next = (i + 1) % n;
+                    return Ok(Some((i, claim)));
+                }
+                Err(Error::LockConflict { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(None)
@@ -153,10 +160,10 @@ impl SemaphoreGuard<'_> {
         self.guard.lock_file()
     }
 
-    /// Turns the slot into a descriptor of its own, to hand on to child
-    /// processes: see [`LockGuard::into_fd`].
-    pub fn into_fd(self) -> Result<std::os::fd::OwnedFd> {
-        self.guard.into_fd()
+    /// Turns the slot into descriptors of its own, to hand on to child
+    /// processes: see [`LockGuard::into_fds`].
+    pub fn into_fds(self) -> Result<Vec<std::os::fd::OwnedFd>> {
+        self.guard.into_fds()
     }
 }
 

@@ -159,8 +159,8 @@ impl StoreBuilder {
                 path: self.data_path.clone(),
             });
         }
-        let lock = LockFile::open(&lock_path)?;
-        let disk = Disk::new(target.clone(), dir, self.durability);
+        let lock = LockFile::open_unclaimed(&lock_path)?;
+        let disk = Disk::new(target.clone(), dir, self.durability, self.wait);
         Ok(Store {
             path: self.data_path.clone(),
             target,
@@ -288,6 +288,7 @@ impl Store {
     {
         let mut inner = self.inner();
         let Inner { lock, disk } = &mut *inner;
+        disk.begin();
         let _guard = lock.lock_with(mode, self.wait, || {
             if let Some(hook) = &self.on_wait {
                 hook(&self.lock_path)
