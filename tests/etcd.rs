@@ -297,6 +297,104 @@ fn sigstop_past_the_ttl_lets_the_next_holder_in_and_stops_the_first_on_waking() 
     assert_eq!(code, Some(75), "{stderr}");
 }
 
+/// Waits (at most [`BOUND`]) for a child; kills it and fails if it runs on.
+fn wait_bounded(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > BOUND {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {BOUND:?}");
+        }
+        // Polling another process's exit, with a bound: nothing to wait on instead.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Issue 15 C: a paused jlock (SIGSTOP of jlock alone, not of its command) cannot leave its
+/// command running once its lease may have expired. The guard process kills the command's
+/// group on its own clock at the lease's local deadline, so when the next holder gets the
+/// lock and writes, the old command has stopped writing: in the shared log, no line of the
+/// first command comes after the second holder's first line.
+#[test]
+fn a_paused_jlock_cannot_leave_its_command_running_past_its_lease() {
+    let Some(e) = start("paused_holder") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = e.target("paused");
+    let log = d.join("log");
+    let a = hold(
+        d,
+        &["--ttl", "2", &t],
+        "echo $$ > apid; echo held; while :; do echo \"A $JLOCK_FENCE\" >> log; sleep 0.01; done",
+    );
+    let a_shell = pids_in(&d.join("apid"))[0];
+    let jlock_a = a.child.id();
+    eventually("the first command writes", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.starts_with("A "))
+    });
+    assert!(Command::new("kill")
+        .args(["-STOP", &jlock_a.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // The next holder waits for the paused holder's lease to expire, then writes its own
+    // lines for a while.
+    let mut b = jlock(
+        d,
+        &[
+            "run",
+            "-w",
+            "60",
+            &t,
+            "-c",
+            "i=0; while [ $i -lt 50 ]; do echo \"B $JLOCK_FENCE\" >> log; sleep 0.01; i=$((i + 1)); done",
+        ],
+    )
+    .stdin(Stdio::null())
+    .spawn()
+    .unwrap();
+    let b_status = wait_bounded(&mut b, "the second jlock run");
+    let during = std::fs::read_to_string(&log).unwrap();
+    // Wake the first jlock before asserting, so a failure leaves nothing stopped behind.
+    assert!(Command::new("kill")
+        .args(["-CONT", &jlock_a.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let (code, stderr) = a.finish();
+    eventually("the first command is gone", || gone(a_shell));
+    let after = std::fs::read_to_string(&log).unwrap();
+    assert!(b_status.success(), "second holder: {b_status:?}");
+    let lines: Vec<&str> = after.lines().collect();
+    let first_b = lines
+        .iter()
+        .position(|l| l.starts_with("B "))
+        .unwrap_or_else(|| panic!("the second holder wrote nothing:\n{after}"));
+    let late: Vec<&str> = lines[first_b..]
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("A "))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "{} lines of the first command after the second holder's first line:\n{after}",
+        late.len()
+    );
+    assert!(after.starts_with(&during), "the log was rewritten");
+    assert!(first_b > 0, "the first command never wrote");
+    // Fences: the second holder's is higher.
+    let fence = |l: &str| l.split_whitespace().nth(1).unwrap().parse::<i64>().unwrap();
+    assert!(fence(lines[first_b]) > fence(lines[0]), "{after}");
+    // On waking, the first jlock finds its lock lost: the loss code.
+    assert_eq!(code, Some(75), "{stderr}");
+}
+
 #[test]
 fn an_unreachable_engine_fails_with_69_naming_the_endpoints_and_runs_nothing() {
     if start("unreachable").is_none() {

@@ -27,6 +27,18 @@ use tokio::task::JoinHandle;
 /// Default lease TTL: a lost holder's lock is freed this long after its last keep-alive.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
 
+/// How long before the lease could expire at the server a holder stops counting on it.
+///
+/// A lease the server renewed in answer to a keep-alive sent at local time `sent` cannot
+/// expire before `sent + ttl` at the server (the server starts its TTL when the request
+/// arrives, which is after it was sent). The holder counts the lock as held only until
+/// `sent + ttl - margin`: the margin covers a local clock running slower than the server's,
+/// and the time a process stopping the command needs to wake up and kill it. It is a fifth
+/// of the TTL, at least 300 ms, at most half the TTL: 400 ms for a 2 s TTL, 2 s for 10 s.
+pub fn safety_margin(ttl: Duration) -> Duration {
+    (ttl / 5).max(Duration::from_millis(300)).min(ttl / 2)
+}
+
 /// How long to wait for a lock another process holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Wait {
@@ -117,6 +129,15 @@ pub(crate) struct QueueSpec {
     pub slot_numbers: Option<(usize, String)>,
 }
 
+/// A callback told each new local deadline of the lease (see [`EtcdLock::on_renewal`]).
+type RenewalHook = Box<dyn FnMut(Instant) + Send>;
+
+/// Until when the lease is known to be alive, and who wants to know.
+struct Alive {
+    until: Instant,
+    hook: Option<RenewalHook>,
+}
+
 /// Loss state shared between the lock and its background tasks.
 struct Loss {
     reason: Mutex<Option<LossReason>>,
@@ -124,6 +145,7 @@ struct Loss {
     released: AtomicBool,
     pipe: Mutex<Option<PipeWriter>>,
     tx: tokio::sync::watch::Sender<Option<LossReason>>,
+    alive: Mutex<Alive>,
 }
 
 impl Loss {
@@ -146,6 +168,18 @@ impl Loss {
 
     fn get(&self) -> Option<LossReason> {
         *self.reason.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A keep-alive confirmed the lease alive until `until` (local clock, margin deducted).
+    fn renewed(&self, until: Instant) {
+        let mut a = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+        if until <= a.until {
+            return;
+        }
+        a.until = until;
+        if let Some(hook) = a.hook.as_mut() {
+            hook(until);
+        }
     }
 }
 
@@ -247,6 +281,10 @@ fn acquire(
         released: AtomicBool::new(false),
         pipe: Mutex::new(Some(pipe_w)),
         tx,
+        alive: Mutex::new(Alive {
+            until: Instant::now(),
+            hook: None,
+        }),
     });
     let started = Instant::now();
 
@@ -259,6 +297,7 @@ fn acquire(
             .await?;
         let lease = grant.id();
         let ttl = Duration::from_secs(grant.ttl().max(1) as u64);
+        loss.renewed(granted_at + ttl - safety_margin(ttl));
         let mut tasks = vec![tokio::spawn(keep_alive(
             client.clone(),
             lease,
@@ -521,7 +560,8 @@ async fn claim_slot_number(
 
 /// Renews the lease every TTL/3; declares the lock lost when etcd says the lease is gone or
 /// when no renewal was acknowledged before the local deadline (the send time of the last
-/// acknowledged renewal plus the TTL — never later than the server's own expiry).
+/// acknowledged renewal plus the TTL, less the [`safety_margin`] — before the server's own
+/// expiry). Each acknowledged renewal moves the deadline on and is told to the renewal hook.
 async fn keep_alive(
     client: Client,
     lease: i64,
@@ -530,7 +570,7 @@ async fn keep_alive(
     loss: Arc<Loss>,
 ) {
     let period = ttl / 3;
-    let mut deadline = granted_at + ttl;
+    let mut deadline = granted_at + ttl - safety_margin(ttl);
     let mut next = granted_at + period;
     let mut client = client;
     let mut stream = None;
@@ -548,7 +588,9 @@ async fn keep_alive(
                 return;
             }
             Ok(Ok(left)) => {
-                deadline = sent + Duration::from_secs(left as u64);
+                let granted = Duration::from_secs(left as u64);
+                deadline = sent + granted - safety_margin(granted);
+                loss.renewed(deadline);
                 next = sent + period;
             }
             Ok(Err(())) => {
@@ -644,6 +686,30 @@ impl EtcdLock {
     pub fn slot(&self) -> Option<usize> {
         self.slot
     }
+    /// The local instant until which the lease is known to be alive: the send time of the
+    /// last keep-alive etcd acknowledged, plus the TTL it granted, less the
+    /// [`safety_margin`]. Past it, the lock must be presumed lost (it is then counted lost
+    /// with [`LossReason::NoRenewal`]).
+    pub fn alive_until(&self) -> Instant {
+        self.loss
+            .alive
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .until
+    }
+
+    /// Calls `hook` now with [`EtcdLock::alive_until`], and again each time a keep-alive
+    /// moves it on, from the connection's runtime thread (so `hook` must be quick and must
+    /// not block; it runs whatever the thread that took the lock is doing). For a process
+    /// that must stop what the lock protects on its own clock, e.g. a watchdog process
+    /// told over a pipe. Replaces an earlier hook; dropped when the lock is released.
+    pub fn on_renewal(&self, hook: impl FnMut(Instant) + Send + 'static) {
+        let mut a = self.loss.alive.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hook: RenewalHook = Box::new(hook);
+        hook(a.until);
+        a.hook = Some(hook);
+    }
+
     /// Whether the lock was lost, and why.
     pub fn lost(&self) -> Option<LossReason> {
         self.loss.get()
@@ -692,6 +758,11 @@ impl EtcdLock {
         }
         self.released = true;
         self.loss.released.store(true, Ordering::SeqCst);
+        self.loss
+            .alive
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .hook = None;
         let lost = self.loss.get();
         for t in &self.tasks {
             t.abort();
