@@ -18,3 +18,4 @@ mod lock;
 mod lossless;
 mod operators;
 mod trust;
+mod unwritable;

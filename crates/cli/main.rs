@@ -64,12 +64,14 @@ fn run() -> i32 {
             // errors exit with the documented usage code, and say `jlock:`
             // as every other message of jlock's does.
             if !e.use_stderr() {
-                let _ = e.print();
-                return i32::from(exit::OK);
+                return i32::from(match e.print() {
+                    Ok(()) => exit::OK,
+                    Err(_) => exit::IO,
+                });
             }
             let text = e.render().to_string();
             let text = text.strip_prefix("error: ").unwrap_or(&text);
-            eprint!("jlock: {text}");
+            output::to_stderr(&format!("jlock: {text}"));
             return i32::from(exit::USAGE);
         }
     };
@@ -100,9 +102,9 @@ fn run() -> i32 {
     };
     let code = result.unwrap_or_else(|err| {
         if !ui.quiet {
-            eprintln!("jlock: {err}");
+            output::to_stderr(&format!("jlock: {err}\n"));
             if let Some(hint) = err.hint() {
-                eprintln!("jlock: hint: {hint}");
+                output::to_stderr(&format!("jlock: hint: {hint}\n"));
             }
         }
         err.exit_code()

@@ -1,5 +1,7 @@
 //! What the CLI shows: stdout that does not panic when its reader has gone
-//! away, and messages of jlock's own on stderr.
+//! away, and messages of jlock's own on stderr, which never panic either: a
+//! stderr that cannot be written (`2>/dev/full`, a closed pipe) loses the
+//! message, never the exit code that says what happened.
 
 use std::io::{ErrorKind, Write};
 use std::path::Path;
@@ -15,9 +17,17 @@ pub fn print_line(text: &str) {
         if e.kind() == ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("jlock: writing to stdout: {e}");
+        to_stderr(&format!("jlock: writing to stdout: {e}\n"));
         std::process::exit(i32::from(crate::exit::IO));
     }
+}
+
+/// Writes `text` to stderr as it is, ignoring a failure: there is nowhere
+/// left to report it, and `eprint!` would panic (and, built with
+/// `panic = "abort"`, abort with SIGABRT, which a script cannot tell from a
+/// crash).
+pub fn to_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Prints `text` and a newline to stdout, reporting any failure.
@@ -41,7 +51,7 @@ impl Ui {
     /// A message of jlock's own on stderr, unless quiet.
     pub fn say(&self, text: &str) {
         if !self.quiet {
-            eprintln!("jlock: {text}");
+            to_stderr(&format!("jlock: {text}\n"));
         }
     }
 
