@@ -426,3 +426,142 @@ fn a_fifo_or_device_is_refused_at_once() {
         }
     }
 }
+
+/// A world-writable directory that is not sticky: anyone may rename over
+/// anything in it, which is why jlock itself must refuse (issue 15 E).
+fn open_dir() -> (tempfile::TempDir, PathBuf) {
+    let (dir, shared) = shared_dir();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    (dir, shared)
+}
+
+#[test]
+fn an_edit_needs_write_permission_on_the_file_itself() {
+    let Some(user) = other_user() else { return };
+    for (dir_of, mode) in [(open_dir as fn() -> _, 0o644), (shared_dir, 0o644)] {
+        let (_dir, d) = dir_of();
+        let file = d.join("r.json");
+        fs::write(&file, "{\"n\": 1}\n").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+        for durability in ["rename", "fsync", "journal"] {
+            for args in [
+                &["incr", "--durability", durability, "r.json", ".n"][..],
+                &["set", "--durability", durability, "r.json", ".n", "7"],
+                &["update", "--durability", durability, "r.json", "--", "cat"],
+            ] {
+                jlock_as(user, &d, args)
+                    .assert()
+                    .code(77)
+                    .stderr(contains("r.json: this user may not write the file"));
+            }
+        }
+        let meta = fs::metadata(&file).unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "{\"n\": 1}\n");
+        assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, mode));
+        // Reading is still allowed.
+        jlock_as(user, &d, &["get", "r.json", ".n"])
+            .assert()
+            .success()
+            .stdout("1\n");
+    }
+}
+
+#[test]
+fn in_a_sticky_directory_another_users_file_is_refused_before_any_work() {
+    let Some(user) = other_user() else { return };
+    let (_dir, shared) = shared_dir();
+    let file = shared.join("w.json");
+    fs::write(&file, "{\"n\": 1}\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    // The rename mode could not replace it (only its owner may, here):
+    // refused before any work, not `rename: Operation not permitted` after.
+    jlock_as(user, &shared, &["incr", "w.json", ".n"])
+        .assert()
+        .code(77)
+        .stderr(contains(
+            "w.json: the file belongs to another user in a sticky directory",
+        ));
+    assert_eq!(fs::read_to_string(&file).unwrap(), "{\"n\": 1}\n");
+    let temps: Vec<String> = crate::util::entries(&shared)
+        .into_iter()
+        .filter(|n| n.contains("jlock-tmp"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+}
+
+#[test]
+fn a_fence_is_never_written_into_a_lock_file_another_user_planted() {
+    let Some(user) = other_user() else { return };
+    let (_dir, shared) = shared_dir();
+    let lock = shared.join("L");
+    fs::write(&lock, "").unwrap();
+    chown(&lock, user);
+    jlock(&shared, &["run", "L", "-c", "echo ${JLOCK_FENCE:-none}"])
+        .assert()
+        .success()
+        .stdout("none\n");
+    assert_eq!(fs::read(&lock).unwrap(), b"");
+    // Its own lock file counts as before.
+    jlock(&shared, &["run", "M", "-c", "echo $JLOCK_FENCE"])
+        .assert()
+        .success()
+        .stdout("1\n");
+}
+
+#[test]
+fn a_reader_reads_on_a_read_only_mount_even_with_a_journal() {
+    let Some(fs_) = SmallFs::mount("1m") else {
+        return;
+    };
+    let d = fs_.0.path();
+    jlock(d, &["set", "--durability", "journal", "d.json", ".n", "5"])
+        .assert()
+        .success();
+    assert!(d.join(".d.json.jlock-journal").exists());
+    let ro = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(d)
+        .status()
+        .unwrap();
+    assert!(ro.success(), "remount read-only");
+    for args in [
+        &["get", "d.json", ".n"][..],
+        &["get", "--durability", "journal", "d.json", ".n"],
+    ] {
+        jlock(d, args).assert().success().stdout("5\n");
+    }
+    // A writer fails, saying why, and changes nothing.
+    jlock(d, &["incr", "--durability", "journal", "d.json", ".n"])
+        .assert()
+        .code(74)
+        .stderr(contains("Read-only file system"));
+    jlock(d, &["get", "d.json", ".n"]).assert().stdout("5\n");
+}
+
+#[test]
+fn names_up_to_the_longest_a_directory_allows_work_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for len in [241, 245, 250] {
+        let name = "n".repeat(len);
+        fs::write(d.join(&name), "{\"n\": 0}\n").unwrap();
+        for durability in ["rename", "fsync", "journal"] {
+            jlock(d, &["incr", "--durability", durability, &name, ".n"])
+                .assert()
+                .success();
+            jlock(d, &["get", &name, ".n"]).assert().success();
+        }
+        jlock(d, &["get", &name, ".n"]).assert().stdout("3\n");
+    }
+    // Past 250 bytes the lock file's own name would not fit: said at once,
+    // naming it, and nothing is created.
+    let name = "m".repeat(251);
+    jlock(d, &["incr", &name])
+        .assert()
+        .code(74)
+        .stderr(contains(format!(
+            "{name}.lock: open lock file: File name too long"
+        )))
+        .stderr(contains("--lock-file"));
+    assert!(!d.join(&name).exists());
+}

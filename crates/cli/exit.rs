@@ -29,7 +29,8 @@ pub const IO: u8 = 74;
 /// command was stopped (EX_TEMPFAIL).
 #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 pub const LOCK_LOST: u8 = 75;
-/// Refused: a symlink in a shared directory that could redirect the file.
+/// Refused: a symlink in a shared directory that could redirect the file, or
+/// an edit of a data file this user may not write.
 pub const NO_PERMISSION: u8 = 77;
 /// `run --kill-after`: the command ran out of time and was stopped.
 pub const TIMED_OUT: u8 = 124;
@@ -55,7 +56,8 @@ Exit codes:
   77   refused: a symlink in a shared directory (like /tmp) planted by another
        user (last component or a directory on the way), a dangling one a file
        would be created through, or a journal or temporary file not owned by
-       the data file's owner
+       the data file's owner; or an edit of a data file this user may not
+       write (or, in a sticky directory, may not replace)
   124  run --kill-after: CMD ran out of time and was stopped
   126  run/update: CMD cannot be executed;  127: CMD not found
   N    run/update: CMD's own exit code; 128+S if CMD was killed by signal S
@@ -128,7 +130,7 @@ impl CliError {
             CliError::Core(e) if e.is_lock_contention() => CONFLICT,
             CliError::Core(e) if e.is_bad_data() => DATA,
             CliError::Core(e) if e.is_usage() => USAGE,
-            CliError::Core(E::UnsafePath { .. }) => NO_PERMISSION,
+            CliError::Core(E::UnsafePath { .. } | E::NotWritable { .. }) => NO_PERMISSION,
             CliError::Core(E::Io { .. }) => IO,
             CliError::Core(_) => SOFTWARE,
             CliError::Usage(_) => USAGE,
@@ -187,6 +189,15 @@ impl CliError {
             }) if source.kind() == std::io::ErrorKind::NotFound => {
                 Some("the lock file's directory must exist".into())
             }
+            CliError::Core(E::Io {
+                op: jlock_core::Operation::OpenLock,
+                source,
+                ..
+            }) if source.raw_os_error() == Some(libc::ENAMETOOLONG) => Some(
+                "a file name may have at most 255 bytes: name a shorter lock file \
+                 with --lock-file (data commands), or shorten the name"
+                    .into(),
+            ),
             CliError::Core(E::InvalidJson { .. }) => {
                 Some("fix the file by hand; jlock never writes invalid JSON".into())
             }

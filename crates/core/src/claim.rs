@@ -81,20 +81,11 @@ pub(crate) fn address(path: &Path) -> io::Result<Vec<u8>> {
     if addr.len() + name.len() <= 107 {
         addr.extend_from_slice(name);
     } else {
-        let (a, b) = (
-            fnv1a(name, 0xcbf2_9ce4_8422_2325),
-            fnv1a(name, 0x6c62_272e_07bb_0142),
-        );
+        use crate::names::{fnv1a, FNV_BASIS};
+        let (a, b) = (fnv1a(name, FNV_BASIS), fnv1a(name, 0x6c62_272e_07bb_0142));
         addr.extend_from_slice(format!("#{a:016x}{b:016x}").as_bytes());
     }
     Ok(addr)
-}
-
-/// 64-bit FNV-1a from `seed`: a hash every jlock build computes alike.
-fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
-    bytes.iter().fold(seed, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// Takes the claim at `address`, waiting as `until` says for another

@@ -118,6 +118,9 @@ impl Disk {
     pub fn load(&mut self, exclusive: bool) -> Result<Snapshot> {
         let writable = exclusive && matches!(self.writer, Writer::InPlace);
         let (data, created) = self.open_locked(exclusive, writable)?;
+        if let (true, Writer::Replace { .. }, Some((_, meta))) = (exclusive, &self.writer, &data) {
+            self.check_replaceable(meta)?;
+        }
         let mut bytes = match &data {
             Some((file, meta)) => read_whole(file, meta.len).at(Operation::Read, &self.target)?,
             None => Vec::new(),
@@ -228,6 +231,44 @@ impl Disk {
         }
     }
 
+    /// Refuses, before any work, an update in the rename mode of a data file
+    /// (`meta`) this user could not write in place: the kernel's own check
+    /// for a write (`faccessat` with the effective ids, so ACLs and a
+    /// read-only mount count), and in a sticky directory (like /tmp) the
+    /// rule that only the file's owner (or the directory's) may replace it.
+    fn check_replaceable(&self, meta: &FileInfo) -> Result<()> {
+        use rustix::fs::{accessat, Access, AtFlags, CWD};
+        let refuse = |reason: &str| {
+            Err(Error::NotWritable {
+                path: self.target.clone(),
+                reason: reason.into(),
+            })
+        };
+        match accessat(CWD, &self.target, Access::WRITE_OK, AtFlags::EACCESS) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
+                return refuse(
+                    "this user may not write the file, so may not edit it \
+                     (an edit needs write permission on the data file itself)",
+                )
+            }
+            // EROFS and the like: the write itself will say so, before
+            // anything is changed (the temporary file cannot be created).
+            Err(_) => {}
+        }
+        let euid = shared_dir::euid();
+        if meta.uid != euid && euid != 0 {
+            let dir = FileInfo::of_path_followed(&self.dir).at(Operation::Stat, &self.dir)?;
+            if dir.mode & 0o1000 != 0 && dir.uid != euid {
+                return refuse(
+                    "the file belongs to another user in a sticky directory, where only its \
+                     owner (or root) may replace it",
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Creates the missing data file, empty, read-write if `write`; `None`
     /// if another process created it first.
     fn create_data(&self, write: bool) -> Result<Option<(File, FileInfo)>> {
@@ -272,6 +313,14 @@ impl Disk {
         let file = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
+            Err(e) if write && e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(Error::NotWritable {
+                    path: self.target.clone(),
+                    reason: "this user may not write the file, so may not edit it \
+                             (an edit needs write permission on the data file itself)"
+                        .into(),
+                })
+            }
             Err(e) => return Err(Error::io(Operation::Read, &self.target, e)),
         };
         let meta = FileInfo::of_file(&file).at(Operation::Stat, &self.target)?;

@@ -182,6 +182,17 @@ pub enum Error {
         /// The user id that owns the refused file, when one does.
         owner: Option<u32>,
     },
+    /// An update of a data file this user may not write, refused before any
+    /// work: the rename mode could otherwise replace (and take over) a file
+    /// its caller may not change, and in a sticky directory only the file's
+    /// owner may replace it.
+    #[error("{}: {reason}", path.display())]
+    NotWritable {
+        /// The data file.
+        path: PathBuf,
+        /// Why it may not be written.
+        reason: String,
+    },
     /// The lock file named for a store is its data file itself: the store
     /// would lock the very file it replaces. A usage error.
     #[error("{}: the lock file must not be the data file itself", path.display())]

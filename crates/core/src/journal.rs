@@ -261,7 +261,14 @@ impl Journal {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             // Someone else's file we may only read: read it, to refuse it below.
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            // On a read-only mount (a snapshot, a backup): read it, for a
+            // reader; a writer's write will fail and say so.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
                 open(false).at(Operation::Journal, path)?
             }
             Err(e) => {
@@ -320,7 +327,7 @@ impl Journal {
                     format!(
                         "the journal would be owned by uid {}, but the data file belongs to uid {}; \
                          journal mode on another user's file needs that user or root \
-                         (the rename mode works)",
+                         (the rename mode works, outside a sticky directory)",
                         shared_dir::euid(),
                         data.uid
                     ),

@@ -708,7 +708,9 @@ impl LockGuard<'_> {
     /// place at the same length), flushed with `fdatasync` before this
     /// returns. `Ok(None)`, and nothing written, when the file cannot hold
     /// one: a shared lock (no single holder to fence), a directory or other
-    /// non-regular file, a file this process may not write, or a file with
+    /// non-regular file, a file another user owns (even one this process
+    /// may write: root's jlock never writes into a file someone planted),
+    /// a file this process may not write, or a file with
     /// other content (an empty file starts at 1; a script that locks itself,
     /// or a file with a PID in it, is left alone). Only processes that call
     /// this advance it: `flock(1)` on the same file does not.
@@ -726,7 +728,10 @@ impl LockGuard<'_> {
             .file
             .metadata()
             .map_err(|e| io_err(Operation::Read, e))?;
-        if !meta.file_type().is_file()
+        // Never written into a file another user owns (one planted in a
+        // sticky directory, say): the counter is kept only in our own.
+        if meta.uid() != shared_dir::euid()
+            || !meta.file_type().is_file()
             || read_fence(&lock.file)
                 .map_err(|e| io_err(Operation::Read, e))?
                 .is_none()
