@@ -1,8 +1,11 @@
 //! Helpers shared by the end-to-end tests.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// The path of the built `jlock` binary.
 pub fn jlock_bin() -> PathBuf {
@@ -29,10 +32,68 @@ pub fn on_a_terminal(dir: &Path, args: &str) -> Command {
     cmd
 }
 
+/// The longest any one test process may live: past it, a watchdog kills its
+/// process group, so a test that would wait for it forever fails instead
+/// (its pipes close, its `wait` returns).
+pub const PROCESS_LIMIT: Duration = Duration::from_secs(300);
+
+/// Prepares `cmd` to be spawned by a test: in a process group of its own
+/// (which a [`Watchdog`] can kill whole), and with the signals the tests
+/// send at their default disposition and unblocked — under `nohup`, say,
+/// SIGHUP arrives ignored, a shell started so cannot trap it, and a test
+/// waiting for the trap to answer would wait forever.
+pub fn test_process(cmd: &mut Command) -> &mut Command {
+    cmd.process_group(0);
+    // SAFETY: between fork and exec only async-signal-safe calls are made
+    // (signal, sigemptyset, sigprocmask).
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGQUIT] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Kills the process group of a test process (see [`test_process`]) once
+/// [`PROCESS_LIMIT`] has passed, unless dropped first.
+pub struct Watchdog {
+    stop: Option<mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    /// Watches the process group `pgid` (a [`test_process`]'s pid).
+    pub fn new(pgid: u32) -> Watchdog {
+        let (tx, rx) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(PROCESS_LIMIT) {
+                eprintln!("watchdog: process group {pgid} ran past {PROCESS_LIMIT:?}; killed");
+                // SAFETY: kill(2) of a process group this test started.
+                unsafe { libc::kill(-(pgid as i32), libc::SIGKILL) };
+            }
+        });
+        Watchdog { stop: Some(tx) }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// A process that holds a lock until told to let go.
 pub struct Holder {
     pub child: Child,
     pub stdout: BufReader<ChildStdout>,
+    _watchdog: Watchdog,
 }
 
 impl Holder {
@@ -40,18 +101,21 @@ impl Holder {
     /// the lock and then wait for a line on stdin; returns once `held` has
     /// been read — so the lock is certainly held, with no sleep involved.
     pub fn start(dir: &Path, program: &Path, args: &[&str]) -> Holder {
-        let mut child = Command::new(program)
-            .current_dir(dir)
-            .args(args)
+        let mut child = test_process(Command::new(program).current_dir(dir).args(args))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn holder");
+        let watchdog = Watchdog::new(child.id());
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
         stdout.read_line(&mut line).expect("read holder");
         assert_eq!(line.trim(), "held", "holder did not report the lock");
-        Holder { child, stdout }
+        Holder {
+            child,
+            stdout,
+            _watchdog: watchdog,
+        }
     }
 
     /// `jlock run ARGS -c 'echo held; read x'`.
@@ -77,8 +141,7 @@ impl Holder {
 pub fn run_loops_together(dir: &Path, n: usize, script: impl Fn(usize) -> String) {
     let mut children: Vec<Child> = (0..n)
         .map(|i| {
-            Command::new("/bin/sh")
-                .current_dir(dir)
+            test_process(Command::new("/bin/sh").current_dir(dir))
                 .arg("-c")
                 .arg(format!("read go; {}", script(i)))
                 .env("J", jlock_bin())
@@ -88,6 +151,7 @@ pub fn run_loops_together(dir: &Path, n: usize, script: impl Fn(usize) -> String
                 .expect("spawn loop")
         })
         .collect();
+    let _watchdogs: Vec<Watchdog> = children.iter().map(|c| Watchdog::new(c.id())).collect();
     for c in &mut children {
         c.stdin
             .take()
