@@ -395,6 +395,119 @@ fn a_paused_jlock_cannot_leave_its_command_running_past_its_lease() {
     assert_eq!(code, Some(75), "{stderr}");
 }
 
+/// Sends `sig` (`STOP`, `CONT`) to a process.
+fn kill(sig: &str, pid: u32) {
+    assert!(Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Runs jlock, bounded by [`BOUND`]; returns its output and how long it took.
+fn timed(dir: &Path, args: &[&str]) -> (Output, Duration) {
+    let start = Instant::now();
+    let mut child = jlock(dir, args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_bounded(&mut child, &format!("jlock {args:?}"));
+    let took = start.elapsed();
+    (child.wait_with_output().unwrap(), took)
+}
+
+fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 15 D: a member that hangs (SIGSTOP: it keeps accepting connections and never
+/// answers) does not fail commands while the other two answer: every `incr` (from
+/// concurrent processes) and a `run` that holds its lock across several keep-alives
+/// succeed, and the count is exact.
+#[test]
+fn a_hung_member_fails_no_command_while_a_majority_answers() {
+    if !jlock_etcd::local::available_or_skip("hung_member") {
+        return;
+    }
+    let e = LocalEtcd::start(3).unwrap_or_else(|err| panic!("hung_member: {err}"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = e.target("hung");
+    // The first member listed is the one stopped.
+    let stopped = e.pids()[0];
+    kill("STOP", stopped);
+    let mut slowest = Duration::ZERO;
+    let mut failures = Vec::new();
+    for i in 0..10 {
+        let (out, took) = timed(d, &["incr", &t, ".n"]);
+        slowest = slowest.max(took);
+        if !out.status.success() {
+            failures.push(format!(
+                "incr {i}: {:?} {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    // Held across a keep-alive (every TTL/3). The default TTL: the stopped member may be
+    // the leader, and a lease outlives the next one's election only with a TTL longer than
+    // the election.
+    let (run, run_took) = timed(d, &["run", &t, "-c", "sleep 4; echo ran"]);
+    // Concurrent writers too, each a process of its own.
+    let loops = std::panic::catch_unwind(|| {
+        run_loops_together(d, 3, |_| {
+            format!("for i in $(seq 5); do \"$J\" incr -q {t} .n || exit 1; done")
+        })
+    });
+    let (get, _) = timed(d, &["get", &t, ".n"]);
+    kill("CONT", stopped);
+    eprintln!("one member stopped: slowest incr {slowest:?}, run (4 s command) {run_took:?}");
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_ok("run", &run);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "ran\n");
+    assert!(loops.is_ok(), "concurrent incr failed");
+    assert_ok("get", &get);
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "25");
+}
+
+/// Issue 15 D: an endpoint that accepts connections and never answers, listed first,
+/// beside a good member: `run` and `incr` go to the good one.
+#[test]
+fn a_black_hole_endpoint_listed_first_is_passed_over() {
+    let Some(e) = start("black_hole") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hole_port = hole.local_addr().unwrap().port();
+    // Accepts every connection and keeps it open, never writing a byte. The thread ends
+    // with the test process.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = hole.accept() {
+            held.push(conn);
+        }
+    });
+    let t = format!("etcd://127.0.0.1:{hole_port},{}/hole", e.endpoints());
+    for want in ["1", "2", "3"] {
+        let (out, took) = timed(d, &["incr", &t, ".n"]);
+        assert_ok("incr", &out);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+        eprintln!("black hole listed first: incr took {took:?}");
+    }
+    let (out, took) = timed(d, &["run", "--ttl", "2", &t, "-c", "sleep 2.5; echo ran"]);
+    eprintln!("black hole listed first: run (2.5 s command) took {took:?}");
+    assert_ok("run", &out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    assert!(raw(&e, "jlock/hole/.doc").contains("\"n\": 3"));
+}
+
 #[test]
 fn an_unreachable_engine_fails_with_69_naming_the_endpoints_and_runs_nothing() {
     if start("unreachable").is_none() {

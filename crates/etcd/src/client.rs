@@ -3,6 +3,7 @@
 use crate::{Error, Result, Target};
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,10 +19,13 @@ pub(crate) const REQUEST_OVERHEAD: usize = 1024;
 /// How to reach etcd.
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// Give up if no endpoint answers a first (linearizable) read within this time.
+    /// Give up if no endpoint answers a first (linearizable) read within this time. Also
+    /// how long one member gets to answer a later request before it is tried on the next
+    /// member (at most `request_timeout`).
     pub connect_timeout: Duration,
-    /// Bound on each later request (reads, writes, grants); a write that times out has an
-    /// unknown outcome ([`Error::Engine`]).
+    /// Bound on each later request (reads, writes, grants) over all the members it is tried
+    /// on (at least one try per member); a write whose outcome cannot be found out in that
+    /// time fails with [`Error::Engine`] (it may or may not have been applied).
     pub request_timeout: Duration,
     /// The server's `--max-request-bytes`; larger documents are refused before sending.
     pub max_request_bytes: usize,
@@ -121,11 +125,27 @@ pub struct Etcd {
 }
 
 /// What a connection and the locks taken through it share.
+///
+/// One client per member, not one balanced over all: a member that accepts connections but
+/// never answers (stopped, hung, a black hole) would otherwise get its share of the
+/// requests. Requests go to the member that answered last and move on to the next one when
+/// it does not answer in time.
 pub(crate) struct Inner {
     pub(crate) rt: tokio::runtime::Runtime,
-    pub(crate) client: etcd_client::Client,
+    members: Vec<etcd_client::Client>,
+    preferred: AtomicUsize,
     pub(crate) target: Target,
     pub(crate) opts: ConnectOptions,
+}
+
+/// What a request that must not be applied twice came to (see [`Inner::req_unsure`]).
+pub(crate) enum Outcome<T> {
+    /// A member answered.
+    Done(T),
+    /// It was sent, but no answer came (or the connection broke): it may or may not have
+    /// been applied, and may even be applied later by the member that has it. The caller
+    /// finds out what happened before sending it again.
+    Unknown(Error),
 }
 
 impl std::fmt::Debug for Etcd {
@@ -172,52 +192,82 @@ impl Etcd {
         #[cfg(not(feature = "tls"))]
         let _: Option<()> = tls;
         let probe_key = target.document_key();
-        let connected = rt.block_on(async {
-            tokio::time::timeout(opts.connect_timeout, async {
-                loop {
-                    let last = match etcd_client::Client::connect(&eps, Some(copts.clone())).await {
-                        Ok(mut c) => {
-                            let get = etcd_client::GetOptions::new().with_count_only();
-                            match c.get(probe_key.as_bytes(), Some(get)).await {
-                                Ok(_) => return Ok(c),
-                                Err(e) => describe(&e),
-                            }
+        let mut members = Vec::new();
+        for ep in &eps {
+            // Connections are opened lazily, on a member's first request.
+            let c = rt
+                .block_on(etcd_client::Client::connect([ep], Some(copts.clone())))
+                .map_err(|e| Error::Unreachable {
+                    endpoints: target.endpoints_display(),
+                    waited: start.elapsed(),
+                    detail: describe(&e),
+                })?;
+            members.push(c);
+        }
+        // Every member is probed at once; the first to answer a linearizable read (so one
+        // that has a leader) is the one requests go to first.
+        let first = rt.block_on(async {
+            let mut probes = tokio::task::JoinSet::new();
+            for (i, c) in members.iter().enumerate() {
+                let (mut c, key) = (c.clone(), probe_key.clone());
+                let limit = opts.connect_timeout;
+                probes.spawn(async move {
+                    loop {
+                        let get = etcd_client::GetOptions::new().with_count_only();
+                        let last = match c.get(key.as_bytes(), Some(get)).await {
+                            Ok(_) => return Ok(i),
+                            Err(e) => describe(&e),
+                        };
+                        if start.elapsed() + Duration::from_millis(100) >= limit {
+                            return Err(last);
                         }
-                        Err(e) => describe(&e),
-                    };
-                    if start.elapsed() + Duration::from_millis(100) >= opts.connect_timeout {
-                        return Err(last);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                });
+            }
+            let mut last = "timed out".to_string();
+            let found = tokio::time::timeout(opts.connect_timeout, async {
+                while let Some(r) = probes.join_next().await {
+                    match r {
+                        Ok(Ok(i)) => return Some(i),
+                        Ok(Err(e)) => last = e,
+                        Err(e) => last = e.to_string(),
+                    }
                 }
+                None
             })
             .await
+            .ok()
+            .flatten();
+            probes.abort_all();
+            found.ok_or(last)
         });
-        let client = match connected {
-            Ok(Ok(c)) => c,
-            Ok(Err(detail)) => {
+        let first = match first {
+            Ok(i) => i,
+            Err(detail) => {
                 return Err(Error::Unreachable {
                     endpoints: target.endpoints_display(),
                     waited: start.elapsed(),
                     detail,
                 })
             }
-            Err(_) => {
-                return Err(Error::Unreachable {
-                    endpoints: target.endpoints_display(),
-                    waited: start.elapsed(),
-                    detail: "timed out".into(),
-                })
-            }
         };
         Ok(Etcd {
             inner: Arc::new(Inner {
                 rt,
-                client,
+                members,
+                preferred: AtomicUsize::new(first),
                 target: target.clone(),
                 opts: opts.clone(),
             }),
         })
+    }
+
+    /// The endpoint (`http://HOST:PORT`) requests go to first: the member that answered
+    /// last. Another is tried when it does not answer in time.
+    pub fn current_endpoint(&self) -> &str {
+        let i = self.inner.preferred.load(Ordering::SeqCst);
+        self.inner.target.endpoints()[i].as_str()
     }
 
     /// The target this connection serves.
@@ -225,9 +275,10 @@ impl Etcd {
         &self.inner.target
     }
 
-    /// A clone of the underlying async client, for tests and tools.
+    /// A clone of the underlying async client of [`Etcd::current_endpoint`], for tests
+    /// and tools.
     pub fn raw_client(&self) -> etcd_client::Client {
-        self.inner.client.clone()
+        self.inner.client()
     }
 
     /// Runs a future on the connection's runtime (for tests and tools).
@@ -246,34 +297,122 @@ impl Inner {
         }
     }
 
-    /// Runs one request, bounded by the request timeout. `make` builds the request on a
-    /// fresh client handle each try. A request that certainly never reached a server (its
-    /// connection could not be opened, e.g. that member is down) is retried, so the client
-    /// moves on to the live members; any other failure is retried only if `idempotent`.
-    pub(crate) async fn req<T, F, Fut>(
-        &self,
-        op: &'static str,
-        idempotent: bool,
-        mut make: F,
-    ) -> Result<T>
+    /// The client of the member requests go to first, and its index.
+    pub(crate) fn member(&self) -> (usize, etcd_client::Client) {
+        let i = self.preferred.load(Ordering::SeqCst) % self.members.len();
+        (i, self.members[i].clone())
+    }
+
+    /// The client of the member requests go to first.
+    pub(crate) fn client(&self) -> etcd_client::Client {
+        self.member().1
+    }
+
+    /// Member `i` did not answer: the next one is tried first from now on (unless another
+    /// request already moved on).
+    pub(crate) fn failed(&self, i: usize) {
+        let next = (i + 1) % self.members.len();
+        let _ = self
+            .preferred
+            .compare_exchange(i, next, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// How many members the target names.
+    pub(crate) fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// How long one member gets to answer one request.
+    pub(crate) fn attempt_timeout(&self) -> Duration {
+        self.opts.connect_timeout.min(self.opts.request_timeout)
+    }
+
+    /// The end of a request started now: the request timeout, but at least one full try
+    /// per member.
+    fn request_end(&self) -> tokio::time::Instant {
+        let tries = self.attempt_timeout() * self.members.len() as u32;
+        tokio::time::Instant::now() + self.opts.request_timeout.max(tries)
+    }
+
+    /// Runs one request that may be sent again without harm (a read, a revoke, a grant, a
+    /// write guarded by a compare that a second copy fails). `make` builds the request on
+    /// the given member's client each try. A member that does not answer within
+    /// [`Inner::attempt_timeout`], or fails in a way that may pass (no leader, a broken
+    /// connection), is left for the next one, until the request's end.
+    pub(crate) async fn req<T, F, Fut>(&self, op: &'static str, mut make: F) -> Result<T>
     where
         F: FnMut(etcd_client::Client) -> Fut,
         Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
-        let end = tokio::time::Instant::now() + self.opts.request_timeout;
+        let end = self.request_end();
         loop {
-            let last = match tokio::time::timeout_at(end, make(self.client.clone())).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e)) => {
-                    if !(never_sent(&e) || idempotent && transient(&e)) {
-                        return Err(self.engine(op, describe(&e)));
+            match self.try_once(op, end, &mut make).await? {
+                Outcome::Done(v) => return Ok(v),
+                Outcome::Unknown(e) => {
+                    if tokio::time::Instant::now() + Duration::from_millis(50) >= end {
+                        return Err(e);
                     }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// Runs one request that must not be applied twice (a compare-and-swap the caller
+    /// re-checks): it is sent again only when it certainly never reached a server (its
+    /// connection could not be opened). If it was sent but no answer came, the next member
+    /// is preferred from now on and [`Outcome::Unknown`] says so: the caller finds out,
+    /// with reads, whether it was applied before sending it again.
+    pub(crate) async fn req_unsure<T, F, Fut>(
+        &self,
+        op: &'static str,
+        mut make: F,
+    ) -> Result<Outcome<T>>
+    where
+        F: FnMut(etcd_client::Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let end = self.request_end();
+        self.try_once(op, end, &mut make).await
+    }
+
+    /// One try on the preferred member, retried on the next ones while it certainly never
+    /// reached a server (nothing to find out then), until `end`.
+    async fn try_once<T, F, Fut>(
+        &self,
+        op: &'static str,
+        end: tokio::time::Instant,
+        make: &mut F,
+    ) -> Result<Outcome<T>>
+    where
+        F: FnMut(etcd_client::Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        loop {
+            let (i, client) = self.member();
+            let bound = (tokio::time::Instant::now() + self.attempt_timeout()).min(end);
+            let last = match tokio::time::timeout_at(bound, make(client)).await {
+                Ok(Ok(v)) => return Ok(Outcome::Done(v)),
+                Ok(Err(e)) if never_sent(&e) => {
+                    self.failed(i);
                     describe(&e)
                 }
-                Err(_) => format!(
-                    "no answer within {:.1}s",
-                    self.opts.request_timeout.as_secs_f64()
-                ),
+                Ok(Err(e)) if transient(&e) => {
+                    self.failed(i);
+                    return Ok(Outcome::Unknown(self.engine(op, describe(&e))));
+                }
+                Ok(Err(e)) => return Err(self.engine(op, describe(&e))),
+                Err(_) => {
+                    self.failed(i);
+                    let waited = self.attempt_timeout().as_secs_f64();
+                    return Ok(Outcome::Unknown(self.engine(
+                        op,
+                        format!(
+                            "no answer from {} within {waited:.1}s",
+                            self.target.endpoints()[i]
+                        ),
+                    )));
+                }
             };
             if tokio::time::Instant::now() + Duration::from_millis(50) >= end {
                 return Err(self.engine(op, last));

@@ -8,7 +8,7 @@
 //! side effects beyond computing the new value. [`Etcd::update_fenced`] adds the lock's fence
 //! to the compare, for updates that must happen only while a lock is held.
 
-use crate::client::{Inner, REQUEST_OVERHEAD};
+use crate::client::{Inner, Outcome, REQUEST_OVERHEAD};
 use crate::{Error, Etcd, EtcdLock, LossReason, Result};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use std::time::Duration;
@@ -67,7 +67,7 @@ impl Etcd {
         let k = key.as_str();
         let r = inner
             .rt
-            .block_on(inner.req("reading the document", true, |mut c| async move {
+            .block_on(inner.req("reading the document", |mut c| async move {
                 c.get(k, None).await
             }))?;
         Ok(r.kvs().first().map(|kv| Document {
@@ -82,12 +82,17 @@ impl Etcd {
         let inner = &self.inner;
         let key = inner.target.document_key();
         let k = key.as_str();
-        let r = inner.rt.block_on(inner.req(
-            "writing the document",
-            false,
-            |mut c| async move { c.put(k, value, None).await },
-        ))?;
-        Ok(r.header().map(|h| h.revision()).unwrap_or(0))
+        // Not sent again once it may have reached a server: a late copy could overwrite a
+        // newer value.
+        let r = inner.rt.block_on(
+            inner.req_unsure("writing the document", |mut c| async move {
+                c.put(k, value, None).await
+            }),
+        )?;
+        match r {
+            Outcome::Done(r) => Ok(r.header().map(|h| h.revision()).unwrap_or(0)),
+            Outcome::Unknown(e) => Err(e),
+        }
     }
 
     /// Deletes the document; true if there was one.
@@ -95,12 +100,15 @@ impl Etcd {
         let inner = &self.inner;
         let key = inner.target.document_key();
         let k = key.as_str();
-        let r = inner.rt.block_on(inner.req(
-            "deleting the document",
-            false,
-            |mut c| async move { c.delete(k, None).await },
-        ))?;
-        Ok(r.deleted() > 0)
+        let r = inner.rt.block_on(
+            inner.req_unsure("deleting the document", |mut c| async move {
+                c.delete(k, None).await
+            }),
+        )?;
+        match r {
+            Outcome::Done(r) => Ok(r.deleted() > 0),
+            Outcome::Unknown(e) => Err(e),
+        }
     }
 
     /// Updates the document: `f` gets the current value (None if there is none) and returns
@@ -135,6 +143,29 @@ impl Etcd {
         self.update_inner(Some(lock), f)
     }
 
+    /// The document with its version (its count of writes since it was created), the
+    /// receipt's value, and the lock key's create revision if `lock`, in one linearizable
+    /// read.
+    fn read_state(&self, lock: Option<&EtcdLock>) -> Result<State> {
+        let inner = &self.inner;
+        let (key, receipt) = (inner.target.document_key(), inner.target.receipt_key());
+        let mut ops = vec![
+            TxnOp::get(key.as_bytes(), None),
+            TxnOp::get(receipt.as_bytes(), None),
+        ];
+        if let Some(l) = lock {
+            ops.push(TxnOp::get(l.key().as_bytes(), None));
+        }
+        let txn = Txn::new().and_then(ops);
+        let txn = &txn;
+        let r = inner
+            .rt
+            .block_on(inner.req("reading the document", |mut c| async move {
+                c.txn(txn.clone()).await
+            }))?;
+        Ok(State::of(r.op_responses()))
+    }
+
     fn update_inner<F, E>(&self, lock: Option<&EtcdLock>, mut f: F) -> Result<Update>
     where
         F: FnMut(Option<&[u8]>) -> std::result::Result<Option<Vec<u8>>, E>,
@@ -143,27 +174,42 @@ impl Etcd {
         let inner: &Inner = &self.inner;
         let name = inner.target.name().to_string();
         let key = inner.target.document_key();
-        let mut current = self.read()?;
+        let receipt = inner.target.receipt_key();
+        let lost = |l: &EtcdLock| {
+            l.mark_lost(LossReason::Fenced);
+            Err(Error::Lost {
+                name: name.clone(),
+                reason: LossReason::Fenced,
+            })
+        };
+        let mut current = self.read_state(None)?;
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let new =
-                f(current.as_ref().map(|d| d.value.as_slice())).map_err(|e| Error::Rejected {
+            let new = f(current.doc.as_ref().map(|d| d.value.as_slice())).map_err(|e| {
+                Error::Rejected {
                     name: name.clone(),
                     source: e.into(),
-                })?;
+                }
+            })?;
             let Some(new) = new else {
                 return Ok(Update {
-                    revision: current.as_ref().map_or(0, |d| d.revision),
-                    value: current.map(|d| d.value),
+                    revision: current.doc.as_ref().map_or(0, |d| d.revision),
+                    value: current.doc.map(|d| d.value),
                     changed: false,
                     attempts,
                 });
             };
             self.check_size(&new)?;
-            let rev = current.as_ref().map_or(0, |d| d.revision);
+            let rev = current.doc.as_ref().map_or(0, |d| d.revision);
+            // This write's receipt: written with it, so a write whose answer was lost can be
+            // told applied or not before it is sent again.
+            let nonce = nonce();
             let mut when = vec![Compare::mod_revision(key.as_bytes(), CompareOp::Equal, rev)];
-            let mut or_else = vec![TxnOp::get(key.as_bytes(), None)];
+            let mut or_else = vec![
+                TxnOp::get(key.as_bytes(), None),
+                TxnOp::get(receipt.as_bytes(), None),
+            ];
             if let Some(l) = lock {
                 when.push(Compare::create_revision(
                     l.key().as_bytes(),
@@ -174,46 +220,71 @@ impl Etcd {
             }
             let txn = Txn::new()
                 .when(when)
-                .and_then([TxnOp::put(key.as_bytes(), new.clone(), None)])
+                .and_then([
+                    TxnOp::put(key.as_bytes(), new.clone(), None),
+                    TxnOp::put(receipt.as_bytes(), nonce.as_str(), None),
+                ])
                 .or_else(or_else);
             let txn = &txn;
-            let r = inner.rt.block_on(inner.req(
-                "updating the document",
-                false,
-                |mut c| async move { c.txn(txn.clone()).await },
-            ))?;
-            if r.succeeded() {
-                return Ok(Update {
-                    value: Some(new),
-                    changed: true,
-                    revision: r.header().map(|h| h.revision()).unwrap_or(0),
-                    attempts,
-                });
+            let applied = |revision: i64| Update {
+                value: Some(new.clone()),
+                changed: true,
+                revision,
+                attempts,
+            };
+            // Sent again only after a read showed it was not applied; since it compares the
+            // revision read, a late copy of it (from a member that had it but did not answer)
+            // fails once anything was written, this write included: never applied twice.
+            let mut sends = 0;
+            let state = loop {
+                sends += 1;
+                let sent = inner.rt.block_on(
+                    inner.req_unsure("updating the document", |mut c| async move {
+                        c.txn(txn.clone()).await
+                    }),
+                )?;
+                let unknown = match sent {
+                    Outcome::Done(r) if r.succeeded() => {
+                        return Ok(applied(r.header().map(|h| h.revision()).unwrap_or(0)))
+                    }
+                    Outcome::Done(r) => break State::of(r.op_responses()),
+                    Outcome::Unknown(e) => e,
+                };
+                let now = self.read_state(lock)?;
+                if let Some(rev) = now.receipt_for(&nonce) {
+                    return Ok(applied(rev));
+                }
+                if let Some(l) = lock {
+                    if now.lock_fence != Some(l.fence()) {
+                        return lost(l);
+                    }
+                }
+                let unchanged = now.doc.as_ref().map_or(0, |d| d.revision) == rev;
+                // The same key (not deleted and created again), one write further.
+                let one_write_since = rev != 0
+                    && now.created == current.created
+                    && now.version == current.version + 1;
+                if unchanged && sends < 2 * inner.member_count() {
+                    continue; // not applied: send it again (to the next member)
+                }
+                if !unchanged && one_write_since {
+                    // Exactly one write since the read, not this one (its receipt is not
+                    // there): this one can never apply. A plain conflict.
+                    break now;
+                }
+                // Applied and overwritten since, or not: cannot be told.
+                return Err(unknown);
+            };
+            if let Some(rev) = state.receipt_for(&nonce) {
+                // An earlier copy of this transaction was applied (and nothing since).
+                return Ok(applied(rev));
             }
-            let responses = r.op_responses();
-            let mut gets = responses.iter().filter_map(|o| match o {
-                TxnOpResponse::Get(g) => Some(g),
-                _ => None,
-            });
-            current = gets.next().and_then(|g| {
-                g.kvs().first().map(|kv| Document {
-                    value: kv.value().to_vec(),
-                    revision: kv.mod_revision(),
-                })
-            });
             if let Some(l) = lock {
-                let held = gets
-                    .next()
-                    .and_then(|g| g.kvs().first().map(|kv| kv.create_revision()))
-                    == Some(l.fence());
-                if !held {
-                    l.mark_lost(LossReason::Fenced);
-                    return Err(Error::Lost {
-                        name,
-                        reason: LossReason::Fenced,
-                    });
+                if state.lock_fence != Some(l.fence()) {
+                    return lost(l);
                 }
             }
+            current = state;
             if attempts >= MAX_ATTEMPTS {
                 return Err(inner.engine(
                     "updating the document",
@@ -228,6 +299,74 @@ impl Etcd {
             }
         }
     }
+}
+
+/// The document, its receipt and the lock key, as one read (or a failed compare) saw them.
+struct State {
+    doc: Option<Document>,
+    /// The document key's version: writes since it was created (0: no key).
+    version: i64,
+    /// The document key's create revision (0: no key).
+    created: i64,
+    /// The receipt's value and modification revision.
+    receipt: Option<(Vec<u8>, i64)>,
+    /// The lock key's create revision (for a fenced update; None: no such key).
+    lock_fence: Option<i64>,
+}
+
+impl State {
+    /// From the answers to the gets of the document, the receipt and the lock key.
+    fn of(responses: Vec<TxnOpResponse>) -> State {
+        let mut gets = responses.into_iter().filter_map(|o| match o {
+            TxnOpResponse::Get(g) => Some(g),
+            _ => None,
+        });
+        let doc = gets.next();
+        let doc = doc.as_ref().and_then(|g| g.kvs().first());
+        let receipt = gets.next();
+        let receipt = receipt.as_ref().and_then(|g| g.kvs().first());
+        let lock = gets.next();
+        State {
+            doc: doc.map(|kv| Document {
+                value: kv.value().to_vec(),
+                revision: kv.mod_revision(),
+            }),
+            version: doc.map_or(0, |kv| kv.version()),
+            created: doc.map_or(0, |kv| kv.create_revision()),
+            receipt: receipt.map(|kv| (kv.value().to_vec(), kv.mod_revision())),
+            lock_fence: lock
+                .as_ref()
+                .and_then(|g| g.kvs().first().map(|kv| kv.create_revision())),
+        }
+    }
+
+    /// The revision of the write whose receipt is `nonce`, if it is the latest write.
+    fn receipt_for(&self, nonce: &str) -> Option<i64> {
+        match &self.receipt {
+            Some((v, rev)) if v == nonce.as_bytes() => Some(*rev),
+            _ => None,
+        }
+    }
+}
+
+/// A value no other write will ever have: this process, the time, a per-process random
+/// seed (std's hasher keys come from the OS) and a counter.
+fn nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(jitter());
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:x}-{t:x}-{:016x}-{}",
+        std::process::id(),
+        h.finish(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A cheap pseudo-random number (no dependency): the clock's nanoseconds mixed with the pid.

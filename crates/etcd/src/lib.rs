@@ -24,7 +24,8 @@
 //!
 //! Key layout under NAME (all under `jlock/NAME/`): `.lock/x/LEASE` and `.lock/s/LEASE`
 //! (exclusive and shared queue entries), `.slots/q/LEASE` and `.slots/n/I` (semaphore queue
-//! and slot numbers), `.doc` (the document).
+//! and slot numbers), `.doc` (the document), `.receipt` (a value unique to the document's
+//! last update, written with it, so an update whose answer was lost can be re-checked).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -272,7 +272,6 @@ fn acquire(
         (_, Mode::Exclusive) => "exclusive".into(),
         (_, Mode::Shared) => "shared".into(),
     };
-    let mut client = inner.client.clone();
     let (pipe_r, pipe_w) = std::io::pipe().map_err(|e| inner.engine("creating a pipe", e))?;
     let (tx, mut loss_rx) = tokio::sync::watch::channel(None);
     let loss = Arc::new(Loss {
@@ -291,7 +290,7 @@ fn acquire(
     inner.rt.block_on(async {
         let granted_at = Instant::now();
         let grant = inner
-            .req("granting a lease", false, |mut c| async move {
+            .req("granting a lease", |mut c| async move {
                 c.lease_grant(ttl_secs, None).await
             })
             .await?;
@@ -299,7 +298,7 @@ fn acquire(
         let ttl = Duration::from_secs(grant.ttl().max(1) as u64);
         loss.renewed(granted_at + ttl - safety_margin(ttl));
         let mut tasks = vec![tokio::spawn(keep_alive(
-            client.clone(),
+            inner.clone(),
             lease,
             ttl,
             granted_at,
@@ -320,44 +319,65 @@ fn acquire(
         };
         let result: Result<()> = async {
             // One transaction queues the key and reads the oldest entries: when the lock is
-            // free, that is the whole acquisition.
+            // free, that is the whole acquisition. It puts the key only if it is not there
+            // yet, so a copy sent again to another member (the first may have been applied
+            // without an answer) reads the key's create revision instead of writing it
+            // again: never queued twice, and the fence is the first put's revision.
             let value = holder.to_json();
-            let txn = Txn::new().and_then([
-                TxnOp::put(
+            let blockers = TxnOp::get(
+                spec.blocking_prefix.as_str(),
+                Some(
+                    GetOptions::new()
+                        .with_prefix()
+                        .with_sort(SortTarget::Create, SortOrder::Ascend)
+                        .with_limit(spec.limit as i64)
+                        .with_keys_only(),
+                ),
+            );
+            let txn = Txn::new()
+                .when([Compare::create_revision(
                     lock.key.as_str(),
-                    value.as_str(),
-                    Some(PutOptions::new().with_lease(lease)),
-                ),
-                TxnOp::get(
-                    spec.blocking_prefix.as_str(),
-                    Some(
-                        GetOptions::new()
-                            .with_prefix()
-                            .with_sort(SortTarget::Create, SortOrder::Ascend)
-                            .with_limit(spec.limit as i64)
-                            .with_keys_only(),
+                    CompareOp::Equal,
+                    0,
+                )])
+                .and_then([
+                    TxnOp::put(
+                        lock.key.as_str(),
+                        value.as_str(),
+                        Some(PutOptions::new().with_lease(lease)),
                     ),
-                ),
-            ]);
+                    blockers.clone(),
+                ])
+                .or_else([TxnOp::get(lock.key.as_str(), None), blockers]);
             let txn = &txn;
             let queued = inner
-                .req("queueing for the lock", false, |mut c| async move {
+                .req("queueing for the lock", |mut c| async move {
                     c.txn(txn.clone()).await
                 })
                 .await?;
-            lock.fence = queued.header().map(|h| h.revision()).unwrap_or(0);
-            let fence = lock.fence;
-            let ahead = queued
+            let gets: Vec<_> = queued
                 .op_responses()
-                .iter()
-                .find_map(|r| match r {
-                    TxnOpResponse::Get(g) => Some(
-                        g.kvs()
-                            .iter()
-                            .filter(|kv| kv.create_revision() < fence)
-                            .count(),
-                    ),
+                .into_iter()
+                .filter_map(|r| match r {
+                    TxnOpResponse::Get(g) => Some(g),
                     _ => None,
+                })
+                .collect();
+            lock.fence = if queued.succeeded() {
+                queued.header().map(|h| h.revision()).unwrap_or(0)
+            } else {
+                gets.first()
+                    .and_then(|g| g.kvs().first().map(|kv| kv.create_revision()))
+                    .unwrap_or(0)
+            };
+            let fence = lock.fence;
+            let ahead = gets
+                .last()
+                .map(|g| {
+                    g.kvs()
+                        .iter()
+                        .filter(|kv| kv.create_revision() < fence)
+                        .count()
                 })
                 .unwrap_or(spec.limit);
             let free = ahead < spec.limit;
@@ -365,7 +385,7 @@ fn acquire(
                 if free {
                     Ok(())
                 } else {
-                    wait_turn(inner, &mut client, &spec, fence, opts.wait, &name).await
+                    wait_turn(inner, &spec, fence, opts.wait, &name).await
                 }
             };
             let deadline = match opts.wait {
@@ -409,6 +429,7 @@ fn acquire(
         match result {
             Ok(()) => {
                 if let Some((n, prefix)) = &spec.slot_numbers {
+                    let mut client = inner.client();
                     let claim = claim_slot_number(&mut client, prefix, *n, lease);
                     lock.slot = tokio::time::timeout(inner.opts.request_timeout, claim)
                         .await
@@ -416,7 +437,7 @@ fn acquire(
                         .flatten();
                 }
                 tasks.push(tokio::spawn(watch_key(
-                    client.clone(),
+                    inner.clone(),
                     lock.key.clone().into_bytes(),
                     lock.fence + 1,
                     lease,
@@ -434,7 +455,7 @@ fn acquire(
                 }
                 lock.released = true;
                 let _ = inner
-                    .req("leaving the queue", true, |mut c| async move {
+                    .req("leaving the queue", |mut c| async move {
                         c.lease_revoke(lease).await
                     })
                     .await;
@@ -447,7 +468,6 @@ fn acquire(
 /// Waits until fewer than `spec.limit` blocking keys precede revision `my_rev`.
 async fn wait_turn(
     inner: &Inner,
-    client: &mut Client,
     spec: &QueueSpec,
     my_rev: i64,
     wait: Wait,
@@ -462,7 +482,7 @@ async fn wait_turn(
             .with_keys_only();
         let (p, o) = (spec.blocking_prefix.as_str(), &opts);
         let resp = match inner
-            .req("reading the lock queue", true, |mut c| async move {
+            .req("reading the lock queue", |mut c| async move {
                 c.get(p, Some(o.clone())).await
             })
             .await
@@ -497,20 +517,26 @@ async fn wait_turn(
         let wopts = wopts
             .with_start_revision(rev + 1)
             .with_filters([WatchFilterType::NoPut]);
-        if let Ok(mut ws) = client.watch(key, Some(wopts)).await {
-            while let Ok(Some(msg)) = ws.message().await {
-                if msg.canceled()
-                    || msg
-                        .events()
-                        .iter()
-                        .any(|e| e.event_type() == EventType::Delete)
-                {
-                    break;
+        let mut client = inner.client();
+        let watched = async {
+            if let Ok(mut ws) = client.watch(key, Some(wopts)).await {
+                while let Ok(Some(msg)) = ws.message().await {
+                    if msg.canceled()
+                        || msg
+                            .events()
+                            .iter()
+                            .any(|e| e.event_type() == EventType::Delete)
+                    {
+                        break;
+                    }
                 }
+            } else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-        } else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        };
+        // The queue is read again now and then whatever the watch says: a watch on a member
+        // that hangs would wait for ever, the read moves on to another member.
+        let _ = tokio::time::timeout(Duration::from_secs(2), watched).await;
     }
 }
 
@@ -562,26 +588,39 @@ async fn claim_slot_number(
 /// when no renewal was acknowledged before the local deadline (the send time of the last
 /// acknowledged renewal plus the TTL, less the [`safety_margin`] — before the server's own
 /// expiry). Each acknowledged renewal moves the deadline on and is told to the renewal hook.
+///
+/// A member that does not answer a renewal within a sixth of the TTL (or the connect
+/// timeout, if shorter) is left for the next one, and the renewal sent there at once: a
+/// renewal sent twice only renews twice. So one hung member costs one such wait, well
+/// within the deadline, and the lock holds while a majority answers.
 async fn keep_alive(
-    client: Client,
+    inner: Arc<Inner>,
     lease: i64,
     ttl: Duration,
     granted_at: Instant,
     loss: Arc<Loss>,
 ) {
     let period = ttl / 3;
+    let per_try = inner
+        .attempt_timeout()
+        .min(ttl / 6)
+        .max(Duration::from_millis(100));
     let mut deadline = granted_at + ttl - safety_margin(ttl);
     let mut next = granted_at + period;
-    let mut client = client;
-    let mut stream = None;
+    let mut stream: Option<(usize, KeepAlive)> = None;
     loop {
         tokio::time::sleep_until(next.min(deadline).into()).await;
         if Instant::now() >= deadline {
             loss.lose(LossReason::NoRenewal);
             return;
         }
+        let (i, mut client) = inner.member();
+        if stream.as_ref().is_some_and(|(m, _)| *m != i) {
+            stream = None; // another member is preferred now
+        }
         let sent = Instant::now();
-        match tokio::time::timeout_at(deadline.into(), renew(&mut client, lease, &mut stream)).await
+        let bound = (sent + per_try).min(deadline);
+        match tokio::time::timeout_at(bound.into(), renew(&mut client, lease, i, &mut stream)).await
         {
             Ok(Ok(left)) if left <= 0 => {
                 loss.lose(LossReason::LeaseGone);
@@ -595,11 +634,14 @@ async fn keep_alive(
             }
             Ok(Err(())) => {
                 stream = None;
-                next = Instant::now() + period.min(Duration::from_millis(250));
+                inner.failed(i);
+                next = Instant::now() + period.min(Duration::from_millis(100));
             }
             Err(_) => {
-                loss.lose(LossReason::NoRenewal);
-                return;
+                // No answer in time: try the next member now.
+                stream = None;
+                inner.failed(i);
+                next = Instant::now();
             }
         }
     }
@@ -608,11 +650,19 @@ async fn keep_alive(
 type KeepAlive = (etcd_client::LeaseKeeper, etcd_client::LeaseKeepAliveStream);
 
 /// One renewal: the TTL etcd granted (0 or less: the lease is gone).
-async fn renew(client: &mut Client, lease: i64, stream: &mut Option<KeepAlive>) -> Result<i64, ()> {
+async fn renew(
+    client: &mut Client,
+    lease: i64,
+    member: usize,
+    stream: &mut Option<(usize, KeepAlive)>,
+) -> Result<i64, ()> {
     if stream.is_none() {
-        *stream = Some(client.lease_keep_alive(lease).await.map_err(|_| ())?);
+        *stream = Some((
+            member,
+            client.lease_keep_alive(lease).await.map_err(|_| ())?,
+        ));
     }
-    let Some((keeper, responses)) = stream.as_mut() else {
+    let Some((_, (keeper, responses))) = stream.as_mut() else {
         return Err(());
     };
     keeper.keep_alive().await.map_err(|_| ())?;
@@ -623,9 +673,11 @@ async fn renew(client: &mut Client, lease: i64, stream: &mut Option<KeepAlive>) 
 }
 
 /// Watches the held key from the acquisition on; its deletion means the lock is lost.
-async fn watch_key(mut client: Client, key: Vec<u8>, from: i64, lease: i64, loss: Arc<Loss>) {
+async fn watch_key(inner: Arc<Inner>, key: Vec<u8>, from: i64, lease: i64, loss: Arc<Loss>) {
     let mut rev = from;
     loop {
+        // The member preferred now (a hung one ends its watch through HTTP/2 keep-alive).
+        let mut client = inner.client();
         let opts = WatchOptions::new()
             .with_start_revision(rev)
             .with_filters([WatchFilterType::NoPut]);
@@ -774,11 +826,9 @@ impl EtcdLock {
             });
         }
         let lease = self.lease;
-        let revoke = self
-            .inner
-            .req("releasing the lock", true, |mut c| async move {
-                c.lease_revoke(lease).await
-            });
+        let revoke = self.inner.req("releasing the lock", |mut c| async move {
+            c.lease_revoke(lease).await
+        });
         // A lost lock's lease is revoked only as a courtesy (it frees the name sooner if
         // etcd is back): do not wait long for an engine that is probably unreachable.
         let bound = match lost {

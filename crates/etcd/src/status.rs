@@ -128,7 +128,7 @@ impl Etcd {
     pub fn status(&self) -> Result<Status> {
         let inner = &self.inner;
         let t = &inner.target;
-        let mut c = inner.client.clone();
+        let mut c = inner.client();
         inner.rt.block_on(async {
             let mut out = Status::default();
             for (prefix, is_lock) in [(t.lock_prefix(), true), (t.slots_prefix(), false)] {
@@ -137,7 +137,7 @@ impl Etcd {
                     .with_sort(SortTarget::Create, SortOrder::Ascend);
                 let (p, o) = (prefix.as_str(), &opts);
                 let r = inner
-                    .req("reading the queue", true, |mut c| async move {
+                    .req("reading the queue", |mut c| async move {
                         c.get(p, Some(o.clone())).await
                     })
                     .await?;
@@ -189,7 +189,7 @@ impl Etcd {
             let key = t.document_key();
             let k = key.as_str();
             let r = inner
-                .req("reading the document", true, |mut c| async move {
+                .req("reading the document", |mut c| async move {
                     c.get(k, None).await
                 })
                 .await?;

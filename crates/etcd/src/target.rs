@@ -112,6 +112,13 @@ impl Target {
         format!("{}.slots/n/", self.base())
     }
 
+    /// The receipt of the document's last update: `jlock/NAME/.receipt`, written in the
+    /// same transaction as the document with a value no other write has, so that an update
+    /// whose answer was lost can be told applied or not.
+    pub(crate) fn receipt_key(&self) -> String {
+        format!("{}.receipt", self.base())
+    }
+
     /// The document's key: `jlock/NAME/.doc`.
     pub fn document_key(&self) -> String {
         format!("{}.doc", self.base())

@@ -546,3 +546,54 @@ fn a_holder_cut_off_from_etcd_counts_its_lock_lost_at_its_deadline() {
         })
     ));
 }
+
+/// Issue 15 D: the member a connection uses hangs mid-session (SIGSTOP: its connections
+/// stay open and nothing answers). Updates move on to another member — each one whose
+/// answer was lost is re-checked (its receipt, the document's revision) before it is sent
+/// again — and the held lock's keep-alives do too: every update succeeds exactly once, and
+/// the lock is not lost.
+#[test]
+fn a_member_hanging_mid_session_loses_no_update_and_no_lock() {
+    let Some(c) = harness::start(3, "hang-mid-session") else {
+        return;
+    };
+    let t = Target::parse(&c.target("mid")).unwrap();
+    let opts = ConnectOptions {
+        connect_timeout: Duration::from_secs(1),
+        ..ConnectOptions::default()
+    };
+    let etcd = Etcd::connect(&t, &opts).unwrap();
+    // The default TTL: the stopped member may be the leader, and a lease outlives the
+    // election of the next one only if its TTL is longer than the election (as etcd's own
+    // minimum TTL assumes).
+    let lock = etcd.lock(&LockOptions::new()).unwrap();
+    let incr = |old: Option<&[u8]>| {
+        let n: u64 = old
+            .map(|b| String::from_utf8_lossy(b).trim().parse().unwrap_or(0))
+            .unwrap_or(0);
+        Ok::<_, std::io::Error>(Some((n + 1).to_string().into_bytes()))
+    };
+    etcd.update(incr).unwrap();
+    let used = etcd.current_endpoint().to_string();
+    let i = (0..3)
+        .find(|i| used.ends_with(&format!(":{}", c.members[*i].client_port)))
+        .unwrap();
+    let pid = c.members[i].child.as_ref().unwrap().id();
+    signal(pid, "STOP");
+    let start = Instant::now();
+    let results: Vec<_> = (0..10).map(|_| etcd.update(incr)).collect();
+    let took = start.elapsed();
+    // Past two keep-alive periods (TTL/3), on the remaining members.
+    let lost = lock.wait_lost(Some(Duration::from_secs(8)));
+    let now_used = etcd.current_endpoint().to_string();
+    let count = counter(&etcd);
+    signal(pid, "CONT");
+    eprintln!("member {used} stopped: 10 updates took {took:?}, now using {now_used}");
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    assert_eq!(count, 11, "an update was lost or applied twice");
+    assert_ne!(now_used, used);
+    assert_eq!(lost, None, "the lock was lost with a majority up");
+    lock.release().unwrap();
+}
