@@ -84,8 +84,9 @@ pub struct LockFile {
     file: File,
     path: PathBuf,
     how: shared_dir::Open,
-    /// Whether an exclusive lock also claims the name (see [`crate::claim`]).
-    claims: bool,
+    /// Whether a lock, once got, is checked to be on the file the path names,
+    /// and an exclusive one also claims the name (see [`crate::claim`]).
+    guards_name: bool,
     /// The claim address, worked out at the first exclusive lock.
     claim_address: Option<Vec<u8>>,
 }
@@ -106,17 +107,18 @@ impl LockFile {
             file,
             path: path.to_path_buf(),
             how,
-            claims: true,
+            guards_name: true,
             claim_address: None,
         })
     }
 
-    /// As [`LockFile::open`], but exclusive locks make no claim on the name:
-    /// for a lock whose holder guards what it protects by other means (the
-    /// store locks the data file itself too).
-    pub(crate) fn open_unclaimed(path: &Path) -> Result<LockFile> {
+    /// As [`LockFile::open`], but a lock is neither checked to be on the file
+    /// the path names nor claims the name: for a lock whose holder guards what
+    /// it protects by other means (the store locks the data file itself too,
+    /// and checks that).
+    pub(crate) fn open_unguarded(path: &Path) -> Result<LockFile> {
         let mut lock = LockFile::open(path)?;
-        lock.claims = false;
+        lock.guards_name = false;
         Ok(lock)
     }
 
@@ -195,13 +197,13 @@ impl LockFile {
             // the path was deleted or replaced since (while another process
             // held the lock and we waited, say), it excludes nobody who
             // opens the path now: open the path again and lock that.
-            if self.names_open_file()? {
+            if !self.guards_name || self.names_open_file()? {
                 break;
             }
             self.file = open_lock_file(&self.path, self.how)
                 .map_err(|e| Error::io(Operation::OpenLock, &self.path, e))?;
         }
-        let claim = if mode == LockMode::Exclusive && self.claims {
+        let claim = if mode == LockMode::Exclusive && self.guards_name {
             match self.claim(wait, start) {
                 Ok(Some(c)) => Some(c),
                 Ok(None) => {

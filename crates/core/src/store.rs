@@ -159,7 +159,7 @@ impl StoreBuilder {
                 path: self.data_path.clone(),
             });
         }
-        let lock = LockFile::open_unclaimed(&lock_path)?;
+        let lock = LockFile::open_unguarded(&lock_path)?;
         let disk = Disk::new(target.clone(), dir, self.durability, self.wait);
         Ok(Store {
             path: self.data_path.clone(),
