@@ -146,7 +146,8 @@ pub struct StoreArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct EtcdArgs {
     /// etcd targets: give up (exit 69; `run` does not start CMD) if no endpoint
-    /// answers within SECS [default: 3].
+    /// answers within SECS; a member that does not answer a request within SECS
+    /// is left for the next one [default: 3].
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub connect_timeout: Option<Duration>,
     /// etcds:// targets: the CA certificate (PEM) that signed the servers'.
