@@ -140,3 +140,21 @@ fn status_of_a_slots_lock_names_every_slot() {
         .success()
         .stdout(contains("0 of 2 slots held"));
 }
+
+/// Without the lab feature, `demo` and `bench` say how to get them, with
+/// the usage code, and the data and lock commands are all there.
+#[cfg(not(feature = "lab"))]
+#[test]
+fn a_build_without_the_lab_says_which_feature_demo_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["demo"][..], &["bench", "--procs", "1"]] {
+        crate::util::jlock(dir.path(), args)
+            .assert()
+            .code(64)
+            .stderr(predicates::str::contains("--features lab"));
+    }
+    crate::util::jlock(dir.path(), &["incr", "c.json"])
+        .assert()
+        .success()
+        .stdout("1\n");
+}

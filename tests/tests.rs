@@ -2,12 +2,14 @@
 
 mod util;
 
+#[cfg(feature = "lab")]
 mod bench;
 mod cli;
 mod contention;
 mod crash;
 mod data;
 mod deleted_lock;
+#[cfg(feature = "lab")]
 mod demo;
 mod errors;
 #[cfg(feature = "etcd")]

@@ -51,10 +51,10 @@ pub enum Command {
     Status(crate::status::StatusArgs),
     /// Show, with real processes and real numbers, why a lock is needed and what it costs.
     #[command(after_help = DEMO_HELP)]
-    Demo(jlock_lab::demo::DemoArgs),
+    Demo(DemoArgs),
     /// Measure what sharing data through a file costs here, against a pipe and flock(1) + sh.
     #[command(after_help = BENCH_HELP)]
-    Bench(jlock_lab::bench::BenchArgs),
+    Bench(BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = COMPLETIONS_HELP)]
     Completions {
@@ -70,6 +70,22 @@ pub enum Command {
         subcommand: Option<String>,
     },
 }
+
+#[cfg(feature = "lab")]
+pub use jlock_lab::{bench::BenchArgs, demo::DemoArgs};
+
+/// `demo` in a build without the lab: whatever it is given, it says which
+/// feature to build with.
+#[cfg(not(feature = "lab"))]
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<OsString>,
+}
+
+/// `bench` in a build without the lab (see [`DemoArgs`]).
+#[cfg(not(feature = "lab"))]
+pub type BenchArgs = DemoArgs;
 
 /// How long to wait for the lock, shared by every subcommand.
 #[derive(Debug, Args)]

@@ -48,14 +48,21 @@ fn main() {
 fn run() -> i32 {
     run::reset_sigchld();
     // The lab's child processes (`jlock demo-child`, `jlock bench-child`)
-    // parse their own arguments, outside the product's command line.
-    if let Some(result) = jlock_lab::child_main(std::env::args_os()) {
-        let ui = output::Ui::default();
-        let code = lab(result, &ui).unwrap_or_else(|err| {
-            ui.say(&err.to_string());
-            err.exit_code()
-        });
-        return i32::from(code);
+    // parse their own arguments, outside the product's command line; every
+    // other command goes straight to clap.
+    #[cfg(feature = "lab")]
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "demo-child" || a == "bench-child")
+    {
+        if let Some(result) = jlock_lab::child_main(std::env::args_os()) {
+            let ui = output::Ui::default();
+            let code = lab(result, &ui).unwrap_or_else(|err| {
+                ui.say(&err.to_string());
+                err.exit_code()
+            });
+            return i32::from(code);
+        }
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -87,8 +94,16 @@ fn run() -> i32 {
         Command::Incr(a) => data::incr(a, &ui),
         Command::Update(a) => data::update(a, &ui),
         Command::Status(a) => status::status(a),
+        #[cfg(feature = "lab")]
         Command::Demo(a) => lab(jlock_lab::demo::demo(a), &ui),
+        #[cfg(feature = "lab")]
         Command::Bench(a) => lab(jlock_lab::bench::bench(a), &ui),
+        #[cfg(not(feature = "lab"))]
+        Command::Demo(_) | Command::Bench(_) => Err(exit::CliError::Usage(
+            "this jlock was built without `demo` and `bench`: build it with \
+             `--features lab` (on by default), e.g. `cargo build --release`"
+                .into(),
+        )),
         Command::Completions { shell } => {
             // Generated into memory first: clap_complete panics on a
             // failed write, jlock reports it (74, or quiet on a closed pipe).
@@ -142,6 +157,7 @@ fn man_page(subcommand: Option<&str>) -> Result<u8, exit::CliError> {
     Ok(exit::OK)
 }
 
+#[cfg(feature = "lab")]
 /// A lab command's result (crates/lab: `demo`, `bench` and their children)
 /// in the CLI's terms: the library's errors as the CLI's own, the lab's
 /// other errors reported here, with their exit codes.
