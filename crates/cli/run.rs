@@ -432,7 +432,7 @@ mod etcd {
     use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
     use std::time::{Duration, Instant};
 
-    use jlock_etcd::{EtcdLock, LockOptions, Mode};
+    use jlock_etcd::{EtcdLock, LockMode, LockOptions};
 
     use super::{cmd_name, command, has_exited, signal, status_code, FORWARDED, KILL_GRACE};
     use crate::args::RunArgs;
@@ -537,17 +537,13 @@ mod etcd {
             source,
         })?;
         let etcd = super::etcd_connect(target, &args.etcd)?;
-        let wait = match args.wait.wait() {
-            jlock_core::Wait::NoWait => jlock_etcd::Wait::NoWait,
-            jlock_core::Wait::Timeout(d) => jlock_etcd::Wait::Timeout(d),
-            _ => jlock_etcd::Wait::Block,
-        };
+        let wait = args.wait.wait();
         let description = describe(args);
         let opts = LockOptions::new()
             .mode(if args.shared {
-                Mode::Shared
+                LockMode::Shared
             } else {
-                Mode::Exclusive
+                LockMode::Exclusive
             })
             .wait(wait)
             .ttl(args.ttl.unwrap_or(jlock_etcd::DEFAULT_TTL))

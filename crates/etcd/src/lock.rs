@@ -39,33 +39,12 @@ pub fn safety_margin(ttl: Duration) -> Duration {
     (ttl / 5).max(Duration::from_millis(300)).min(ttl / 2)
 }
 
-/// How long to wait for a lock another process holds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Wait {
-    /// Wait as long as it takes.
-    #[default]
-    Block,
-    /// Fail at once with [`Error::Busy`] (leaving no queue key behind).
-    NoWait,
-    /// Wait at most this long, then fail with [`Error::TimedOut`] (leaving no queue key).
-    Timeout(Duration),
-}
-
-/// Exclusive or shared.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Mode {
-    /// One holder, excluding every other holder.
-    #[default]
-    Exclusive,
-    /// Any number of shared holders, excluding exclusive ones; FIFO, so a waiting
-    /// exclusive request blocks shared requests that come after it.
-    Shared,
-}
+pub use jlock_core::{LockMode, Wait};
 
 /// How to take a lock.
 #[derive(Clone, Debug)]
 pub struct LockOptions<'a> {
-    mode: Mode,
+    mode: LockMode,
     wait: Wait,
     ttl: Duration,
     command: String,
@@ -75,7 +54,7 @@ pub struct LockOptions<'a> {
 impl Default for LockOptions<'_> {
     fn default() -> Self {
         LockOptions {
-            mode: Mode::Exclusive,
+            mode: LockMode::Exclusive,
             wait: Wait::Block,
             ttl: DEFAULT_TTL,
             command: String::new(),
@@ -90,7 +69,7 @@ impl<'a> LockOptions<'a> {
         Self::default()
     }
     /// Exclusive or shared (semaphores ignore it).
-    pub fn mode(mut self, mode: Mode) -> Self {
+    pub fn mode(mut self, mode: LockMode) -> Self {
         self.mode = mode;
         self
     }
@@ -218,8 +197,8 @@ impl Etcd {
     pub fn lock(&self, opts: &LockOptions) -> Result<EtcdLock> {
         let t = &self.inner.target;
         let (my, blocking) = match opts.mode {
-            Mode::Exclusive => (format!("{}x/", t.lock_prefix()), t.lock_prefix()),
-            Mode::Shared => (
+            LockMode::Exclusive => (format!("{}x/", t.lock_prefix()), t.lock_prefix()),
+            LockMode::Shared => (
                 format!("{}s/", t.lock_prefix()),
                 format!("{}x/", t.lock_prefix()),
             ),
@@ -269,8 +248,8 @@ fn acquire(
     let mut holder = HolderInfo::current(&opts.command);
     holder.mode = match (kind, opts.mode) {
         ("slot", _) => format!("slot/{}", spec.limit),
-        (_, Mode::Exclusive) => "exclusive".into(),
-        (_, Mode::Shared) => "shared".into(),
+        (_, LockMode::Exclusive) => "exclusive".into(),
+        (_, LockMode::Shared) => "shared".into(),
     };
     let (pipe_r, pipe_w) = std::io::pipe().map_err(|e| inner.engine("creating a pipe", e))?;
     let (tx, mut loss_rx) = tokio::sync::watch::channel(None);

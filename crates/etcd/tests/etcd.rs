@@ -6,7 +6,7 @@
 mod harness;
 
 use harness::{signal, worker, Cluster};
-use jlock_etcd::{ConnectOptions, Error, Etcd, LockOptions, LossReason, Mode, Target, Wait};
+use jlock_etcd::{ConnectOptions, Error, Etcd, LockMode, LockOptions, LossReason, Target, Wait};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -310,15 +310,15 @@ fn shared_holders_coexist_and_exclude_an_exclusive_one() {
     };
     let etcd = connect(&c, "rw");
     let nw = LockOptions::new().wait(Wait::NoWait);
-    let s1 = etcd.lock(&nw.clone().mode(Mode::Shared)).unwrap();
-    let s2 = etcd.lock(&nw.clone().mode(Mode::Shared)).unwrap();
+    let s1 = etcd.lock(&nw.clone().mode(LockMode::Shared)).unwrap();
+    let s2 = etcd.lock(&nw.clone().mode(LockMode::Shared)).unwrap();
     assert!(matches!(etcd.lock(&nw), Err(Error::Busy { .. })));
     drop(s1);
     assert!(matches!(etcd.lock(&nw), Err(Error::Busy { .. })));
     drop(s2);
     let x = etcd.lock(&nw).unwrap();
     assert!(matches!(
-        etcd.lock(&nw.clone().mode(Mode::Shared)),
+        etcd.lock(&nw.clone().mode(LockMode::Shared)),
         Err(Error::Busy { .. })
     ));
     drop(x);
