@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use jlock_core::document::{Document, Style};
+use jlock_core::document::{Style, SyntaxTree};
 use serde_json::{json, Value};
 
 fn document(size: usize) -> Vec<u8> {
@@ -65,7 +65,7 @@ fn main() {
     if std::env::var_os("ONE_SHOT").is_some() {
         // What one `jlock set` process does: one parse, edit, render.
         let (t, c) = (Instant::now(), cpu_now());
-        let (doc, mut v) = Document::parse(&bytes).expect("parses");
+        let (doc, mut v) = SyntaxTree::parse(&bytes).expect("parses");
         v["counter"] = json!(1);
         let out = doc.render(&bytes, &v, Style::Preserve).expect("renders");
         let (wall, cpu) = (t.elapsed(), cpu_now() - c);
@@ -86,13 +86,13 @@ fn main() {
     if std::env::var_os("PARSE_ONLY").is_some() {
         // For profiling the parser alone.
         for _ in 0..200 {
-            black_box(Document::parse(&bytes).expect("parses"));
+            black_box(SyntaxTree::parse(&bytes).expect("parses"));
         }
         return;
     }
     if std::env::var_os("RENDER_ONLY").is_some() {
         // For profiling the renderer alone.
-        let (doc, mut v) = Document::parse(&bytes).expect("parses");
+        let (doc, mut v) = SyntaxTree::parse(&bytes).expect("parses");
         for n in 0..1000 {
             v["counter"] = json!(n + 1);
             black_box(doc.render(&bytes, &v, Style::Preserve).expect("renders"));
@@ -107,7 +107,7 @@ fn main() {
     let mut changed = 0;
     for n in 0..RUNS {
         let (t, c) = (Instant::now(), cpu_now());
-        let (doc, mut v) = Document::parse(&bytes).expect("parses");
+        let (doc, mut v) = SyntaxTree::parse(&bytes).expect("parses");
         let parsed = cpu_now();
         v["counter"] = json!(n + 1);
         let out = doc.render(&bytes, &v, Style::Preserve).expect("renders");
@@ -146,7 +146,7 @@ fn main() {
         serde_read_cpu.push(cpu_now() - c);
     }
     // Render alone, on one parsed document (no parse, no freeing of trees).
-    let (doc, mut v) = Document::parse(&bytes).expect("parses");
+    let (doc, mut v) = SyntaxTree::parse(&bytes).expect("parses");
     let mut render_only = vec![];
     for n in 0..RUNS {
         v["counter"] = json!(n + 1);

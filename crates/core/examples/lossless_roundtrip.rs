@@ -2,7 +2,7 @@
 //!
 //! Run: `find / -name '*.json' -size -2M 2>/dev/null | xargs cargo run -p jlock-core --example lossless_roundtrip`
 
-use jlock_core::document::{Document, Style};
+use jlock_core::document::{Style, SyntaxTree};
 use serde_json::{json, Value};
 
 fn main() {
@@ -12,7 +12,7 @@ fn main() {
             skipped += 1;
             continue;
         };
-        let Ok((doc, v0)) = Document::parse(&bytes) else {
+        let Ok((doc, v0)) = SyntaxTree::parse(&bytes) else {
             skipped += 1;
             continue;
         };
@@ -32,7 +32,7 @@ fn main() {
             skipped += 1;
             continue;
         };
-        let (doc2, mut v2) = Document::parse(&mid).expect("our output parses");
+        let (doc2, mut v2) = SyntaxTree::parse(&mid).expect("our output parses");
         match &mut v2 {
             Value::Object(map) => {
                 map.shift_remove(key);

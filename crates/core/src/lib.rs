@@ -45,6 +45,7 @@ mod claim;
 mod disk;
 pub mod document;
 mod durability;
+pub mod engine;
 mod error;
 mod file_info;
 mod holders;
@@ -58,6 +59,7 @@ mod shared_dir;
 mod store;
 
 pub use crate::durability::Durability;
+pub use crate::engine::{Backend, CasDocument, Document};
 pub use crate::error::{Error, Operation, Result};
 pub use crate::holders::{holders, Holder};
 pub use crate::json_path::{JsonPath, Segment};

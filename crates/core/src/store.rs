@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Number, Value};
 
 use crate::disk::{Disk, Snapshot};
-use crate::document::{self, Document, Spellings, Style};
+use crate::document::{self, Spellings, Style, SyntaxTree};
 use crate::durability::Durability;
 use crate::error::{Error, Result};
 use crate::json_path::JsonPath;
@@ -366,20 +366,9 @@ impl Store {
         F: FnOnce(&mut Value) -> std::result::Result<(T, bool, Spellings), E>,
         E: From<Error>,
     {
-        let (tree, mut doc) = Document::parse_file(&snap.bytes, &self.target)?;
-        let (out, changed, sp) = f(&mut doc)?;
-        if changed {
-            let mut bytes = Vec::new();
-            if tree.render_into_file(
-                &snap.bytes,
-                &doc,
-                self.style,
-                &sp,
-                &self.target,
-                &mut bytes,
-            )? {
-                disk.store(&bytes, snap)?;
-            }
+        let (out, new) = crate::engine::edit_bytes(&snap.bytes, &self.target, self.style, f)?;
+        if let Some(bytes) = new {
+            disk.store(&bytes, snap)?;
         }
         Ok(out)
     }
@@ -461,7 +450,7 @@ impl Store {
     pub fn write_killed_after(&self, doc: &Value, cut: usize) -> Result<()> {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
-            let (tree, _) = Document::parse_file(&snap.bytes, &self.target)?;
+            let (tree, _) = SyntaxTree::parse_file(&snap.bytes, &self.target)?;
             let bytes = tree.render_file(
                 &snap.bytes,
                 doc,
@@ -552,18 +541,7 @@ impl Store {
         let by = by.into();
         self.transact_at(path, false, &Spellings::default(), |doc, rest| {
             let slot = rest.slot_mut(doc, &self.target)?;
-            let cur = match slot {
-                Value::Null => Number::from(0),
-                Value::Number(n) => n.clone(),
-                other => return Err(path.wrong_type(&self.target, "a number", other)),
-            };
-            let sum = document::number::add_numbers(&cur, &by).map_err(|why| Error::Overflow {
-                path: self.target.clone(),
-                at: path.to_string(),
-                message: why.to_string(),
-            })?;
-            *slot = Value::Number(sum.clone());
-            Ok((sum, true))
+            Ok((crate::engine::add_at(slot, path, &by, &self.target)?, true))
         })
     }
 

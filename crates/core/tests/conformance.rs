@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use jlock_core::document::{check, parse_value, Document, Spellings, Style};
+use jlock_core::document::{check, parse_value, Spellings, Style, SyntaxTree};
 use serde_json::Value;
 
 fn suite() -> Vec<(String, Vec<u8>)> {
@@ -30,7 +30,7 @@ fn suite() -> Vec<(String, Vec<u8>)> {
 fn jsontestsuite_parsing() {
     let mut seen = [0usize; 3];
     for (name, bytes) in suite() {
-        let ours = Document::parse(&bytes);
+        let ours = SyntaxTree::parse(&bytes);
         let value = parse_value(&bytes);
         // Reading spellings takes any bytes.
         let _ = Spellings::of(&bytes);

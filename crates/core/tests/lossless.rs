@@ -1,7 +1,7 @@
 //! Lossless documents: examples of what an edit rewrites, and property tests on documents in random layouts (serde_json as the oracle).
 
 use jlock_core::document::{
-    self, check, number::same_value, parse_value, Document, Style, MAX_DEPTH,
+    self, check, number::same_value, parse_value, Style, SyntaxTree, MAX_DEPTH,
 };
 use jlock_core::{JsonPath, Store};
 use proptest::prelude::*;
@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 /// Parses `old`, lets `f` change the value, renders it back.
 fn edit(old: &str, f: impl FnOnce(&mut Value)) -> String {
-    let (doc, mut v) = Document::parse(old.as_bytes()).unwrap();
+    let (doc, mut v) = SyntaxTree::parse(old.as_bytes()).unwrap();
     f(&mut v);
     let out = doc.render(old.as_bytes(), &v, Style::Preserve).unwrap();
     let out = String::from_utf8(out).unwrap();
@@ -65,7 +65,7 @@ fn layouts_stay_byte_for_byte() {
         // set + del gives the original bytes back.
         let mid = edit(old, |v| v["new"] = json!({"k": [1, "x"]}));
         assert_ne!(mid, old);
-        let (doc, mut v) = Document::parse(mid.as_bytes()).unwrap();
+        let (doc, mut v) = SyntaxTree::parse(mid.as_bytes()).unwrap();
         v.as_object_mut().unwrap().shift_remove("new");
         let back = doc.render(mid.as_bytes(), &v, Style::Preserve).unwrap();
         assert_eq!(String::from_utf8(back).unwrap(), old, "via {mid:?}");
@@ -125,7 +125,7 @@ fn new_and_empty_documents() {
     );
     assert_eq!(edit("3", |v| *v = json!(4)), "4");
     // A form feed is not whitespace: not an empty file but invalid JSON.
-    assert!(Document::parse(b"\x0c").is_err());
+    assert!(SyntaxTree::parse(b"\x0c").is_err());
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn removals_take_their_separator_and_line() {
 fn duplicate_keys() {
     let old = "{\"a\": 1, \"b\": 2, \"a\": 3}";
     assert_eq!(
-        Document::parse(old.as_bytes()).unwrap().1,
+        SyntaxTree::parse(old.as_bytes()).unwrap().1,
         json!({"a": 3, "b": 2})
     );
     // Untouched duplicates stay.
@@ -200,7 +200,7 @@ fn strings_keep_their_escapes() {
 #[test]
 fn restyle_on_request() {
     let old = "{\"a\":[1,\n2],   \"b\": 1E2}";
-    let (doc, v) = Document::parse(old.as_bytes()).unwrap();
+    let (doc, v) = SyntaxTree::parse(old.as_bytes()).unwrap();
     let pretty = doc.render(old.as_bytes(), &v, Style::Pretty).unwrap();
     assert_eq!(
         String::from_utf8(pretty).unwrap(),
@@ -229,19 +229,19 @@ fn restyle_on_request() {
 fn depth_is_bounded_both_ways() {
     // Bytes that are not the ones the tree was parsed from: no panic, the
     // whole document is written.
-    let (doc, _) = Document::parse(b"{\"a\": [1, 2, 3]}").unwrap();
+    let (doc, _) = SyntaxTree::parse(b"{\"a\": [1, 2, 3]}").unwrap();
     assert_eq!(
         doc.render(b"[]", &json!([1]), Style::Preserve).unwrap(),
         b"[\n  1\n]\n"
     );
 
     let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
-    assert!(Document::parse(deep(MAX_DEPTH).as_bytes()).is_ok());
-    assert!(Document::parse(deep(MAX_DEPTH + 1).as_bytes()).is_err());
+    assert!(SyntaxTree::parse(deep(MAX_DEPTH).as_bytes()).is_ok());
+    assert!(SyntaxTree::parse(deep(MAX_DEPTH + 1).as_bytes()).is_err());
     // serde_json refuses 128 levels: whatever it reads, we read.
     assert!(serde_json::from_str::<Value>(&deep(MAX_DEPTH - 1)).is_ok());
     assert!(serde_json::from_str::<Value>(&deep(MAX_DEPTH)).is_err());
-    let (doc, _) = Document::parse(b"[]").unwrap();
+    let (doc, _) = SyntaxTree::parse(b"[]").unwrap();
     let mut v = json!(1);
     for _ in 0..MAX_DEPTH {
         v = json!([v]);
@@ -254,7 +254,7 @@ fn depth_is_bounded_both_ways() {
     assert!(document::deeper_than(&too, MAX_DEPTH));
     // Inside a document, what counts is where the new value lands.
     let old = b"{\"a\": {\"b\": [0]}}";
-    let (doc, base) = Document::parse(old).unwrap();
+    let (doc, base) = SyntaxTree::parse(old).unwrap();
     let nest = |n: usize| (0..n).fold(json!(1), |v, _| json!([v]));
     for (n, ok) in [(MAX_DEPTH - 3, true), (MAX_DEPTH - 2, false)] {
         for place in 0..4 {
@@ -273,7 +273,7 @@ fn depth_is_bounded_both_ways() {
         }
     }
     // The error names the file.
-    let (doc, _) = Document::parse(b"[]").unwrap();
+    let (doc, _) = SyntaxTree::parse(b"[]").unwrap();
     let e = doc
         .render_file(
             b"[]",
@@ -302,7 +302,7 @@ fn numbers_from_the_issue_read_back_exactly() {
         ("0.10", "0.10"),
     ] {
         let v = num(n);
-        let (doc, _) = Document::parse(b"null").unwrap();
+        let (doc, _) = SyntaxTree::parse(b"null").unwrap();
         let out = doc.render(b"null", &v, Style::Preserve).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), written);
     }
@@ -629,7 +629,7 @@ fn small_value() -> impl Strategy<Value = Value> {
 }
 
 fn render_ok(old: &str, v: &Value) -> String {
-    let (doc, _) = Document::parse(old.as_bytes()).unwrap();
+    let (doc, _) = SyntaxTree::parse(old.as_bytes()).unwrap();
     String::from_utf8(doc.render(old.as_bytes(), v, Style::Preserve).unwrap()).unwrap()
 }
 
@@ -653,7 +653,7 @@ proptest! {
     #[test]
     fn parse_agrees_and_equal_renders_identical(g in gen(), l in layout()) {
         let text = text_of(&g, &l);
-        let (doc, v) = Document::parse(text.as_bytes()).unwrap();
+        let (doc, v) = SyntaxTree::parse(text.as_bytes()).unwrap();
         prop_assert_eq!(&v, &oracle(&text));
         prop_assert_eq!(&parse_value(text.as_bytes()).unwrap(), &v);
         let out = doc.render(text.as_bytes(), &oracle(&text), Style::Preserve).unwrap();
@@ -745,7 +745,7 @@ proptest! {
                 _ => bytes.push(b),
             }
         }
-        let ours = Document::parse(&bytes).map(|(_, v)| v);
+        let ours = SyntaxTree::parse(&bytes).map(|(_, v)| v);
         prop_assert_eq!(&ours, &parse_value(&bytes));
         let _ = document::Spellings::of(&bytes); // any bytes, no panic
         // The check that builds nothing accepts and refuses the same, with the same error.

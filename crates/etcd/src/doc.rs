@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// A document as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Document {
+pub struct KeyValue {
     /// The value's bytes.
     pub value: Vec<u8>,
     /// The key's modification revision (changes with every write).
@@ -61,7 +61,7 @@ impl Etcd {
     }
 
     /// Reads the document (a linearizable read). None if there is none.
-    pub fn read(&self) -> Result<Option<Document>> {
+    pub fn read(&self) -> Result<Option<KeyValue>> {
         let inner = &self.inner;
         let key = inner.target.document_key();
         let k = key.as_str();
@@ -70,7 +70,7 @@ impl Etcd {
             .block_on(inner.req("reading the document", |mut c| async move {
                 c.get(k, None).await
             }))?;
-        Ok(r.kvs().first().map(|kv| Document {
+        Ok(r.kvs().first().map(|kv| KeyValue {
             value: kv.value().to_vec(),
             revision: kv.mod_revision(),
         }))
@@ -303,7 +303,7 @@ impl Etcd {
 
 /// The document, its receipt and the lock key, as one read (or a failed compare) saw them.
 struct State {
-    doc: Option<Document>,
+    doc: Option<KeyValue>,
     /// The document key's version: writes since it was created (0: no key).
     version: i64,
     /// The document key's create revision (0: no key).
@@ -327,7 +327,7 @@ impl State {
         let receipt = receipt.as_ref().and_then(|g| g.kvs().first());
         let lock = gets.next();
         State {
-            doc: doc.map(|kv| Document {
+            doc: doc.map(|kv| KeyValue {
                 value: kv.value().to_vec(),
                 revision: kv.mod_revision(),
             }),
@@ -377,4 +377,55 @@ fn jitter() -> u64 {
         .unwrap_or(0);
     let x = t ^ ((std::process::id() as u64) << 32);
     x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16
+}
+
+/// A target's document as a [`jlock_core::Backend`]: every operation of
+/// [`jlock_core::Document`] (get, set, delete, incr, update) through
+/// [`jlock_core::CasDocument`], with the file store's rules, written by
+/// [`Etcd::update`]'s compare-and-swap.
+///
+/// ```no_run
+/// use jlock_core::{document::Style, CasDocument, Document};
+/// use jlock_etcd::{ConnectOptions, Etcd, EtcdDocument, Target};
+///
+/// let target = Target::parse("etcd://127.0.0.1:2379/deploys")?;
+/// let etcd = Etcd::connect(&target, &ConnectOptions::default())?;
+/// let doc = CasDocument::new(EtcdDocument::new(etcd), Style::Preserve);
+/// let n = Document::<jlock_etcd::Error>::incr(&doc, &".count".parse()?, 1.into())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct EtcdDocument {
+    etcd: Etcd,
+    /// The target, as errors about the document's content name it.
+    name: std::path::PathBuf,
+}
+
+impl EtcdDocument {
+    /// The document of the target `etcd` is connected to.
+    pub fn new(etcd: Etcd) -> EtcdDocument {
+        let name = std::path::PathBuf::from(etcd.target().to_string());
+        EtcdDocument { etcd, name }
+    }
+
+    /// The connection.
+    pub fn etcd(&self) -> &Etcd {
+        &self.etcd
+    }
+}
+
+impl jlock_core::Backend for EtcdDocument {
+    type Error = Error;
+
+    fn name(&self) -> &std::path::Path {
+        &self.name
+    }
+
+    fn read(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.etcd.read()?.map(|kv| kv.value))
+    }
+
+    fn transact(&self, edit: &mut jlock_core::engine::BytesEdit<'_>) -> Result<()> {
+        self.etcd.update(edit).map(|_| ())
+    }
 }

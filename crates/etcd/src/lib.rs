@@ -41,7 +41,7 @@ mod target;
 pub use client::{
     ConnectOptions, Etcd, TlsFiles, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REQUEST_BYTES,
 };
-pub use doc::{Document, Update};
+pub use doc::{EtcdDocument, KeyValue, Update};
 pub use error::{Error, LossReason, Result};
 pub use lock::{safety_margin, EtcdLock, LockMode, LockOptions, Wait, DEFAULT_TTL};
 pub use status::{Entry, HolderInfo, QueueStatus, Status, MAX_COMMAND_LEN};

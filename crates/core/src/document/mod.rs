@@ -1,17 +1,17 @@
 //! Lossless documents: a JSON file read into a `serde_json::Value` plus a concrete tree of where each value sits, so that an edit rewrites only the bytes of what it changed.
 //!
-//! The store reads a file with [`Document::parse_file`], lets the caller
-//! change the [`Value`], and writes back [`Document::render_file`]: the
+//! The store reads a file with [`SyntaxTree::parse_file`], lets the caller
+//! change the [`Value`], and writes back [`SyntaxTree::render_file`]: the
 //! original bytes in which only the values that differ were rewritten (laid
 //! out like their neighbours), or — with [`Style::Pretty`] / [`Style::Compact`]
 //! — the whole document restyled. If the new value equals the old one, the
 //! original bytes come back unchanged and need not be written.
 //!
 //! ```
-//! use jlock_core::document::{Document, Style};
+//! use jlock_core::document::{SyntaxTree, Style};
 //!
 //! let old = b"{\n\t\"name\": \"x\",\n\t\"n\": 1E2\n}";
-//! let (doc, mut value) = Document::parse(old)?;
+//! let (doc, mut value) = SyntaxTree::parse(old)?;
 //! value["n"] = serde_json::json!(101);
 //! value["new"] = serde_json::json!([1, 2]);
 //! let new = doc.render(old, &value, Style::Preserve)?;
@@ -50,23 +50,23 @@ pub const MAX_DEPTH: usize = 128;
 
 /// A parsed document: the concrete tree of the bytes it was parsed from.
 ///
-/// It does not hold the bytes; [`Document::render`] is given them again.
+/// It does not hold the bytes; [`SyntaxTree::render`] is given them again.
 #[derive(Clone, Debug)]
-pub struct Document {
+pub struct SyntaxTree {
     tree: Tree,
 }
 
-impl Document {
+impl SyntaxTree {
     /// Parses `bytes` (RFC 8259 JSON, optionally after a UTF-8 byte order
     /// mark; only whitespace means `null`) into the document and its value.
-    pub fn parse(bytes: &[u8]) -> std::result::Result<(Document, Value), SyntaxError> {
+    pub fn parse(bytes: &[u8]) -> std::result::Result<(SyntaxTree, Value), SyntaxError> {
         let (tree, value) = syntax::parse(bytes)?;
-        Ok((Document { tree }, value))
+        Ok((SyntaxTree { tree }, value))
     }
 
-    /// [`Document::parse`], with errors as [`Error::InvalidJson`] naming `file`.
-    pub fn parse_file(bytes: &[u8], file: &Path) -> Result<(Document, Value)> {
-        Document::parse(bytes).map_err(|e| invalid_json(e, file))
+    /// [`SyntaxTree::parse`], with errors as [`Error::InvalidJson`] naming `file`.
+    pub fn parse_file(bytes: &[u8], file: &Path) -> Result<(SyntaxTree, Value)> {
+        SyntaxTree::parse(bytes).map_err(|e| invalid_json(e, file))
     }
 
     /// True if the document was empty (nothing but whitespace).
@@ -86,7 +86,7 @@ impl Document {
         render::render(original, &self.tree, new, style, &Spellings::default())
     }
 
-    /// [`Document::render`], writing new numbers as `spellings` says — those
+    /// [`SyntaxTree::render`], writing new numbers as `spellings` says — those
     /// of the text the new values were read from (`1E2` stays `1E2`).
     pub fn render_spelled(
         &self,
@@ -98,7 +98,7 @@ impl Document {
         render::render(original, &self.tree, new, style, spellings)
     }
 
-    /// [`Document::render_spelled`] for the store: appends the new bytes to
+    /// [`SyntaxTree::render_spelled`] for the store: appends the new bytes to
     /// `out` (after whatever it holds, e.g. room for a journal header) and
     /// returns `Ok(true)`, or returns `Ok(false)` with `out` unchanged if the
     /// new bytes would be `original` itself — nothing to write. Errors are
@@ -116,7 +116,7 @@ impl Document {
             .map_err(|e| too_deep(e, file))
     }
 
-    /// [`Document::render_spelled`], with errors as [`Error::TooDeep`] naming `file`.
+    /// [`SyntaxTree::render_spelled`], with errors as [`Error::TooDeep`] naming `file`.
     pub fn render_file(
         &self,
         original: &[u8],
@@ -137,12 +137,12 @@ pub(crate) type PathEdit<'f, T> = dyn Fn(&mut Value, &JsonPath) -> Result<(T, bo
 
 /// An edit of the value at `path` in the document `bytes` that reads into
 /// values only the part it changes: the document is checked whole (same
-/// grammar and limits as [`Document::parse`]), the path followed over its
+/// grammar and limits as [`SyntaxTree::parse`]), the path followed over its
 /// bytes as far as it exists (to its parent, with `parent`) in the same
 /// pass, and only the
 /// value found there is parsed; `f` gets that value and the rest of the
 /// path, and returns its result and whether it changed anything. The bytes
-/// written are those [`Document::render`] would write for the whole
+/// written are those [`SyntaxTree::render`] would write for the whole
 /// document changed the same way ([`render::render_at`]).
 ///
 /// `None` means "take the whole-document path": the path is the root, the
@@ -241,7 +241,7 @@ pub fn parse_value(bytes: &[u8]) -> std::result::Result<Value, SyntaxError> {
     syntax::parse_value_only(bytes)
 }
 
-/// Checks that `bytes` are a document [`Document::parse`] accepts, with the
+/// Checks that `bytes` are a document [`SyntaxTree::parse`] accepts, with the
 /// same grammar, limits and errors, without building anything.
 ///
 /// ```
@@ -288,7 +288,7 @@ mod tests {
     /// One store-like update: `f` edits the value at the path's slot.
     fn update(bytes: &[u8], f: impl FnOnce(&mut Value) -> Result<()>) -> Result<Vec<u8>> {
         let file = Path::new("db.json");
-        let (doc, mut value) = Document::parse_file(bytes, file)?;
+        let (doc, mut value) = SyntaxTree::parse_file(bytes, file)?;
         f(&mut value)?;
         // As the store does: room for a header, then the document, if changed.
         let mut record = vec![0xAA; 8];
@@ -420,7 +420,7 @@ mod tests {
         assert!(err.to_string().starts_with("db.json: "), "{err}");
         // What was written is read back.
         let out = set(b"", &deep, json!([])).unwrap();
-        assert!(Document::parse(&out).is_ok());
+        assert!(SyntaxTree::parse(&out).is_ok());
         // A file too deep to read is invalid JSON with a position.
         let deep_file = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         let err = set(deep_file.as_bytes(), ".x", json!(1)).unwrap_err();
