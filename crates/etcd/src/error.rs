@@ -104,6 +104,17 @@ pub enum Error {
     },
     /// Something etcd cannot do soundly (see the message).
     NotSupported(&'static str),
+    /// The document's content or an edit of it was refused by the engine's
+    /// rules, as in a file (invalid JSON, a wrong type at a path, an
+    /// overflow): from [`jlock_core::Document`]'s operations on
+    /// [`crate::EtcdDocument`]. Nothing was written.
+    Document(jlock_core::Error),
+}
+
+impl From<jlock_core::Error> for Error {
+    fn from(e: jlock_core::Error) -> Error {
+        Error::Document(e)
+    }
 }
 
 impl fmt::Display for Error {
@@ -145,6 +156,7 @@ impl fmt::Display for Error {
                 detail,
             } => write!(f, "etcd at {endpoints}: {op} failed: {detail}"),
             Error::NotSupported(m) => write!(f, "not supported on etcd: {m}"),
+            Error::Document(e) => e.fmt(f),
         }
     }
 }
@@ -153,6 +165,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Rejected { source, .. } => Some(source.as_ref()),
+            Error::Document(e) => e.source(),
             _ => None,
         }
     }
