@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use jlock_core::{Durability, Wait};
 
-use crate::document::Target;
 use crate::exit::EXIT_CODES_HELP;
+use crate::target::Target;
 
 /// Coordinate processes through files: flock(2) locks and a crash-safe shared JSON file.
 #[derive(Debug, Parser)]
@@ -48,7 +48,7 @@ pub enum Command {
     Update(UpdateArgs),
     /// Tell whether a lock is free or held, by whom and since when.
     #[command(after_help = STATUS_HELP)]
-    Status(crate::status::StatusArgs),
+    Status(StatusArgs),
     /// Show, with real processes and real numbers, why a lock is needed and what it costs.
     #[command(after_help = DEMO_HELP)]
     Demo(DemoArgs),
@@ -86,6 +86,25 @@ pub struct DemoArgs {
 /// `bench` in a build without the lab (see [`DemoArgs`]).
 #[cfg(not(feature = "lab"))]
 pub type BenchArgs = DemoArgs;
+
+/// Options of `jlock status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A lock file, or a data file (one whose FILE.lock exists, or given --lock-file),
+    /// or an etcd://HOST:PORT[,HOST:PORT…]/NAME (with the `etcd` feature).
+    #[arg(value_name = "LOCKFILE|DATAFILE", value_parser = target_parser())]
+    pub path: Target,
+    /// The data file's lock file, if not DATAFILE.lock.
+    #[arg(long, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// How to reach an etcd:// or etcds:// target.
+    #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+}
 
 /// How long to wait for the lock, shared by every subcommand.
 #[derive(Debug, Args)]
@@ -204,6 +223,19 @@ impl EtcdArgs {
     }
 
     /// The TLS files given (none unless built with `etcd-tls`).
+    /// How to connect as these options say (`--connect-timeout`, default
+    /// [`jlock_etcd::DEFAULT_CONNECT_TIMEOUT`]; TLS files for `etcds://`).
+    pub fn connect_options(&self) -> jlock_etcd::ConnectOptions {
+        jlock_etcd::ConnectOptions {
+            connect_timeout: self
+                .connect_timeout
+                .unwrap_or(jlock_etcd::DEFAULT_CONNECT_TIMEOUT),
+            tls: self.tls_files(),
+            ..jlock_etcd::ConnectOptions::default()
+        }
+    }
+
+    /// The TLS files these options name.
     pub fn tls_files(&self) -> jlock_etcd::TlsFiles {
         #[cfg(feature = "etcd-tls")]
         return jlock_etcd::TlsFiles {

@@ -11,9 +11,8 @@ use serde_json::Value;
 
 use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, UpdateArgs};
 use crate::document;
-use crate::exit::{CliError, OK};
+use crate::exit::{status_code, CliError, OK};
 use crate::output::{print_line, try_print_line, Ui};
-use crate::run::status_code;
 
 fn parse_path(path: Option<&str>) -> Result<JsonPath, CliError> {
     Ok(JsonPath::parse(path.unwrap_or("."))?)

@@ -4,8 +4,7 @@
 //! over jlock-etcd's compare-and-swap. The operations themselves are the
 //! engine's (jlock-core's `engine`), written once for both.
 
-use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use jlock_core::document::Spellings;
 use jlock_core::{Document, JsonPath, Store};
@@ -14,58 +13,7 @@ use serde_json::{Number, Value};
 use crate::args::StoreArgs;
 use crate::exit::CliError;
 use crate::output::{Ui, WaitReport};
-
-/// Where a document lives, as the FILE argument names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// A JSON file on this machine's file system.
-    File(PathBuf),
-    /// A name on an etcd cluster: `etcd://HOST:PORT[,HOST:PORT…]/NAME`.
-    #[cfg(feature = "etcd")]
-    Etcd(jlock_etcd::Target),
-}
-
-impl Target {
-    /// Parses a FILE argument: a path, or (with the `etcd` feature) an
-    /// `etcd://` target. Any other URL scheme is refused, as is `etcd://` in
-    /// a build without the feature.
-    pub fn parse(arg: &OsStr) -> Result<Target, String> {
-        if let Some(s) = arg.to_str() {
-            #[cfg(feature = "etcd")]
-            if jlock_etcd::is_etcd_target(s) {
-                return jlock_etcd::Target::parse(s)
-                    .map(Target::Etcd)
-                    .map_err(|e| e.to_string());
-            }
-            if let Some((scheme, _)) = s.split_once("://") {
-                if !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '+')
-                {
-                    let hint = if scheme == "etcd" && cfg!(not(feature = "etcd")) {
-                        " (build jlock with `--features etcd`)"
-                    } else {
-                        ""
-                    };
-                    return Err(format!(
-                        "{s:?}: {scheme}:// targets are not supported by this jlock build{hint}"
-                    ));
-                }
-            }
-        }
-        Ok(Target::File(PathBuf::from(arg)))
-    }
-
-    /// The target as a user wrote it, for messages.
-    pub fn display(&self) -> String {
-        match self {
-            Target::File(p) => p.display().to_string(),
-            #[cfg(feature = "etcd")]
-            Target::Etcd(t) => t.to_string(),
-        }
-    }
-}
+use crate::target::Target;
 
 /// Opens the document the data command's options name: the one place where
 /// parsed options become a store.
@@ -83,7 +31,7 @@ pub fn open(args: &StoreArgs, ui: Ui) -> Result<Box<dyn Document<CliError>>, Cli
                     "--lock-file applies to files, not to {target}"
                 )));
             }
-            let etcd = crate::run::etcd_connect(target, &args.etcd)?;
+            let etcd = crate::target::connect(target, &args.etcd.connect_options())?;
             let backend = jlock_etcd::EtcdDocument::new(etcd);
             Ok(Box::new(jlock_core::CasDocument::new(
                 backend,

@@ -301,3 +301,13 @@ fn user_name(uid: u32) -> String {
         None => format!("uid {uid}"),
     }
 }
+
+/// The exit code a shell would report for `status`: the code, or 128+signal.
+pub fn status_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code as u8,
+        (None, Some(sig)) => 128u8.wrapping_add(sig as u8),
+        (None, None) => SOFTWARE,
+    }
+}

@@ -11,6 +11,7 @@ mod exit;
 mod output;
 mod run;
 mod status;
+mod target;
 
 use clap::{CommandFactory, Parser};
 

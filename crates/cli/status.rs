@@ -7,32 +7,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use clap::Args;
 use jlock_core::{holders, Error, Holder, LockMode, Semaphore, Store, Wait};
 use serde_json::{json, Value};
 
-use crate::document::Target;
+use crate::args::StatusArgs;
 use crate::exit::{CliError, OK};
 use crate::output::{describe, print_line, timestamp};
-
-/// Options of `jlock status`.
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// A lock file, or a data file (one whose FILE.lock exists, or given --lock-file),
-    /// or an etcd://HOST:PORT[,HOST:PORT…]/NAME (with the `etcd` feature).
-    #[arg(value_name = "LOCKFILE|DATAFILE", value_parser = crate::args::target_parser())]
-    pub path: Target,
-    /// The data file's lock file, if not DATAFILE.lock.
-    #[arg(long, value_name = "PATH")]
-    pub lock_file: Option<PathBuf>,
-    /// Print the status as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// How to reach an etcd:// or etcds:// target.
-    #[cfg(feature = "etcd")]
-    #[command(flatten)]
-    pub etcd: crate::args::EtcdArgs,
-}
+use crate::target::Target;
 
 fn mode_name(mode: LockMode) -> &'static str {
     match mode {
@@ -248,7 +229,7 @@ fn etcd_status(target: &jlock_etcd::Target, args: &StatusArgs) -> Result<u8, Cli
             "--lock-file applies to files, not to {target}"
         )));
     }
-    let etcd = crate::run::etcd_connect(target, &args.etcd)?;
+    let etcd = crate::target::connect(target, &args.etcd.connect_options())?;
     let st = etcd.status()?;
     let since = |e: &Entry| {
         Duration::try_from_secs_f64(e.holder.since)
