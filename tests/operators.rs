@@ -22,6 +22,22 @@ fn status_json(dir: &std::path::Path, path: &str) -> Value {
     serde_json::from_slice(&out).unwrap()
 }
 
+/// Looks until `jlock status` shows `pid` waiting for `lock` in the
+/// kernel's table — a waiter says so just before it blocks — and fails
+/// after 120 s rather than hang.
+fn await_kernel_waiter(dir: &std::path::Path, lock: &str, pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = status_json(dir, lock);
+        let waiters = s["waiters"].as_array().unwrap();
+        if waiters.iter().any(|w| w["pid"] == pid) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pid {pid} never waited: {s}");
+        std::thread::yield_now();
+    }
+}
+
 #[test]
 fn status_names_holder_and_waiter_from_the_kernel() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,29 +78,7 @@ fn status_names_holder_and_waiter_from_the_kernel() {
         )),
         "{said}"
     );
-    // It says so just before it blocks: look until the kernel shows it
-    // waiting (bounded, so a failure fails).
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let waiters = loop {
-        let s = status_json(dir.path(), "job.lock");
-        let found = s["waiters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["pid"] == waiter.id());
-        if found || Instant::now() > deadline {
-            break s["waiters"].clone();
-        }
-        std::thread::yield_now();
-    };
-    assert!(
-        waiters
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["pid"] == waiter.id()),
-        "{waiters}"
-    );
+    await_kernel_waiter(dir.path(), "job.lock", waiter.id());
     holder.release();
     assert!(waiter.wait().unwrap().success());
     jlock(dir.path(), &["status", "job.lock"])
@@ -336,34 +330,13 @@ fn a_timed_waiter_queues_in_the_kernel_like_flock() {
     let holder = Holder::jlock_run(dir.path(), &["job.lock"]);
     // A -w waiter that polled with LOCK_NB would never be in the kernel's
     // table, and would lose its turn to every blocked waiter.
-    let mut waiter = Command::new(jlock_bin())
+    let mut waiter = crate::util::test_process(&mut Command::new(jlock_bin()))
         .current_dir(dir.path())
         .args(["run", "-w", "600", "job.lock", "true"])
         .spawn()
         .unwrap();
-    // It says so just before it blocks: look until the kernel shows it
-    // waiting (bounded, so a failure fails).
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let waiters = loop {
-        let s = status_json(dir.path(), "job.lock");
-        let found = s["waiters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["pid"] == waiter.id());
-        if found || Instant::now() > deadline {
-            break s["waiters"].clone();
-        }
-        std::thread::yield_now();
-    };
-    assert!(
-        waiters
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w["pid"] == waiter.id()),
-        "{waiters}"
-    );
+    let _watchdog = crate::util::Watchdog::new(waiter.id());
+    await_kernel_waiter(dir.path(), "job.lock", waiter.id());
     holder.release();
     assert!(waiter.wait().unwrap().success());
 }
