@@ -502,25 +502,7 @@ impl Journal {
 /// Where the file system or platform cannot reserve, nothing is done (a
 /// failed write is then undone from the record).
 fn reserve(file: &File, offset: u64, len: u64, keep_size: bool) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::FallocateFlags;
-        let flags = if keep_size {
-            FallocateFlags::KEEP_SIZE
-        } else {
-            FallocateFlags::empty()
-        };
-        match rustix::fs::fallocate(file, flags, offset, len) {
-            Ok(()) => Ok(()),
-            Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, offset, len, keep_size);
-        Ok(())
-    }
+    crate::sys::reserve(file, offset, len, keep_size)
 }
 
 /// `pread` until `buf` is full or the file ends; returns the bytes read.

@@ -57,6 +57,7 @@ mod replace;
 mod semaphore;
 mod shared_dir;
 mod store;
+mod sys;
 
 pub use crate::durability::Durability;
 pub use crate::engine::{Backend, CasDocument, Document};
