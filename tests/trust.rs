@@ -565,3 +565,41 @@ fn names_up_to_the_longest_a_directory_allows_work_in_every_mode() {
         .stderr(contains("--lock-file"));
     assert!(!d.join(&name).exists());
 }
+
+#[test]
+fn a_world_writable_directory_without_the_sticky_bit_is_shared_too() {
+    let Some(user) = other_user() else { return };
+    let (dir, open) = open_dir();
+    let private = dir.path().join("private");
+    fs::create_dir(&private).unwrap();
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).unwrap();
+    let victim = private.join("empty");
+    fs::write(&victim, "").unwrap();
+    // Another user's links: to root's empty file, and dangling into root's
+    // private directory.
+    let lock = open.join("L");
+    std::os::unix::fs::symlink(&victim, &lock).unwrap();
+    chown(&lock, user);
+    let sidecar = open.join("r.json.lock");
+    std::os::unix::fs::symlink(private.join("created"), &sidecar).unwrap();
+    chown(&sidecar, user);
+    fs::write(open.join("r.json"), "{\"n\": 1}\n").unwrap();
+    jlock(&open, &["run", "L", "true"])
+        .assert()
+        .code(77)
+        .stderr(contains(format!("uid {}", user.0)));
+    jlock(&open, &["incr", "r.json", ".n"]).assert().code(77);
+    assert_eq!(
+        fs::read(&victim).unwrap(),
+        b"",
+        "a fence was written through the link"
+    );
+    assert!(
+        !private.join("created").exists(),
+        "a file was created through the link"
+    );
+    assert_eq!(
+        fs::read_to_string(open.join("r.json")).unwrap(),
+        "{\"n\": 1}\n"
+    );
+}

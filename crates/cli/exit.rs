@@ -53,7 +53,7 @@ Exit codes:
   74   I/O error: a file or directory that cannot be opened, read or written
   75   run etcd://: the lock was lost while CMD ran (lease expired or revoked,
        key deleted); CMD was stopped (SIGTERM to its group, SIGKILL 5 s later)
-  77   refused: a symlink in a shared directory (like /tmp) planted by another
+  77   refused: a symlink in a world-writable directory (like /tmp) planted by another
        user (last component or a directory on the way), a dangling one a file
        would be created through, or a journal or temporary file not owned by
        the data file's owner; or an edit of a data file this user may not

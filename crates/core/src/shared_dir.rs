@@ -1,6 +1,6 @@
-//! Who is trusted in a shared directory: in a world-writable directory with
-//! the sticky bit (like `/tmp`), anyone can plant a symbolic link or a file
-//! where jlock is about to open or create one.
+//! Who is trusted in a shared directory: in a world-writable directory (with
+//! the sticky bit, like `/tmp`, or without it), anyone can plant a symbolic
+//! link or a file where jlock is about to open or create one.
 //!
 //! The rules (docs/design.md, "Who is trusted in a shared directory"):
 //! * a symlink in a shared directory is followed only if this user or the
@@ -33,9 +33,10 @@ pub(crate) fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-/// True if `dir` is world-writable with the sticky bit set.
+/// True if `dir` is world-writable — with the sticky bit (like `/tmp`) or
+/// without it, where anyone may plant (and also delete or rename) anything.
 fn is_shared(dir: &Path) -> bool {
-    fs::metadata(dir).is_ok_and(|m| m.mode() & 0o1002 == 0o1002)
+    fs::metadata(dir).is_ok_and(|m| m.mode() & 0o002 != 0)
 }
 
 /// The directory a path's last component sits in (`.` for a bare name).
