@@ -245,19 +245,10 @@ impl Disk {
             // first). The common case costs no system call.
             return Ok(());
         }
-        let refuse = |reason: &str| {
-            Err(Error::NotWritable {
-                path: self.target.clone(),
-                reason: reason.into(),
-            })
-        };
         match accessat(CWD, &self.target, Access::WRITE_OK, AtFlags::EACCESS) {
             Ok(()) => {}
             Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
-                return refuse(
-                    "this user may not write the file, so may not edit it \
-                     (an edit needs write permission on the data file itself)",
-                )
+                return Err(self.not_writable(MAY_NOT_WRITE))
             }
             // EROFS and the like: the write itself will say so, before
             // anything is changed (the temporary file cannot be created).
@@ -266,13 +257,21 @@ impl Disk {
         if meta.uid != euid && euid != 0 {
             let dir = FileInfo::of_path_followed(&self.dir).at(Operation::Stat, &self.dir)?;
             if dir.mode & 0o1000 != 0 && dir.uid != euid {
-                return refuse(
+                return Err(self.not_writable(
                     "the file belongs to another user in a sticky directory, where only its \
                      owner (or root) may replace it",
-                );
+                ));
             }
         }
         Ok(())
+    }
+
+    /// [`Error::NotWritable`] for the data file, saying why.
+    fn not_writable(&self, reason: &str) -> Error {
+        Error::NotWritable {
+            path: self.target.clone(),
+            reason: reason.into(),
+        }
     }
 
     /// Creates the missing data file, empty, read-write if `write`; `None`
@@ -320,12 +319,7 @@ impl Disk {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
             Err(e) if write && e.kind() == io::ErrorKind::PermissionDenied => {
-                return Err(Error::NotWritable {
-                    path: self.target.clone(),
-                    reason: "this user may not write the file, so may not edit it \
-                             (an edit needs write permission on the data file itself)"
-                        .into(),
-                })
+                return Err(self.not_writable(MAY_NOT_WRITE))
             }
             Err(e) => return Err(Error::io(Operation::Read, &self.target, e)),
         };
@@ -425,6 +419,10 @@ impl Disk {
         }
     }
 }
+
+/// Why an edit of a file this user may not write is refused.
+const MAY_NOT_WRITE: &str = "this user may not write the file, so may not edit it \
+     (an edit needs write permission on the data file itself)";
 
 /// A data file an update created, empty, only to have a file to lock:
 /// removed when dropped (unless [`Created::keep`]), if the path still names

@@ -247,15 +247,7 @@ impl LockFile {
 
     /// The error for a lock still held elsewhere when `wait` ends.
     fn busy(&self, wait: Wait, start: Instant) -> Error {
-        match wait {
-            Wait::Timeout(_) => Error::LockTimeout {
-                path: self.path.clone(),
-                waited: start.elapsed(),
-            },
-            _ => Error::LockConflict {
-                path: self.path.clone(),
-            },
-        }
+        busy(&self.path, wait, start)
     }
 
     /// Whether the path still names the file this `LockFile` has open.
@@ -336,26 +328,11 @@ impl LockFile {
 
     /// One non-blocking attempt: `Ok(true)` if taken, `Ok(false)` if it would block.
     fn try_flock(&mut self, mode: LockMode) -> Result<bool> {
-        let mut reopened = false;
-        loop {
-            let res = match mode {
-                LockMode::Exclusive => fs4::FileExt::try_lock(&self.file),
-                LockMode::Shared => fs4::FileExt::try_lock_shared(&self.file),
-            };
-            // fs4 reports "would block" as an error value; it must never be
-            // mistaken for success, nor for an I/O failure.
-            match res {
-                Ok(()) => return Ok(true),
-                Err(TryLockError::WouldBlock) => return Ok(false),
-                Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(TryLockError::Error(e)) if !reopened && self.reopen_for_nfs(mode, &e) => {
-                    reopened = true
-                }
-                Err(TryLockError::Error(e)) => {
-                    return Err(Error::io(Operation::Lock, &self.path, e))
-                }
-            }
+        match try_lock_file(&self.file, mode) {
+            Err(e) if self.reopen_for_nfs(mode, &e) => try_lock_file(&self.file, mode),
+            other => other,
         }
+        .map_err(|e| Error::io(Operation::Lock, &self.path, e))
     }
 
     /// NFS emulates `flock(2)` with `fcntl` locks, which need a descriptor
@@ -429,21 +406,8 @@ impl LockFile {
     /// Polls with a short back-off until `limit` has passed: the fallback of
     /// [`lock_until`](Self::lock_until).
     fn poll_until(&mut self, mode: LockMode, start: Instant, limit: Duration) -> Result<()> {
-        let mut pause = Duration::from_micros(500);
-        loop {
-            if self.try_flock(mode)? {
-                return Ok(());
-            }
-            let waited = start.elapsed();
-            if waited >= limit {
-                return Err(Error::LockTimeout {
-                    path: self.path.clone(),
-                    waited,
-                });
-            }
-            thread::sleep(pause.min(limit - waited));
-            pause = (pause * 2).min(MAX_POLL);
-        }
+        let path = self.path.clone();
+        poll(|| self.try_flock(mode), start, limit, &path)
     }
 }
 
@@ -490,38 +454,71 @@ pub(crate) fn lock_file(
     start: Instant,
     path: &Path,
 ) -> Result<()> {
-    let err = |e| Error::io(Operation::Lock, path, e);
-    let mut pause = Duration::from_micros(500);
+    let attempt = || try_lock_file(file, mode).map_err(|e| Error::io(Operation::Lock, path, e));
+    if attempt()? {
+        return Ok(());
+    }
+    match wait {
+        Wait::NoWait => Err(busy(path, wait, start)),
+        Wait::Timeout(limit) => poll(attempt, start, limit, path),
+        _ => flock_blocking(file, mode).map_err(|e| Error::io(Operation::Lock, path, e)),
+    }
+}
+
+/// One non-blocking `flock(2)`: `Ok(true)` if taken, `Ok(false)` if it
+/// would block; resumed after a signal.
+fn try_lock_file(file: &File, mode: LockMode) -> io::Result<bool> {
     loop {
         let res = match mode {
             LockMode::Exclusive => fs4::FileExt::try_lock(file),
             LockMode::Shared => fs4::FileExt::try_lock_shared(file),
         };
+        // fs4 reports "would block" as an error value; it must never be
+        // mistaken for success, nor for an I/O failure.
         match res {
-            Ok(()) => return Ok(()),
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(TryLockError::Error(e)) => return Err(err(e)),
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock) => return Ok(false),
+            Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(TryLockError::Error(e)) => return Err(e),
         }
-        match wait {
-            Wait::NoWait => {
-                return Err(Error::LockConflict {
-                    path: path.to_path_buf(),
-                })
-            }
-            Wait::Timeout(limit) => {
-                let waited = start.elapsed();
-                if waited >= limit {
-                    return Err(Error::LockTimeout {
-                        path: path.to_path_buf(),
-                        waited,
-                    });
-                }
-                thread::sleep(pause.min(limit - waited));
-                pause = (pause * 2).min(MAX_POLL);
-            }
-            _ => return flock_blocking(file, mode).map_err(err),
+    }
+}
+
+/// Calls `attempt` with a short back-off (0.5 ms doubling to
+/// [`MAX_POLL`]) until it succeeds or `limit` has passed since `start`.
+fn poll(
+    mut attempt: impl FnMut() -> Result<bool>,
+    start: Instant,
+    limit: Duration,
+    path: &Path,
+) -> Result<()> {
+    let mut pause = Duration::from_micros(500);
+    loop {
+        if attempt()? {
+            return Ok(());
         }
+        let waited = start.elapsed();
+        if waited >= limit {
+            return Err(Error::LockTimeout {
+                path: path.to_path_buf(),
+                waited,
+            });
+        }
+        thread::sleep(pause.min(limit - waited));
+        pause = (pause * 2).min(MAX_POLL);
+    }
+}
+
+/// The error for a lock on `path` still held elsewhere when `wait` ends.
+fn busy(path: &Path, wait: Wait, start: Instant) -> Error {
+    match wait {
+        Wait::Timeout(_) => Error::LockTimeout {
+            path: path.to_path_buf(),
+            waited: start.elapsed(),
+        },
+        _ => Error::LockConflict {
+            path: path.to_path_buf(),
+        },
     }
 }
 

@@ -87,19 +87,28 @@ pub(crate) fn replace(
     // file from one left by a writer killed (see `in_use`).
     let _ = fs4::FileExt::try_lock(temp.as_file());
 
-    if let (Some(old), false) = (old, exact) {
-        *creation = Some(
-            copy_owner_and_mode(temp.as_file(), old).at(Operation::SetPermissions, &temp_path)?,
-        );
-    }
-    temp.write_all(bytes).at(Operation::Write, &temp_path)?;
-    if fsync {
-        temp.as_file().sync_data().at(Operation::Sync, &temp_path)?;
+    // Owner and mode as the old file's, the bytes, and (fsync) the data on
+    // disk: the same for a temporary file of either name.
+    let fill = |temp: &mut tempfile::NamedTempFile| -> Result<Option<Creation>> {
+        let made = match (old, exact) {
+            (Some(old), false) => Some(
+                copy_owner_and_mode(temp.as_file(), old)
+                    .at(Operation::SetPermissions, &temp_path)?,
+            ),
+            _ => None,
+        };
+        temp.write_all(bytes).at(Operation::Write, &temp_path)?;
+        if fsync {
+            temp.as_file().sync_data().at(Operation::Sync, &temp_path)?;
+        }
+        Ok(made)
+    };
+    if let Some(made) = fill(&mut temp)? {
+        *creation = Some(made);
     }
     // Rename while it is still open (and locked). If the rename fails,
     // dropping the file inside the error removes it.
-    let renamed = temp.persist(target);
-    match renamed {
+    match temp.persist(target) {
         Ok(file) => drop(file),
         // Removed as stale by a writer that looked between our create and
         // our lock (only if two writers work at once, which the data file's
@@ -107,21 +116,12 @@ pub(crate) fn replace(
         // of our own.
         Err(e) if e.error.kind() == io::ErrorKind::NotFound && e.file.path() == temp_path => {
             drop(e);
-            let mut own = tempfile::Builder::new();
-            own.prefix(&name)
-                .suffix("")
+            let mut own = builder
                 .rand_bytes(8)
-                .permissions(Permissions::from_mode(mode));
-            let mut temp = own.tempfile_in(dir).at(Operation::CreateTemp, &temp_path)?;
-            if let (Some(old), false) = (old, exact) {
-                copy_owner_and_mode(temp.as_file(), old)
-                    .at(Operation::SetPermissions, &temp_path)?;
-            }
-            temp.write_all(bytes).at(Operation::Write, &temp_path)?;
-            if fsync {
-                temp.as_file().sync_data().at(Operation::Sync, &temp_path)?;
-            }
-            temp.persist(target)
+                .tempfile_in(dir)
+                .at(Operation::CreateTemp, &temp_path)?;
+            fill(&mut own)?;
+            own.persist(target)
                 .map_err(|e| Error::io(Operation::Rename, target, e.error))?;
         }
         Err(e) => return Err(Error::io(Operation::Rename, target, e.error)),
