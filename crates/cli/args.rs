@@ -251,8 +251,8 @@ impl EtcdArgs {
 impl StoreArgs {
     /// How updates write the document: `--compact`, `--pretty`, or (by
     /// default) only what changed.
-    pub fn style(&self) -> jlock_core::document::Style {
-        use jlock_core::document::Style;
+    pub fn style(&self) -> jlock_json::Style {
+        use jlock_json::Style;
         match (self.compact, self.pretty) {
             (true, _) => Style::Compact,
             (_, true) => Style::Pretty,

@@ -5,8 +5,8 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use jlock_core::document::Spellings;
 use jlock_core::JsonPath;
+use jlock_json::Spellings;
 use serde_json::Value;
 
 use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, UpdateArgs};
@@ -22,7 +22,7 @@ fn to_text(value: &Value, raw: bool, spellings: &Spellings) -> String {
     match value {
         Value::String(s) if raw => s.clone(),
         // Numbers as the file spelled them (`1E2`, not `1e+2`).
-        v => jlock_core::document::value_text(v, true, spellings),
+        v => jlock_json::value_text(v, true, spellings),
     }
 }
 
@@ -193,7 +193,7 @@ fn parse_json_arg(text: &str) -> Result<Value, String> {
     if is_blank(text.as_bytes()) {
         return Err("it is empty".into());
     }
-    jlock_core::document::parse_value(text.as_bytes()).map_err(|e| e.to_string())
+    jlock_json::parse_value(text.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// Parses exactly one JSON document (surrounding white space allowed),
@@ -202,7 +202,7 @@ fn parse_one_document(bytes: &[u8]) -> Result<Value, String> {
     if is_blank(bytes) {
         return Err("printed nothing".into());
     }
-    jlock_core::document::parse_value(bytes).map_err(|e| {
+    jlock_json::parse_value(bytes).map_err(|e| {
         let text = e.to_string();
         if text.contains("trailing") || text.contains("after the") {
             format!("printed more than one JSON document ({text})")

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use jlock_core::document::Spellings;
 use jlock_core::{Document, JsonPath, Store};
+use jlock_json::Spellings;
 use serde_json::{Number, Value};
 
 use crate::args::StoreArgs;

@@ -198,9 +198,10 @@ impl CliError {
                  with --lock-file (data commands), or shorten the name"
                     .into(),
             ),
-            CliError::Core(E::InvalidJson { .. }) => {
-                Some("fix the file by hand; jlock never writes invalid JSON".into())
-            }
+            CliError::Core(E::Json {
+                error: jlock_json::Error::InvalidJson { .. },
+                path: Some(_),
+            }) => Some("fix the file by hand; jlock never writes invalid JSON".into()),
             CliError::Core(E::UnsafePath {
                 path,
                 owner: Some(uid),
@@ -217,9 +218,10 @@ impl CliError {
             CliError::Unprinted { .. } => Some(
                 "the update is in the file; running the command again would apply it twice".into(),
             ),
-            CliError::Core(E::BadPath { .. }) => {
-                Some("paths look like .a.b[0] (jq) or /a/b/0 (JSON Pointer)".into())
-            }
+            CliError::Core(E::Json {
+                error: jlock_json::Error::BadPath { .. },
+                ..
+            }) => Some("paths look like .a.b[0] (jq) or /a/b/0 (JSON Pointer)".into()),
             #[cfg(feature = "etcd")]
             CliError::Etcd(jlock_etcd::Error::Unreachable { endpoints, .. }) => Some(format!(
                 "is etcd running there? `etcdctl --endpoints={endpoints} endpoint health`; \
@@ -282,6 +284,12 @@ impl From<jlock_etcd::Error> for CliError {
 impl From<jlock_core::Error> for CliError {
     fn from(e: jlock_core::Error) -> CliError {
         CliError::Core(e)
+    }
+}
+
+impl From<jlock_json::Error> for CliError {
+    fn from(e: jlock_json::Error) -> CliError {
+        CliError::Core(e.into())
     }
 }
 

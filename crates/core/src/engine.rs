@@ -12,9 +12,9 @@
 //!   [`CasDocument`].
 //!
 //! Both run the same rules: [`edit_bytes`] is the one whole-document edit
-//! (parse, change, render only what changed), and [`add_at`] the one
-//! increment (a missing or `null` value counts as 0, anything but a number
-//! is an error naming the path, exact arithmetic, overflow an error).
+//! (parse, change, render only what changed), and [`jlock_json::add_at`]
+//! the one increment (a missing or `null` value counts as 0, anything but a
+//! number is an error naming the path, exact arithmetic, overflow an error).
 //!
 //! ```
 //! use jlock_core::{Document, Error, JsonPath, Store};
@@ -32,9 +32,9 @@ use std::path::Path;
 
 use serde_json::{Number, Value};
 
-use crate::document::{self, Spellings, Style, SyntaxTree};
-use crate::error::{Error, Result};
-use crate::json_path::JsonPath;
+use jlock_json::{add_at, JsonPath, Spellings, Style, SyntaxTree};
+
+use crate::error::{Error, JsonContext};
 use crate::store::Store;
 
 /// A JSON document several processes share, whatever holds it: the
@@ -56,7 +56,7 @@ pub trait Document<E> {
     ) -> std::result::Result<(), E>;
     /// Removes the value at `path`; `false` (and nothing written) if there was none.
     fn delete(&self, path: &JsonPath) -> std::result::Result<bool, E>;
-    /// Adds `by` to the number at `path` (see [`add_at`]) and returns the new value.
+    /// Adds `by` to the number at `path` (see [`jlock_json::add_at`]) and returns the new value.
     fn incr(&self, path: &JsonPath, by: Number) -> std::result::Result<Number, E>;
     /// Changes the whole document with `edit`, which returns how the numbers
     /// of its new values are spelled; nothing is written if `edit` fails.
@@ -112,37 +112,20 @@ pub fn edit_bytes<T, E>(
 where
     E: From<Error>,
 {
-    let (tree, mut doc) = SyntaxTree::parse_file(bytes, file)?;
+    let (tree, mut doc) = SyntaxTree::parse(bytes).in_document(file)?;
     let (out, changed, spellings) = f(&mut doc)?;
     if !changed {
         return Ok((out, None));
     }
     let mut new = Vec::new();
-    if tree.render_into_file(bytes, &doc, style, &spellings, file, &mut new)? {
+    if tree
+        .render_into(bytes, &doc, style, &spellings, &mut new)
+        .in_document(file)?
+    {
         Ok((out, Some(new)))
     } else {
         Ok((out, None))
     }
-}
-
-/// The increment, the one place it is written: adds `by` to the value in
-/// `slot` (the value `path` reaches in `file`'s document), exactly, and
-/// returns the sum. A missing or `null` value counts as 0; anything else
-/// that is not a number is [`Error::WrongType`]; a sum past the bounds of
-/// [`document::number::add_numbers`] is [`Error::Overflow`].
-pub fn add_at(slot: &mut Value, path: &JsonPath, by: &Number, file: &Path) -> Result<Number> {
-    let current = match slot {
-        Value::Null => Number::from(0),
-        Value::Number(n) => n.clone(),
-        other => return Err(path.wrong_type(file, "a number", other)),
-    };
-    let sum = document::number::add_numbers(&current, by).map_err(|why| Error::Overflow {
-        path: file.to_path_buf(),
-        at: path.to_string(),
-        message: why.to_string(),
-    })?;
-    *slot = Value::Number(sum.clone());
-    Ok(sum)
 }
 
 /// What a backend's compare-and-swap is told when the edit itself failed:
@@ -185,7 +168,7 @@ pub trait Backend {
 }
 
 /// Every [`Document`] operation over a compare-and-swap [`Backend`], with
-/// the same rules as the file store ([`edit_bytes`], [`add_at`]).
+/// the same rules as the file store ([`edit_bytes`], [`jlock_json::add_at`]).
 #[derive(Debug)]
 pub struct CasDocument<B> {
     backend: B,
@@ -259,8 +242,8 @@ where
             return Ok(None);
         };
         let name = self.backend.name();
-        let doc = document::parse_value_file(&bytes, name)?;
-        let found = path.get_in(&doc, name)?.cloned();
+        let doc = jlock_json::parse_value(&bytes).in_document(name)?;
+        let found = path.get(&doc).in_document(name)?.cloned();
         Ok(found.map(|v| (v, Spellings::of(&bytes))))
     }
 
@@ -272,7 +255,7 @@ where
     ) -> std::result::Result<(), E> {
         let name = self.backend.name();
         self.transact(|doc| {
-            *path.slot_mut(doc, name)? = value.clone();
+            *path.slot_mut(doc).in_document(name)? = value.clone();
             Ok(((), true, spellings.clone()))
         })
     }
@@ -280,7 +263,7 @@ where
     fn delete(&self, path: &JsonPath) -> std::result::Result<bool, E> {
         let name = self.backend.name();
         self.transact(|doc| {
-            let gone = path.remove_in(doc, name)?;
+            let gone = path.remove(doc).in_document(name)?;
             Ok((gone, gone, Spellings::default()))
         })
     }
@@ -288,7 +271,8 @@ where
     fn incr(&self, path: &JsonPath, by: Number) -> std::result::Result<Number, E> {
         let name = self.backend.name();
         self.transact(|doc| {
-            let sum = add_at(path.slot_mut(doc, name)?, path, &by, name)?;
+            let slot = path.slot_mut(doc).in_document(name)?;
+            let sum = add_at(slot, path, &by).in_document(name)?;
             Ok((sum, true, Spellings::default()))
         })
     }
@@ -304,6 +288,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Result;
     use std::cell::RefCell;
     use std::path::PathBuf;
 
@@ -389,7 +374,16 @@ mod tests {
         );
         // The same errors as the file store, naming the document and path.
         let err = Document::<Error>::incr(&doc, &".s".parse().unwrap(), 1.into()).unwrap_err();
-        assert!(matches!(err, Error::WrongType { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Json {
+                    error: jlock_json::Error::WrongType { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("mem://doc"), "{err}");
         let (v, _) = Document::<Error>::get(&doc, &".n".parse().unwrap())
             .unwrap()

@@ -43,14 +43,12 @@ compile_error!(
 
 mod claim;
 mod disk;
-pub mod document;
 mod durability;
 pub mod engine;
 mod error;
 mod file_info;
 mod holders;
 mod journal;
-mod json_path;
 mod lock;
 mod names;
 mod replace;
@@ -63,7 +61,7 @@ pub use crate::durability::Durability;
 pub use crate::engine::{Backend, CasDocument, Document};
 pub use crate::error::{Error, Operation, Result};
 pub use crate::holders::{holders, Holder};
-pub use crate::json_path::{JsonPath, Segment};
 pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::semaphore::{Semaphore, SemaphoreGuard};
 pub use crate::store::{Store, StoreBuilder};
+pub use jlock_json::{JsonPath, Segment, Spellings, Style};

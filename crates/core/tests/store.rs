@@ -14,6 +14,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jlock_core::{Durability, Error, JsonPath, Store};
+use jlock_json::Error as JsonError;
 use serde_json::{json, Value};
 
 fn root() -> JsonPath {
@@ -96,7 +97,16 @@ fn incr_counts_from_zero_adds_exactly_and_bounds_its_work() {
     fs::write(&path, "{\"huge\": 1e999999999}").unwrap();
     let before = fs::read(&path).unwrap();
     let err = store.incr(&p(".huge"), 1).unwrap_err();
-    assert!(matches!(err, Error::Overflow { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Json {
+                error: JsonError::Overflow { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(fs::read(&path).unwrap(), before);
 }
 
@@ -110,7 +120,10 @@ fn bad_data_is_an_error_and_leaves_the_file_byte_for_byte() {
     let before = fs::read(&path).unwrap();
     let err = store.incr(&p(".count"), 1).unwrap_err();
     match &err {
-        Error::InvalidJson { line, column, .. } => assert_eq!((*line, *column), (3, 3)),
+        Error::Json {
+            error: JsonError::InvalidJson { line, column, .. },
+            ..
+        } => assert_eq!((*line, *column), (3, 3)),
         other => panic!("expected InvalidJson, got {other:?}"),
     }
     assert!(
@@ -125,25 +138,43 @@ fn bad_data_is_an_error_and_leaves_the_file_byte_for_byte() {
     assert!(
         matches!(
             err,
-            Error::WrongType {
-                found: "a string",
+            Error::Json {
+                error: JsonError::WrongType {
+                    found: "a string",
+                    ..
+                },
                 ..
             }
         ),
         "{err:?}"
     );
     let err = store.set(&p(".name.first"), json!(1)).unwrap_err();
-    assert!(matches!(err, Error::WrongType { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Json {
+                error: JsonError::WrongType { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let err: Error = store
         .update(|doc| {
             doc["name"] = json!("changed");
-            Err::<(), _>(Error::BadPath {
+            Err::<(), _>(Error::from(JsonError::BadPath {
                 input: "caller".into(),
                 reason: "closure failed".into(),
-            })
+            }))
         })
         .unwrap_err();
-    assert!(matches!(err, Error::BadPath { .. }));
+    assert!(matches!(
+        err,
+        Error::Json {
+            error: JsonError::BadPath { .. },
+            path: None
+        }
+    ));
     assert_eq!(fs::read(&path).unwrap(), before);
     let leftovers: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
