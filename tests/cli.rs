@@ -125,9 +125,10 @@ fn status_of_a_slots_lock_names_every_slot() {
         .stdout(contains("heavy: 1 of 2 slots held"))
         .stdout(contains(format!("pid {}", a.child.id())));
     let b = crate::util::Holder::jlock_run(dir.path(), &["--slots", "2", "heavy"]);
+    // Every slot held: exit 1.
     let out = jlock(dir.path(), &["status", "--json", "heavy"])
         .assert()
-        .success();
+        .code(1);
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(
         (v["state"].as_str(), v["held"].as_u64()),

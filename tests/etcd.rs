@@ -44,6 +44,19 @@ fn run_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `jlock status … TARGET` of a held lock (or a semaphore with every slot
+/// held): its output, once the exit code said so (1; 0 means free).
+fn status_held(dir: &Path, args: &[&str]) -> String {
+    let out = jlock(dir, args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "jlock {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn output(dir: &Path, args: &[&str]) -> Output {
     jlock(dir, args).stdin(Stdio::null()).output().unwrap()
 }
@@ -239,7 +252,7 @@ fn a_revoked_lease_stops_the_command_with_the_loss_code() {
         "sleep 600 & echo $! > pid; echo held; wait",
     );
     let status: serde_json::Value =
-        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+        serde_json::from_str(&status_held(dir.path(), &["status", "--json", &t])).unwrap();
     let lease = status["holders"][0]["lease"].as_str().unwrap().to_string();
     e.etcdctl(&["lease", "revoke", &lease]).unwrap();
     let (code, stderr) = h.finish();
@@ -609,7 +622,7 @@ fn slots_let_n_commands_run_at_once() {
         Some(1)
     );
     let status: serde_json::Value =
-        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+        serde_json::from_str(&status_held(dir.path(), &["status", "--json", &t])).unwrap();
     assert_eq!(status["slots"]["holders"].as_array().unwrap().len(), 2);
     for h in [a, b] {
         let mut c = h.child;
@@ -678,6 +691,15 @@ fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
     let Some(e) = start("status") else { return };
     let dir = tempfile::tempdir().unwrap();
     let t = e.target("st");
+    // Free: exit 0, and `-q` prints nothing; nothing of NAME exists yet.
+    let free = jlock(dir.path(), &["-q", "status", &t]).output().unwrap();
+    assert_eq!((free.status.code(), free.stdout.len()), (Some(0), 0));
+    let v: serde_json::Value =
+        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["exists"].as_bool()),
+        (Some("free"), Some(false))
+    );
     let h = hold(
         dir.path(),
         &["--ttl", "2", &t],
@@ -691,7 +713,8 @@ fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
     eventually("the waiter queued", || {
         keys(&e, "jlock/st/.lock/").len() == 2
     });
-    let text = run_ok(dir.path(), &["status", &t]);
+    let text = status_held(dir.path(), &["status", &t]);
+    assert_eq!(status_held(dir.path(), &["-q", "status", &t]), "");
     assert!(
         text.contains(&format!("{t} (lock): held exclusive by")),
         "{text}"
@@ -703,7 +726,7 @@ fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
     assert!(text.contains("waiting for it:"), "{text}");
     assert!(text.contains(&format!("pid {}", waiter.id())), "{text}");
     let v: serde_json::Value =
-        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+        serde_json::from_str(&status_held(dir.path(), &["status", "--json", &t])).unwrap();
     assert_eq!(v["state"], "exclusive");
     assert_eq!(v["holders"][0]["pid"], h.child.id());
     assert_eq!(v["holders"][0]["fence"], fence);

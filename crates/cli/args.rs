@@ -507,8 +507,12 @@ Examples:
   jlock status build.lock        # free, or held by whom (pid, command, since when)
   jlock status db.json           # a data file: size, last change, journal, and its lock
   jlock status --json build.lock
+  if jlock -q status build.lock; then echo free; fi
 
-Read from the kernel's lock table (/proc/locks), as lslocks does.";
+Exit 0 if the lock is free (a --slots lock: a slot is free), 1 if it is held; -q prints
+nothing. A lock file that does not exist is free (\"no lock file yet\"; \"exists\": false
+in the JSON) and is not created. Read from the kernel's lock table (/proc/locks), as
+lslocks does; for etcd://NAME, from its queue keys.";
 
 const COMPLETIONS_HELP: &str = "\
 Examples:

@@ -11,6 +11,8 @@ pub const OK: u8 = 0;
 pub const APPLIED_UNPRINTED: u8 = 3;
 /// The lock is held (`-n`) or the wait timed out (`-w`); `run -E` changes it.
 pub const CONFLICT: u8 = 1;
+/// `status`: the lock is held (a semaphore: every slot); 0 means free.
+pub const HELD: u8 = 1;
 /// Bad command line: unknown option, bad path syntax, a VALUE that is not JSON.
 pub const USAGE: u8 = 64;
 /// Bad data: invalid JSON in the file or from an `update` command, a wrong
@@ -43,7 +45,8 @@ pub const NOT_FOUND: u8 = 127;
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
-  1    lock conflict (-n) or timeout (-w); run -E CODE picks another
+  1    lock conflict (-n) or timeout (-w); run -E CODE picks another;
+       status: the lock is held (every slot of a --slots lock), 0: free
   3    incr: applied, but the new value could not be printed (do not retry)
   64   usage: bad option, bad path syntax, VALUE or --by that is not JSON
   65   bad data: invalid JSON in FILE or printed by an update command,

@@ -94,7 +94,7 @@ fn run() -> i32 {
         Command::Del(a) => data::del(a, &ui),
         Command::Incr(a) => data::incr(a, &ui),
         Command::Update(a) => data::update(a, &ui),
-        Command::Status(a) => status::status(a),
+        Command::Status(a) => status::status(a, &ui),
         #[cfg(feature = "lab")]
         Command::Demo(a) => lab(jlock_lab::demo::demo(a), &ui),
         #[cfg(feature = "lab")]

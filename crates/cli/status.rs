@@ -7,12 +7,14 @@ use jlock_core::{Holder, LockMode, Queue, Slots, Status};
 use serde_json::{json, Map, Value};
 
 use crate::args::StatusArgs;
-use crate::exit::{CliError, OK};
-use crate::output::{describe, print_line, timestamp};
+use crate::exit::{CliError, HELD, OK};
+use crate::output::{describe, print_line, timestamp, Ui};
 use crate::target::Target;
 
-/// `jlock status`.
-pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
+/// `jlock status`: exits [`OK`] if the lock is free (a new holder would get
+/// it now; a semaphore: a slot is free), [`HELD`] if it is held; `-q` prints
+/// nothing.
+pub fn status(args: &StatusArgs, ui: &Ui) -> Result<u8, CliError> {
     let st = match &args.path {
         Target::File(path) => {
             #[cfg(feature = "etcd")]
@@ -29,12 +31,14 @@ pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
             crate::target::connect(t, &args.etcd.connect_options())?.status()?
         }
     };
-    print_line(&if args.json {
-        as_json(&st)
-    } else {
-        as_text(&st)
-    });
-    Ok(OK)
+    if !ui.quiet {
+        print_line(&if args.json {
+            as_json(&st)
+        } else {
+            as_text(&st)
+        });
+    }
+    Ok(if st.is_free() { OK } else { HELD })
 }
 
 fn mode_name(mode: LockMode) -> &'static str {
@@ -61,7 +65,8 @@ fn as_text(st: &Status) -> String {
     // A semaphore of slot files is all there is to say of its name.
     if st.slots.as_ref().is_none_or(|s| s.files.is_empty()) {
         let name = name_of(st, "lock", st.lock_file.as_deref());
-        queue_lines(&mut out, &name, &st.lock);
+        let no_file = st.lock_file.is_some() && !st.exists;
+        queue_lines(&mut out, &name, &st.lock, no_file);
     }
     if let Some(s) = &st.slots {
         if !s.files.is_empty() || !s.queue.holders.is_empty() || !s.queue.waiters.is_empty() {
@@ -75,8 +80,9 @@ fn as_text(st: &Status) -> String {
 }
 
 /// `NAME: free`, or `NAME: held MODE by` and a line per holder; then who waits.
-fn queue_lines(out: &mut String, name: &str, q: &Queue) {
+fn queue_lines(out: &mut String, name: &str, q: &Queue, no_file: bool) {
     match q.holders.as_slice() {
+        [] if no_file => out.push_str(&format!("{name}: free (no lock file yet)\n")),
         [] => out.push_str(&format!("{name}: free\n")),
         hs => {
             out.push_str(&format!("{name}: held {} by\n", q.state().name()));
