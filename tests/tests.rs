@@ -19,5 +19,6 @@ mod flock_compat;
 mod lock;
 mod lossless;
 mod operators;
+mod patch;
 mod trust;
 mod unwritable;

@@ -46,6 +46,9 @@ pub enum Command {
     /// Rewrite the document with a command: it reads the document on stdin and prints the new one.
     #[command(after_help = UPDATE_HELP)]
     Update(UpdateArgs),
+    /// Apply a JSON Patch (RFC 6902) or, with --merge, a Merge Patch (RFC 7396): all or nothing.
+    #[command(after_help = PATCH_HELP)]
+    Patch(PatchArgs),
     /// Tell whether a lock is free or held, by whom and since when.
     #[command(after_help = STATUS_HELP)]
     Status(StatusArgs),
@@ -405,6 +408,33 @@ pub struct UpdateArgs {
     #[arg(value_name = "CMD", last = true, required = true)]
     pub argv: Vec<OsString>,
 }
+
+/// `jlock patch`.
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The patch: a file, or - (the default) for stdin.
+    #[arg(value_name = "PATCH")]
+    pub patch: Option<PathBuf>,
+    /// PATCH is an RFC 7396 Merge Patch (an object whose members replace the
+    /// document's, null removing one), not an RFC 6902 JSON Patch.
+    #[arg(long)]
+    pub merge: bool,
+}
+
+const PATCH_HELP: &str = "\
+Examples:
+  jlock patch db.json ops.json
+  echo '[{\"op\": \"test\", \"path\": \"/v\", \"value\": 3},
+        {\"op\": \"replace\", \"path\": \"/v\", \"value\": 4}]' | jlock patch db.json
+  echo '{\"owner\": \"ci\", \"tmp\": null}' | jlock patch --merge db.json
+
+Every operation applies, in order, under the lock, or none does: a failed test
+exits 4, an operation whose path does not exist 65, a patch that is not one 64 —
+each naming the operation's index — and the file is left as it was. As with set,
+only the values the patch changes are rewritten; the rest of the file keeps its bytes,
+and new numbers keep the patch's spelling.";
 
 const RUN_HELP: &str = "\
 Examples:

@@ -13,6 +13,9 @@ pub const APPLIED_UNPRINTED: u8 = 3;
 pub const CONFLICT: u8 = 1;
 /// `status`: the lock is held (a semaphore: every slot); 0 means free.
 pub const HELD: u8 = 1;
+/// `patch`: a `test` operation found the document otherwise; nothing was
+/// written.
+pub const PRECONDITION: u8 = 4;
 /// Bad command line: unknown option, bad path syntax, a VALUE that is not JSON.
 pub const USAGE: u8 = 64;
 /// Bad data: invalid JSON in the file or from an `update` command, a wrong
@@ -48,9 +51,12 @@ Exit codes:
   1    lock conflict (-n) or timeout (-w); run -E CODE picks another;
        status: the lock is held (every slot of a --slots lock), 0: free
   3    incr: applied, but the new value could not be printed (do not retry)
-  64   usage: bad option, bad path syntax, VALUE or --by that is not JSON
+  4    patch: a test operation failed (the document is not the one expected)
+  64   usage: bad option, bad path syntax, VALUE or --by that is not JSON,
+       a PATCH that is not a JSON Patch
   65   bad data: invalid JSON in FILE or printed by an update command,
-       a wrong type at PATH (e.g. incr on a string), integer overflow
+       a wrong type at PATH (e.g. incr on a string), integer overflow,
+       a patch operation whose path does not exist
   69   etcd:// unreachable within --connect-timeout, or an etcd request failed
        (run: CMD did not start)
   74   I/O error: a file or directory that cannot be opened, read or written
@@ -131,6 +137,7 @@ impl CliError {
         use jlock_core::Error as E;
         match self {
             CliError::Core(e) if e.is_lock_contention() => CONFLICT,
+            CliError::Core(e) if e.is_precondition() => PRECONDITION,
             CliError::Core(e) if e.is_bad_data() => DATA,
             CliError::Core(e) if e.is_usage() => USAGE,
             CliError::Core(E::UnsafePath { .. } | E::NotWritable { .. }) => NO_PERMISSION,

@@ -9,6 +9,7 @@ mod data;
 mod document;
 mod exit;
 mod output;
+mod patch;
 mod run;
 mod status;
 mod target;
@@ -94,6 +95,7 @@ fn run() -> i32 {
         Command::Del(a) => data::del(a, &ui),
         Command::Incr(a) => data::incr(a, &ui),
         Command::Update(a) => data::update(a, &ui),
+        Command::Patch(a) => patch::patch(a, &ui),
         Command::Status(a) => status::status(a, &ui),
         #[cfg(feature = "lab")]
         Command::Demo(a) => lab(jlock_lab::demo::demo(a), &ui),

@@ -210,6 +210,13 @@ impl Error {
         }
     }
 
+    /// True for the errors that mean the document is not the one the
+    /// request was made for (a JSON Patch `test` that failed): nothing was
+    /// written. The CLI exits 4.
+    pub fn is_precondition(&self) -> bool {
+        matches!(self, Error::Json { error, .. } if error.is_precondition())
+    }
+
     /// True for the errors that mean the data (not the system) is wrong:
     /// invalid JSON, a wrong type, an overflow, an index out of range, or a
     /// failed typed conversion.

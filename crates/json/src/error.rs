@@ -80,6 +80,43 @@ pub enum Error {
         /// The limit, [`crate::MAX_DEPTH`].
         limit: usize,
     },
+    /// A JSON Patch that is not one: not an array of operations, an unknown
+    /// `op`, a member missing, a `path` or `from` that is not a JSON Pointer,
+    /// or `copy`s that would grow the document without bound.
+    #[error("bad patch: {}{message}", index.map(|i| format!("operation {i}: ")).unwrap_or_default())]
+    BadPatch {
+        /// The operation's index in the patch (from 0), if the fault is in one.
+        index: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A JSON Patch operation that cannot apply to the document: its path
+    /// (or `from`) does not exist, an index is past the end.
+    #[error("patch operation {index} ({op} at {path:?}): {message}")]
+    PatchFailed {
+        /// The operation's index in the patch (from 0).
+        index: usize,
+        /// The operation: `add`, `remove`, `replace`, `move` or `copy`.
+        op: &'static str,
+        /// Its `path`, as written.
+        path: String,
+        /// Why it cannot apply.
+        message: String,
+    },
+    /// A JSON Patch `test` operation found another value (or none) at its
+    /// path: the document is not the one the patch was written for.
+    #[error("patch operation {index} (test at {path:?}) failed: {}", match found {
+        Some(found) => format!("the value there ({found}) is not the one given"),
+        None => "there is no value there".to_string(),
+    })]
+    TestFailed {
+        /// The operation's index in the patch (from 0).
+        index: usize,
+        /// Its `path`, as written.
+        path: String,
+        /// The type of what is there, if anything.
+        found: Option<&'static str>,
+    },
     /// A path expression could not be parsed.
     #[error("bad path {input:?}: {reason}")]
     BadPath {
@@ -92,18 +129,29 @@ pub enum Error {
 
 impl Error {
     /// True for the errors that mean the request (not the document) is
-    /// wrong: a path that does not parse, an array index past what may be
-    /// written, or a write that would nest deeper than [`crate::MAX_DEPTH`].
+    /// wrong: a path or a patch that does not parse, an array index past
+    /// what may be written, or a write that would nest deeper than
+    /// [`crate::MAX_DEPTH`].
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Error::BadPath { .. } | Error::IndexPastEnd { .. } | Error::TooDeep { .. }
+            Error::BadPath { .. }
+                | Error::IndexPastEnd { .. }
+                | Error::TooDeep { .. }
+                | Error::BadPatch { .. }
         )
     }
 
+    /// True for the errors that mean the document is not the one the
+    /// request was made for: a JSON Patch `test` that failed.
+    pub fn is_precondition(&self) -> bool {
+        matches!(self, Error::TestFailed { .. })
+    }
+
     /// True for the errors that mean the document is wrong for the request:
-    /// invalid JSON, a wrong type, an overflow, an index out of range.
+    /// invalid JSON, a wrong type, an overflow, an index out of range, a
+    /// patch operation that cannot apply.
     pub fn is_bad_data(&self) -> bool {
-        !self.is_usage()
+        !self.is_usage() && !self.is_precondition()
     }
 }

@@ -44,6 +44,7 @@ use serde_json::{Number, Value};
 mod convert;
 mod error;
 pub mod number;
+pub mod patch;
 mod path;
 mod render;
 mod syntax;
