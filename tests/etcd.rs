@@ -635,6 +635,47 @@ fn slots_let_n_commands_run_at_once() {
     );
 }
 
+/// `jlock rev` and `--if-rev` on etcd: the same tokens as for a file (of the
+/// same bytes), a stale one exits 4 and writes nothing, and `patch` too.
+#[test]
+fn rev_and_if_rev_and_patch_work_on_etcd() {
+    let Some(e) = start("rev") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = e.target("rev");
+    let none = run_ok(d, &["rev", &t]).trim().to_string();
+    assert_eq!(none, run_ok(d, &["rev", "missing.json"]).trim());
+    run_ok(d, &["set", "--if-rev", &none, &t, ".n", "1"]);
+    let r1 = run_ok(d, &["rev", &t]).trim().to_string();
+    let before = raw(&e, "jlock/rev/.doc");
+    let stale = output(d, &["incr", "--if-rev", &none, &t, ".n"]);
+    assert_eq!(
+        stale.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    assert_eq!(raw(&e, "jlock/rev/.doc"), before);
+    assert_eq!(run_ok(d, &["incr", "--if-rev", &r1, &t, ".n"]).trim(), "2");
+    let out = std::process::Command::new(crate::util::jlock_bin())
+        .current_dir(d)
+        .args(["patch", &t])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(br#"[{"op": "test", "path": "/n", "value": 2}, {"op": "add", "path": "/m", "value": 1E2}]"#)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(raw(&e, "jlock/rev/.doc").contains("\"m\": 1E2"));
+}
+
 #[test]
 fn documents_on_etcd_are_lossless_and_incr_is_exact() {
     let Some(e) = start("lossless") else { return };

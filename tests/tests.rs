@@ -20,5 +20,6 @@ mod lock;
 mod lossless;
 mod operators;
 mod patch;
+mod revision;
 mod trust;
 mod unwritable;

@@ -49,6 +49,9 @@ pub enum Command {
     /// Apply a JSON Patch (RFC 6902) or, with --merge, a Merge Patch (RFC 7396): all or nothing.
     #[command(after_help = PATCH_HELP)]
     Patch(PatchArgs),
+    /// Print the document's revision, for a later write with --if-rev (a compare-and-set).
+    #[command(after_help = REV_HELP)]
+    Rev(RevArgs),
     /// Tell whether a lock is free or held, by whom and since when.
     #[command(after_help = STATUS_HELP)]
     Status(StatusArgs),
@@ -173,6 +176,10 @@ pub struct StoreArgs {
     /// Restyle the whole document, indented two spaces a level.
     #[arg(long)]
     pub pretty: bool,
+    /// Write only if the document is still at revision TOKEN (what `jlock rev` printed):
+    /// else write nothing and exit 4.
+    #[arg(long, value_name = "TOKEN")]
+    pub if_rev: Option<jlock_core::Revision>,
     /// How to reach an etcd:// or etcds:// target.
     #[cfg(feature = "etcd")]
     #[command(flatten)]
@@ -408,6 +415,26 @@ pub struct UpdateArgs {
     #[arg(value_name = "CMD", last = true, required = true)]
     pub argv: Vec<OsString>,
 }
+
+/// `jlock rev`.
+#[derive(Debug, Args)]
+pub struct RevArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+const REV_HELP: &str = "\
+Examples:
+  rev=$(jlock rev db.json)
+  n=$(jlock get db.json .n)                          # read, think ...
+  jlock set --if-rev \"$rev\" db.json .n $((n * 2))    # ... write back, only if unchanged
+  [ $? -eq 4 ] && echo 'someone changed db.json meanwhile; nothing was written'
+
+The revision is an opaque token derived from the document's bytes: it changes whenever
+they change, and a missing document has the revision of an empty one (so --if-rev with
+it means \"only if it does not exist yet\"). Every write command (set, del, incr, update,
+patch) takes --if-rev TOKEN: applied only if the document is still at TOKEN when the
+write takes the lock, else nothing is written and jlock exits 4. The same on etcd://.";
 
 /// `jlock patch`.
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use jlock_core::JsonPath;
 use jlock_json::Spellings;
 use serde_json::Value;
 
-use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, UpdateArgs};
+use crate::args::{DelArgs, GetArgs, IncrArgs, RevArgs, SetArgs, UpdateArgs};
 use crate::document;
 use crate::exit::{status_code, CliError, OK};
 use crate::output::{print_line, try_print_line, Ui};
@@ -26,8 +26,25 @@ fn to_text(value: &Value, raw: bool, spellings: &Spellings) -> String {
     }
 }
 
+/// `jlock rev`: the document's revision, for a later `--if-rev`.
+pub fn rev(args: &RevArgs, ui: &Ui) -> Result<u8, CliError> {
+    if args.store.if_rev.is_some() {
+        return Err(CliError::Usage(
+            "--if-rev applies to writes (set, del, incr, update, patch), not to rev".into(),
+        ));
+    }
+    let rev = document::open(&args.store, *ui)?.revision()?;
+    print_line(&rev.to_string());
+    Ok(OK)
+}
+
 /// `jlock get`.
 pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
+    if args.store.if_rev.is_some() {
+        return Err(CliError::Usage(
+            "--if-rev applies to writes (set, del, incr, update, patch), not to get".into(),
+        ));
+    }
     let path = parse_path(args.path.as_deref())?;
     let (value, spellings) = document::open(&args.store, *ui)?
         .get(&path)?

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use jlock_core::{Document, JsonPath, Store};
+use jlock_core::{Document, JsonPath, Revision, Store};
 use jlock_json::Spellings;
 use serde_json::{Number, Value};
 
@@ -33,10 +33,11 @@ pub fn open(args: &StoreArgs, ui: Ui) -> Result<Box<dyn Document<CliError>>, Cli
             }
             let etcd = crate::target::connect(target, &args.etcd.connect_options())?;
             let backend = jlock_etcd::EtcdDocument::new(etcd);
-            Ok(Box::new(jlock_core::CasDocument::new(
-                backend,
-                args.style(),
-            )))
+            let mut doc = jlock_core::CasDocument::new(backend, args.style());
+            if let Some(rev) = &args.if_rev {
+                doc = doc.expect_revision(rev.clone());
+            }
+            Ok(Box::new(doc))
         }
     }
 }
@@ -61,6 +62,9 @@ impl FileDocument {
         }
         if let Some(hook) = report.hook() {
             builder.on_wait(hook);
+        }
+        if let Some(rev) = &args.if_rev {
+            builder.expect_revision(rev.clone());
         }
         Ok(FileDocument {
             store: builder.open()?,
@@ -101,5 +105,9 @@ impl Document<CliError> for FileDocument {
         edit: &mut dyn FnMut(&mut Value) -> Result<Spellings, CliError>,
     ) -> Result<(), CliError> {
         self.op(|s| Document::<CliError>::update(s, edit))
+    }
+
+    fn revision(&self) -> Result<Revision, CliError> {
+        self.op(Document::<CliError>::revision)
     }
 }

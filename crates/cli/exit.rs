@@ -13,8 +13,9 @@ pub const APPLIED_UNPRINTED: u8 = 3;
 pub const CONFLICT: u8 = 1;
 /// `status`: the lock is held (a semaphore: every slot); 0 means free.
 pub const HELD: u8 = 1;
-/// `patch`: a `test` operation found the document otherwise; nothing was
-/// written.
+/// The document is not the one the write was made for: `--if-rev` found
+/// another revision, or a `patch` `test` operation another value; nothing
+/// was written.
 pub const PRECONDITION: u8 = 4;
 /// Bad command line: unknown option, bad path syntax, a VALUE that is not JSON.
 pub const USAGE: u8 = 64;
@@ -51,7 +52,8 @@ Exit codes:
   1    lock conflict (-n) or timeout (-w); run -E CODE picks another;
        status: the lock is held (every slot of a --slots lock), 0: free
   3    incr: applied, but the new value could not be printed (do not retry)
-  4    patch: a test operation failed (the document is not the one expected)
+  4    --if-rev: the document is at another revision; patch: a test operation
+       failed. Nothing was written
   64   usage: bad option, bad path syntax, VALUE or --by that is not JSON,
        a PATCH that is not a JSON Patch
   65   bad data: invalid JSON in FILE or printed by an update command,

@@ -96,6 +96,7 @@ fn run() -> i32 {
         Command::Incr(a) => data::incr(a, &ui),
         Command::Update(a) => data::update(a, &ui),
         Command::Patch(a) => patch::patch(a, &ui),
+        Command::Rev(a) => data::rev(a, &ui),
         Command::Status(a) => status::status(a, &ui),
         #[cfg(feature = "lab")]
         Command::Demo(a) => lab(jlock_lab::demo::demo(a), &ui),

@@ -35,6 +35,7 @@ use serde_json::{Number, Value};
 use jlock_json::{add_at, JsonPath, Spellings, Style, SyntaxTree};
 
 use crate::error::{Error, JsonContext};
+use crate::revision::Revision;
 use crate::store::Store;
 
 /// A JSON document several processes share, whatever holds it: the
@@ -65,6 +66,10 @@ pub trait Document<E> {
         &self,
         edit: &mut dyn FnMut(&mut Value) -> std::result::Result<Spellings, E>,
     ) -> std::result::Result<(), E>;
+    /// The document's [`Revision`] now (a current read): what a later
+    /// conditional write ([`StoreBuilder::expect_revision`](crate::StoreBuilder::expect_revision),
+    /// [`CasDocument::expect_revision`]) is told to expect.
+    fn revision(&self) -> std::result::Result<Revision, E>;
 }
 
 impl<E: From<Error>> Document<E> for Store {
@@ -94,6 +99,10 @@ impl<E: From<Error>> Document<E> for Store {
         edit: &mut dyn FnMut(&mut Value) -> std::result::Result<Spellings, E>,
     ) -> std::result::Result<(), E> {
         self.update_spelled(|doc| edit(doc).map(|sp| ((), sp)))
+    }
+
+    fn revision(&self) -> std::result::Result<Revision, E> {
+        Ok(Store::revision(self)?)
     }
 }
 
@@ -173,12 +182,26 @@ pub trait Backend {
 pub struct CasDocument<B> {
     backend: B,
     style: Style,
+    expect: Option<Revision>,
 }
 
 impl<B: Backend> CasDocument<B> {
     /// The document held by `backend`, written back in `style`.
     pub fn new(backend: B, style: Style) -> CasDocument<B> {
-        CasDocument { backend, style }
+        CasDocument {
+            backend,
+            style,
+            expect: None,
+        }
+    }
+
+    /// Makes every update conditional: made only if the document is still
+    /// at revision `rev` when the compare-and-swap reads it, else nothing is
+    /// written and the update fails with [`Error::RevisionChanged`] (as
+    /// [`StoreBuilder::expect_revision`](crate::StoreBuilder::expect_revision)).
+    pub fn expect_revision(mut self, rev: Revision) -> CasDocument<B> {
+        self.expect = Some(rev);
+        self
     }
 
     /// The backend.
@@ -200,14 +223,18 @@ impl<B: Backend> CasDocument<B> {
         let mut out = None;
         let mut failed: Option<E> = None;
         let (name, style) = (self.backend.name(), self.style);
-        let r = self
-            .backend
-            .transact(&mut |old: Option<&[u8]>| match edit_bytes(
-                old.unwrap_or_default(),
-                name,
-                style,
-                &mut f,
-            ) {
+        let r = self.backend.transact(&mut |old: Option<&[u8]>| {
+            let old = old.unwrap_or_default();
+            let edited = match &self.expect {
+                Some(want) if Revision::of(old) != *want => Err(Error::RevisionChanged {
+                    path: name.to_path_buf(),
+                    expected: want.clone(),
+                    found: Revision::of(old),
+                }
+                .into()),
+                _ => edit_bytes(old, name, style, &mut f),
+            };
+            match edited {
                 Ok((t, new)) => {
                     out = Some(t);
                     Ok(new)
@@ -216,7 +243,8 @@ impl<B: Backend> CasDocument<B> {
                     failed = Some(e);
                     Err(Aborted)
                 }
-            });
+            }
+        });
         match (r, failed, out) {
             // The edit's own error (the backend's only says it aborted).
             (_, Some(e), _) => Err(e),
@@ -282,6 +310,11 @@ where
         edit: &mut dyn FnMut(&mut Value) -> std::result::Result<Spellings, E>,
     ) -> std::result::Result<(), E> {
         self.transact(|doc| edit(doc).map(|sp| ((), true, sp)))
+    }
+
+    fn revision(&self) -> std::result::Result<Revision, E> {
+        let bytes = self.backend.read()?;
+        Ok(Revision::of(bytes.as_deref().unwrap_or_default()))
     }
 }
 

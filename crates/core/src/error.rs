@@ -141,6 +141,23 @@ pub enum Error {
         /// The data file.
         path: PathBuf,
     },
+    /// A write given an expected [`crate::Revision`] found the document at
+    /// another: someone changed it since. Nothing was written.
+    #[error("{}: the document changed since revision {expected} (it is now at {found}); nothing was written", path.display())]
+    RevisionChanged {
+        /// The document's file or target.
+        path: PathBuf,
+        /// The revision the write was made for.
+        expected: crate::Revision,
+        /// The revision the document is at.
+        found: crate::Revision,
+    },
+    /// A revision token that no document has: not one `jlock rev` printed.
+    #[error("bad revision {token:?}: not a token `jlock rev` prints")]
+    BadRevision {
+        /// The token, as given (at most 80 characters of it).
+        token: String,
+    },
     /// A typed read or update could not convert between the document and the Rust type.
     #[error("{}: document does not match the expected type: {source}", path.display())]
     Convert {
@@ -205,16 +222,20 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         match self {
             Error::Json { error, .. } => error.is_usage(),
-            Error::LockIsData { .. } => true,
+            Error::LockIsData { .. } | Error::BadRevision { .. } => true,
             _ => false,
         }
     }
 
     /// True for the errors that mean the document is not the one the
-    /// request was made for (a JSON Patch `test` that failed): nothing was
-    /// written. The CLI exits 4.
+    /// request was made for (another revision, a JSON Patch `test` that
+    /// failed): nothing was written. The CLI exits 4.
     pub fn is_precondition(&self) -> bool {
-        matches!(self, Error::Json { error, .. } if error.is_precondition())
+        match self {
+            Error::Json { error, .. } => error.is_precondition(),
+            Error::RevisionChanged { .. } => true,
+            _ => false,
+        }
     }
 
     /// True for the errors that mean the data (not the system) is wrong:

@@ -13,6 +13,7 @@ use crate::durability::Durability;
 use crate::error::{Error, JsonContext, Result};
 use crate::lock::{LockFile, LockMode, Wait};
 use crate::names;
+use crate::revision::Revision;
 use crate::shared_dir::resolve_links;
 use jlock_json::{JsonPath, Spellings, Style, SyntaxTree};
 
@@ -45,6 +46,7 @@ pub struct StoreBuilder {
     style: Style,
     wait: Wait,
     on_wait: Option<WaitHook>,
+    expect: Option<Revision>,
 }
 
 impl std::fmt::Debug for StoreBuilder {
@@ -56,6 +58,7 @@ impl std::fmt::Debug for StoreBuilder {
             .field("style", &self.style)
             .field("wait", &self.wait)
             .field("on_wait", &self.on_wait.is_some())
+            .field("expect", &self.expect)
             .finish()
     }
 }
@@ -70,6 +73,7 @@ impl StoreBuilder {
             style: Style::Preserve,
             wait: Wait::Block,
             on_wait: None,
+            expect: None,
         }
     }
 
@@ -103,6 +107,18 @@ impl StoreBuilder {
     /// whole in a newline.
     pub fn style(&mut self, style: Style) -> &mut StoreBuilder {
         self.style = style;
+        self
+    }
+
+    /// Makes every update of the store conditional: it is made only if the
+    /// document is still at revision `rev` ([`Store::revision`]) when the
+    /// update takes the lock; otherwise nothing is written and the update
+    /// fails with [`Error::RevisionChanged`] — a compare-and-set for a
+    /// caller that read, thought, and now writes back. (After one update
+    /// the document is at a new revision: a store opened with this is for
+    /// one conditional update.)
+    pub fn expect_revision(&mut self, rev: Revision) -> &mut StoreBuilder {
+        self.expect = Some(rev);
         self
     }
 
@@ -169,6 +185,7 @@ impl StoreBuilder {
             style: self.style,
             wait: self.wait,
             on_wait: self.on_wait.clone(),
+            expect: self.expect.clone(),
         })
     }
 }
@@ -214,6 +231,7 @@ pub struct Store {
     style: Style,
     wait: Wait,
     on_wait: Option<WaitHook>,
+    expect: Option<Revision>,
 }
 
 impl std::fmt::Debug for Store {
@@ -348,6 +366,7 @@ impl Store {
     {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
+            self.check_revision(&snap.bytes)?;
             self.edit_whole(disk, snap, f)
         })
     }
@@ -386,6 +405,7 @@ impl Store {
     ) -> Result<T> {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
+            self.check_revision(&snap.bytes)?;
             if self.style == Style::Preserve {
                 if let Some((out, new)) = jlock_json::edit_at(&snap.bytes, path, parent, sp, &f) {
                     if let Some(bytes) = new {
@@ -548,6 +568,26 @@ impl Store {
         // A panic in another thread's closure poisons the mutex, but its
         // LockGuard was dropped while unwinding; the files are as they were.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The document's [`Revision`] now, read under a shared lock.
+    pub fn revision(&self) -> Result<Revision> {
+        self.locked(LockMode::Shared, |disk| {
+            Ok(Revision::of(&disk.load(false)?.bytes))
+        })
+    }
+
+    /// [`StoreBuilder::expect_revision`]'s check, on the bytes an update
+    /// read under the exclusive lock.
+    fn check_revision(&self, bytes: &[u8]) -> Result<()> {
+        match &self.expect {
+            Some(want) if Revision::of(bytes) != *want => Err(Error::RevisionChanged {
+                path: self.target.clone(),
+                expected: want.clone(),
+                found: Revision::of(bytes),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<Value> {
