@@ -158,3 +158,32 @@ fn a_build_without_the_lab_says_which_feature_demo_needs() {
         .success()
         .stdout("1\n");
 }
+
+#[test]
+fn every_justfile_recipe_has_a_one_line_doc_comment() {
+    // `just --list` shows only the last comment line above a recipe: each
+    // recipe has exactly one, directly above it.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/justfile")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut recipes = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let is_recipe = !line.starts_with([' ', '\t', '#'])
+            && line.split_once(':').is_some_and(|(name, _)| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
+        if !is_recipe {
+            continue;
+        }
+        recipes += 1;
+        let above = |k: usize| i.checked_sub(k).map(|j| lines[j]).unwrap_or("");
+        assert!(above(1).starts_with("# "), "{line}: no doc comment");
+        assert!(
+            !above(2).starts_with('#'),
+            "{line}: a doc comment of more than one line (just --list shows only the last)"
+        );
+    }
+    assert!(recipes >= 10, "{recipes} recipes found");
+}
