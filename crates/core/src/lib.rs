@@ -66,4 +66,4 @@ pub use crate::holders::{holders, Holder};
 pub use crate::json_path::{JsonPath, Segment};
 pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::semaphore::{Semaphore, SemaphoreGuard};
-pub use crate::store::{Store, StoreBuilder};
+pub use crate::store::{Lookup, Store, StoreBuilder};

@@ -17,6 +17,9 @@ use crate::lock::{LockFile, LockMode, Wait};
 use crate::names;
 use crate::shared_dir::resolve_links;
 
+mod reader;
+pub use reader::Lookup;
+
 /// A hook called when an operation finds the lock held and is about to
 /// wait for it (see [`StoreBuilder::on_wait`]).
 type WaitHook = Arc<dyn Fn(&Path) + Send + Sync>;
