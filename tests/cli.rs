@@ -9,13 +9,18 @@ use crate::util::jlock;
 #[test]
 fn data_commands_list_every_durability_mode() {
     let dir = tempfile::tempdir().unwrap();
-    for cmd in ["get", "set", "del", "incr", "update"] {
+    for cmd in ["set", "del", "incr", "update"] {
         jlock(dir.path(), &[cmd, "--help"])
             .assert()
             .success()
             .stdout(contains("journal"))
             .stdout(contains("fsync"));
     }
+    // get only reads: a durability is a writer's option, refused there.
+    jlock(dir.path(), &["get", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("--durab").not());
     jlock(dir.path(), &["incr", "--durability", "bogus", "c.json"])
         .assert()
         .code(64)

@@ -6,34 +6,62 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use jlock_core::document::Spellings;
-use jlock_core::JsonPath;
+use jlock_core::{JsonPath, Lookup};
 use serde_json::Value;
 
 use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, UpdateArgs};
 use crate::document;
-use crate::exit::{status_code, CliError, OK};
+use crate::exit::{status_code, CliError, CONFLICT, OK};
 use crate::output::{print_line, try_print_line, Ui};
+use crate::target::Target;
 
 fn parse_path(path: Option<&str>) -> Result<JsonPath, CliError> {
     Ok(JsonPath::parse(path.unwrap_or("."))?)
 }
 
-fn to_text(value: &Value, raw: bool, spellings: &Spellings) -> String {
+fn to_text(value: &Value, raw: bool, pretty: bool, spellings: &Spellings) -> String {
     match value {
         Value::String(s) if raw => s.clone(),
         // Numbers as the file spelled them (`1E2`, not `1e+2`).
-        v => jlock_core::document::value_text(v, true, spellings),
+        v => jlock_core::document::value_text(v, pretty, spellings),
     }
 }
 
 /// `jlock get`.
 pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(args.path.as_deref())?;
-    let (value, spellings) = document::open(&args.store, *ui)?
-        .get(&path)?
-        .unwrap_or_default();
-    print_line(&to_text(&value, args.raw, &spellings));
-    Ok(OK)
+    let default = match &args.default {
+        Some(text) => Some(parse_json_arg(text).map_err(|e| {
+            CliError::Usage(format!(
+                "--default {text:?} is not JSON ({e}); quote a string as '\"text\"'"
+            ))
+        })?),
+        None => None,
+    };
+    let found = match &args.file {
+        Target::File(file) => match document::lookup(file, &path, args, *ui)? {
+            Lookup::Found(v) => v,
+            Lookup::NoFile if default.is_some() => None,
+            Lookup::NoFile => return Err(CliError::NoSuchFile { path: file.clone() }),
+        },
+        #[cfg(feature = "etcd")]
+        Target::Etcd(_) => document::open(&args.store_args(), *ui)?.get(&path)?,
+    };
+    let (value, spellings) = match (found, default) {
+        (Some(found), _) => found,
+        (None, Some(default)) => {
+            let spellings = Spellings::of(args.default.as_deref().unwrap_or_default().as_bytes());
+            (default, spellings)
+        }
+        (None, None) => (Value::Null, Spellings::default()),
+    };
+    print_line(&to_text(&value, args.raw, !args.compact, &spellings));
+    let falsy = matches!(value, Value::Null | Value::Bool(false));
+    Ok(if args.exit_status && falsy {
+        CONFLICT
+    } else {
+        OK
+    })
 }
 
 /// `jlock set`.

@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use jlock_core::document::Spellings;
-use jlock_core::{Document, JsonPath, Store};
+use jlock_core::{Document, JsonPath, Lookup, Store};
 use serde_json::{Number, Value};
 
-use crate::args::StoreArgs;
+use crate::args::{GetArgs, StoreArgs};
 use crate::exit::CliError;
 use crate::output::{Ui, WaitReport};
 use crate::target::Target;
@@ -39,6 +39,36 @@ pub fn open(args: &StoreArgs, ui: Ui) -> Result<Box<dyn Document<CliError>>, Cli
             )))
         }
     }
+}
+
+/// `get` on a local file: the value at `path`, read without creating any
+/// file (`StoreBuilder::lookup`: no lock file is made, and a missing data
+/// file is `Lookup::NoFile`).
+pub fn lookup(
+    path: &Path,
+    json_path: &JsonPath,
+    args: &GetArgs,
+    ui: Ui,
+) -> Result<Lookup, CliError> {
+    #[cfg(feature = "etcd")]
+    args.etcd.refuse_for_files()?;
+    let wait = args.wait.wait();
+    let report = WaitReport::new(ui, wait);
+    let mut builder = Store::builder(path);
+    builder.wait(wait);
+    if let Some(lock) = &args.lock_file {
+        builder.lock_path(lock);
+    }
+    if let Some(hook) = report.hook() {
+        builder.on_wait(hook);
+    }
+    let found = builder.lookup(json_path)?;
+    let lock = args
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| builder.default_lock_path());
+    report.done(&lock);
+    Ok(found)
 }
 
 /// A document in a local JSON file.

@@ -77,7 +77,7 @@ fn run() -> i32 {
                     Err(_) => exit::IO,
                 });
             }
-            let text = e.render().to_string();
+            let text = args::explain_usage_error(&e, e.render().to_string());
             let text = text.strip_prefix("error: ").unwrap_or(&text);
             output::to_stderr(&format!("jlock: {text}"));
             return i32::from(exit::USAGE);
