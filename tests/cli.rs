@@ -192,3 +192,45 @@ fn every_justfile_recipe_has_a_one_line_doc_comment() {
     }
     assert!(recipes >= 10, "{recipes} recipes found");
 }
+
+#[test]
+fn a_flag_another_subcommand_has_is_named_there_not_passed_as_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("db.json"), "{\"n\": 1}\n").unwrap();
+    let before = crate::util::entries(d);
+    jlock(d, &["get", "-u", "db.json"])
+        .assert()
+        .code(64)
+        .stderr(contains("to pass").not())
+        .stderr(contains(
+            "tip: `jlock get` has no -u; it is an option of `jlock run` (Unlock descriptor FD",
+        ));
+    jlock(d, &["get", "--durable", "db.json"])
+        .assert()
+        .code(64)
+        .stderr(contains("to pass").not())
+        .stderr(contains(
+            "`jlock get` has no --durable; it is an option of `jlock set`, `jlock del`, \
+             `jlock incr`, `jlock update`",
+        ));
+    jlock(d, &["set", "-s", "db.json", ".n", "2"])
+        .assert()
+        .code(64)
+        .stderr(contains("option of `jlock run` (Take a shared lock"));
+    // A flag nobody has: where to look, not clap's tip.
+    jlock(d, &["incr", "--bogus", "db.json"])
+        .assert()
+        .code(64)
+        .stderr(contains("to pass").not())
+        .stderr(contains("`jlock incr --help` lists its options"));
+    // update's command without `--`.
+    jlock(d, &["update", "db.json", "jq", "."])
+        .assert()
+        .code(64)
+        .stderr(contains(
+            "tip: put `--` before the command: jlock update FILE -- jq ARGS…",
+        ));
+    assert_eq!(std::fs::read(d.join("db.json")).unwrap(), b"{\"n\": 1}\n");
+    assert_eq!(crate::util::entries(d), before);
+}

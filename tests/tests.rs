@@ -11,6 +11,7 @@ mod data;
 mod deleted_lock;
 #[cfg(feature = "lab")]
 mod demo;
+mod descriptor;
 mod errors;
 #[cfg(feature = "etcd")]
 mod etcd;
