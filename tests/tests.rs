@@ -17,6 +17,7 @@ mod errors;
 mod etcd;
 mod examples;
 mod flock_compat;
+mod get;
 mod lock;
 mod lossless;
 mod operators;

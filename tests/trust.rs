@@ -20,7 +20,7 @@ use crate::util::{jlock, jlock_bin};
 
 /// A throwaway user's (uid, gid), created once; `None` (with the reason
 /// printed) when this process is not root or cannot create one.
-fn other_user() -> Option<(u32, u32)> {
+pub(crate) fn other_user() -> Option<(u32, u32)> {
     static USER: OnceLock<Option<(u32, u32)>> = OnceLock::new();
     *USER.get_or_init(|| {
         if my_uid() != 0 {
@@ -70,7 +70,7 @@ fn shared_dir() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// `jlock ARGS` run as `user`.
-fn jlock_as(user: (u32, u32), dir: &Path, args: &[&str]) -> assert_cmd::Command {
+pub(crate) fn jlock_as(user: (u32, u32), dir: &Path, args: &[&str]) -> assert_cmd::Command {
     let mut cmd = Command::new(jlock_bin());
     cmd.current_dir(dir).args(args).uid(user.0).gid(user.1);
     cmd.env_remove("HOME");

@@ -47,6 +47,8 @@ pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
         #[cfg(feature = "etcd")]
         Target::Etcd(_) => document::open(&args.store_args(), *ui)?.get(&path)?,
     };
+    // A null value counts as missing, as `get` prints both as null.
+    let found = found.filter(|(v, _)| !v.is_null());
     let (value, spellings) = match (found, default) {
         (Some(found), _) => found,
         (None, Some(default)) => {
