@@ -234,3 +234,51 @@ fn a_flag_another_subcommand_has_is_named_there_not_passed_as_a_value() {
     assert_eq!(std::fs::read(d.join("db.json")).unwrap(), b"{\"n\": 1}\n");
     assert_eq!(crate::util::entries(d), before);
 }
+
+#[test]
+fn incr_help_says_what_incr_does_with_decimals() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    jlock(d, &["incr", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("floats").not())
+        .stdout(contains("ten --by 0.1 from 0 give 1"))
+        .stdout(contains("0.1 + 0.2 gives 0.3"));
+    for _ in 0..10 {
+        jlock(d, &["incr", "c.json", "--by", "0.1"])
+            .assert()
+            .success();
+    }
+    assert_eq!(std::fs::read_to_string(d.join("c.json")).unwrap(), "1\n");
+    jlock(d, &["incr", "s.json", "--by", "0.1"])
+        .assert()
+        .success();
+    jlock(d, &["incr", "s.json", "--by", "0.2"])
+        .assert()
+        .success()
+        .stdout("0.3\n");
+}
+
+#[test]
+fn the_man_page_says_how_to_get_the_pages_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    jlock(dir.path(), &["man"])
+        .assert()
+        .success()
+        .stdout(contains(".SH \"SEE ALSO\""))
+        .stdout(contains("\\fBjlock man\\fR \\fISUBCOMMAND\\fR prints it"))
+        .stdout(contains("\\fBjust install\\fR"));
+    for sub in ["run", "get", "incr"] {
+        jlock(dir.path(), &["man", sub])
+            .assert()
+            .success()
+            .stdout(contains(format!(".TH jlock-{sub} 1")))
+            .stdout(contains("jlock(1) (\\fBjlock man\\fR)"));
+    }
+    jlock(dir.path(), &["man", "--help"])
+        .assert()
+        .success()
+        .stdout(contains("jlock man run | man -l -"))
+        .stdout(contains("`just install`"));
+}

@@ -175,7 +175,7 @@ pub enum Command {
     },
     /// Print a man page (roff), made from the same definitions as --help.
     #[command(
-        after_help = "Examples:\n  jlock man | man -l -\n  jlock man > ~/.local/share/man/man1/jlock.1\n  jlock man incr > ~/.local/share/man/man1/jlock-incr.1"
+        after_help = "Examples:\n  jlock man | man -l -\n  jlock man run | man -l -           # the page jlock(1) refers to as jlock-run(1)\n  jlock man > ~/.local/share/man/man1/jlock.1\n  jlock man incr > ~/.local/share/man/man1/jlock-incr.1\n\n`just install` installs jlock(1) and every subcommand's page (and the completions)."
     )]
     Man {
         /// The page of this subcommand (jlock-SUBCOMMAND(1)) instead of jlock(1).
@@ -544,7 +544,7 @@ pub struct IncrArgs {
     /// The number to change; the whole document (a bare counter) if left out.
     #[arg(value_name = "PATH")]
     pub path: Option<String>,
-    /// Add N instead of 1 (negative to subtract, a fraction for floats).
+    /// Add N instead of 1 (negative to subtract; decimals add exactly, in base 10).
     #[arg(
         long,
         value_name = "N",
@@ -633,7 +633,10 @@ Examples:
   cat hits.json        # 800
 
   jlock incr db.json .deploys             # a counter inside a document
-  jlock incr db.json .budget --by -2.5   # floats add as floats
+  jlock incr db.json .budget --by -2.5   # exact decimals: ten --by 0.1 from 0 give 1
+
+Numbers add exactly, in base 10, never through floating point: integers of any size
+stay integers, and decimals need no rounding (0.1 + 0.2 gives 0.3).
 
 With -q the new value is not printed. If it cannot be printed (stdout closed or full),
 jlock exits 3: the update was applied, and running the command again would apply it twice.";
