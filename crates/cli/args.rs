@@ -489,27 +489,6 @@ pub struct GetArgs {
     pub etcd: EtcdArgs,
 }
 
-#[cfg(feature = "etcd")]
-impl GetArgs {
-    /// The data commands' options that `get` shares, for [`crate::document::open`].
-    pub fn store_args(&self) -> StoreArgs {
-        StoreArgs {
-            file: self.file.clone(),
-            wait: WaitArgs {
-                nonblock: self.wait.nonblock,
-                wait: self.wait.wait,
-            },
-            lock_file: self.lock_file.clone(),
-            durable: false,
-            durability: None,
-            compact: false,
-            pretty: false,
-            #[cfg(feature = "etcd")]
-            etcd: self.etcd.clone(),
-        }
-    }
-}
-
 /// `jlock set`.
 #[derive(Debug, Args)]
 pub struct SetArgs {

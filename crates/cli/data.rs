@@ -42,10 +42,35 @@ pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
         Target::File(file) => match document::lookup(file, &path, args, *ui)? {
             Lookup::Found(v) => v,
             Lookup::NoFile if default.is_some() => None,
-            Lookup::NoFile => return Err(CliError::NoSuchFile { path: file.clone() }),
+            Lookup::NoFile => {
+                return Err(CliError::NoSuchFile {
+                    path: file.clone(),
+                    noun: "file",
+                })
+            }
         },
+        // One read of the key, so that a missing one is told from a null
+        // value (CasDocument::get, which reads for every other command, is
+        // not told), then the value as CasDocument::get finds it.
         #[cfg(feature = "etcd")]
-        Target::Etcd(_) => document::open(&args.store_args(), *ui)?.get(&path)?,
+        Target::Etcd(target) => {
+            let backend = document::etcd_backend(target, args)?;
+            match jlock_core::Backend::read(&backend)? {
+                Some(bytes) => {
+                    let name = jlock_core::Backend::name(&backend);
+                    let doc = jlock_core::document::parse_value_file(&bytes, name)?;
+                    let found = path.get_in(&doc, name)?.cloned();
+                    found.map(|v| (v, Spellings::of(&bytes)))
+                }
+                None if default.is_some() => None,
+                None => {
+                    return Err(CliError::NoSuchFile {
+                        path: target.to_string().into(),
+                        noun: "key",
+                    })
+                }
+            }
+        }
     };
     // A null value counts as missing, as `get` prints both as null.
     let found = found.filter(|(v, _)| !v.is_null());

@@ -67,8 +67,27 @@ pub fn lookup(
         .lock_file
         .clone()
         .unwrap_or_else(|| builder.default_lock_path());
-    report.done(&lock);
+    // With no lock file the read took the data file's lock alone: no lock
+    // wait of the lock file's to report.
+    if lock.exists() {
+        report.done(&lock);
+    }
     Ok(found)
+}
+
+/// `get` on an etcd:// target: its backend, to read the key once.
+#[cfg(feature = "etcd")]
+pub fn etcd_backend(
+    target: &jlock_etcd::Target,
+    args: &GetArgs,
+) -> Result<jlock_etcd::EtcdDocument, CliError> {
+    if args.lock_file.is_some() {
+        return Err(CliError::Usage(format!(
+            "--lock-file applies to files, not to {target}"
+        )));
+    }
+    let etcd = crate::target::connect(target, &args.etcd.connect_options())?;
+    Ok(jlock_etcd::EtcdDocument::new(etcd))
 }
 
 /// A document in a local JSON file.

@@ -52,7 +52,8 @@ Exit codes:
   64   usage: bad option, bad path syntax, VALUE or --by that is not JSON
   65   bad data: invalid JSON in FILE or printed by an update command,
        a wrong type at PATH (e.g. incr on a string), integer overflow
-  66   get: FILE does not exist (nothing is created; --default VALUE prints VALUE)
+  66   get: FILE (or etcd:// key) does not exist (nothing is created; --default
+       VALUE prints VALUE instead)
   69   etcd:// unreachable within --connect-timeout, or an etcd request failed
        (run: CMD did not start)
   74   I/O error: a file or directory that cannot be opened, read or written;
@@ -123,10 +124,12 @@ pub enum CliError {
         /// What failed.
         source: std::io::Error,
     },
-    /// `get`: the data file does not exist.
+    /// `get`: the data file (or etcd key) does not exist.
     NoSuchFile {
-        /// The data file, as given.
+        /// The data file, or etcd target, as given.
         path: PathBuf,
+        /// What is missing: "file", or "key" on etcd.
+        noun: &'static str,
     },
     /// `run FD`: the descriptor is not open (or cannot be locked).
     Descriptor {
@@ -297,7 +300,7 @@ impl fmt::Display for CliError {
                 "{}: applied, but could not print the new value: {source}",
                 file.display()
             ),
-            CliError::NoSuchFile { path } => write!(f, "{}: no such file", path.display()),
+            CliError::NoSuchFile { path, noun } => write!(f, "{}: no such {noun}", path.display()),
             CliError::Descriptor { fd, what, source } => {
                 write!(f, "descriptor {fd} {what}: {source}")
             }
