@@ -141,7 +141,13 @@ fn flag_matches(arg: &clap::Arg, flag: &str) -> bool {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command while holding a lock (like flock(1)).
-    #[command(after_help = RUN_HELP)]
+    #[command(
+        after_help = RUN_HELP,
+        override_usage = "jlock run [OPTIONS] <LOCKFILE> -- <CMD> [ARGS]...\n       \
+                          jlock run [OPTIONS] <LOCKFILE> -c <SHELL_CMD>\n       \
+                          jlock run [-s|-x] [-n|-w SECS] [-E CODE] <FD>\n       \
+                          jlock run -u <FD>"
+    )]
     Run(RunArgs),
     /// Print the value at PATH (the whole document by default).
     #[command(after_help = GET_HELP)]

@@ -19,8 +19,8 @@ use crate::shared_dir::resolve_links;
 pub enum Lookup {
     /// The data file does not exist (nothing was created).
     NoFile,
-    /// The data file exists; the value at the path, with the spellings of
-    /// its numbers, or `None` if it is missing or `null`.
+    /// The data file exists; the value at the path (`null` included), with
+    /// the spellings of its numbers, or `None` if there is none.
     Found(Option<(Value, Spellings)>),
 }
 
