@@ -191,6 +191,19 @@ fn options_that_need_a_command_are_refused_with_a_descriptor() {
         .assert()
         .code(64)
         .stderr(contains("needs a command"));
+    jlock(d, &["run", "99999999999"])
+        .assert()
+        .code(64)
+        .stderr(contains("not a descriptor number"));
+    // With a command, any number is a file name.
+    jlock(d, &["run", "99999999999", "--", "true"])
+        .assert()
+        .success();
+    fs_remove(&d.join("99999999999"));
     assert_eq!(std::fs::read(d.join("lock")).unwrap(), b"keep\n");
     assert_eq!(entries(d), ["lock"]);
+}
+
+fn fs_remove(path: &Path) {
+    std::fs::remove_file(path).unwrap();
 }

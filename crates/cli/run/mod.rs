@@ -45,10 +45,10 @@ pub fn reset_sigchld() {
 /// code to leave with.
 pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
     let no_command = args.argv.is_empty() && args.shell_command.is_none();
+    // A number is a descriptor only with no command: with one it is a path.
     let fd = match &args.lock_file {
-        Target::File(path) => descriptor::parse(path).transpose()?,
-        #[cfg(feature = "etcd")]
-        Target::Etcd(_) => None,
+        Target::File(path) if no_command => descriptor::parse(path).transpose()?,
+        _ => None,
     };
     match (no_command, fd) {
         // flock(1)'s descriptor form: a number alone.
