@@ -60,7 +60,8 @@ pub fn run(fd: i32, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
         Err(rustix::io::Errno::WOULDBLOCK) => match args.wait.wait() {
             Wait::NoWait => false,
             wait => {
-                if verbose {
+                // As for a lock file: with -v, or for -w on a terminal.
+                if ui.reports_waits(wait) {
                     ui.say(&format!("waiting for {shown}"));
                 }
                 match wait {
