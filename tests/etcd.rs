@@ -681,8 +681,19 @@ fn documents_on_etcd_are_lossless_and_incr_is_exact() {
     let Some(e) = start("lossless") else { return };
     let dir = tempfile::tempdir().unwrap();
     let t = e.target("doc");
-    // A missing document reads as null.
-    assert_eq!(run_ok(dir.path(), &["get", &t]).trim(), "null");
+    // A missing document is an error for get, as a missing file is (66);
+    // --default stands in for it.
+    let out = output(dir.path(), &["get", &t]);
+    assert_eq!(out.status.code(), Some(66));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(": no such key"),
+        "{out:?}"
+    );
+    assert_eq!(
+        run_ok(dir.path(), &["get", "--default", "null", &t]).trim(),
+        "null"
+    );
+    assert!(keys(&e, "jlock/doc/").is_empty(), "get wrote a key");
     let original = "{ \"a\":1.50 ,\t\"b\" : [1,2],  \"big\": 12345678901234567890123 }";
     e.etcdctl(&["put", "jlock/doc/.doc", original]).unwrap();
     run_ok(dir.path(), &["set", &t, ".c", "true"]);

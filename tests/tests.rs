@@ -11,11 +11,13 @@ mod data;
 mod deleted_lock;
 #[cfg(feature = "lab")]
 mod demo;
+mod descriptor;
 mod errors;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod examples;
 mod flock_compat;
+mod get;
 mod lock;
 mod lossless;
 mod operators;

@@ -25,11 +25,129 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// clap's message for an argument the subcommand does not take, made useful:
+/// its tip "to pass '-u' as a value, use '-- -u'" misleads where the flag
+/// simply does not exist here. Instead it says which subcommands have the
+/// flag and what it does there, or — for `update` given its command without
+/// `--` — to put `--` before the command. Other errors are left as they are.
+pub fn explain_usage_error(err: &clap::Error, text: String) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return text;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return text;
+    };
+    let cmd = <Cli as clap::CommandFactory>::command();
+    // The subcommand: the first argument that names one.
+    let sub_name = std::env::args_os()
+        .skip(1)
+        .filter_map(|a| a.into_string().ok())
+        .find(|a| cmd.get_subcommands().any(|s| s.get_name() == a));
+    let Some(sub_name) = sub_name else {
+        return text;
+    };
+    let tip = if !arg.starts_with('-') {
+        if sub_name == "update" {
+            format!(
+                "put `--` before the command: jlock update FILE -- {arg} ARGS… \
+                 (everything after `--` is the command's)"
+            )
+        } else {
+            return text;
+        }
+    } else {
+        let flag = arg.split_once('=').map_or(arg.as_str(), |(f, _)| f);
+        // Which subcommands have it, grouped by what it does there.
+        let mut uses: Vec<(String, Vec<String>)> = Vec::new();
+        for s in cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() != sub_name && !s.is_hide_set())
+        {
+            let Some(a) = s.get_arguments().find(|a| flag_matches(a, flag)) else {
+                continue;
+            };
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            let help = help
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('.');
+            let name = format!("`jlock {}`", s.get_name());
+            match uses.iter_mut().find(|(h, _)| h == help) {
+                Some((_, names)) => names.push(name),
+                None => uses.push((help.to_string(), vec![name])),
+            }
+        }
+        if uses.is_empty() {
+            format!("`jlock {sub_name} --help` lists its options")
+        } else {
+            let uses: Vec<String> = uses
+                .into_iter()
+                .map(|(help, names)| format!("{} ({help})", names.join(", ")))
+                .collect();
+            format!(
+                "`jlock {sub_name}` has no {flag}; it is an option of {}",
+                uses.join("; of ")
+            )
+        }
+    };
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("tip: to pass") {
+            out.push_str(&format!("  tip: {tip}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !out.contains(&tip) {
+        // No tip of clap's to replace: put ours after the first line.
+        if let Some((first, rest)) = out.split_once('\n') {
+            out = format!("{first}\n\n  tip: {tip}\n{rest}");
+        }
+    }
+    out
+}
+
+/// Whether the option `arg` is spelled `flag` (`-u`, `--unlock`, or an alias).
+fn flag_matches(arg: &clap::Arg, flag: &str) -> bool {
+    if let Some(long) = flag.strip_prefix("--") {
+        arg.get_long_and_visible_aliases()
+            .is_some_and(|names| names.contains(&long))
+            || arg
+                .get_all_aliases()
+                .is_some_and(|names| names.contains(&long))
+    } else if let Some(short) = flag.strip_prefix('-') {
+        let mut chars = short.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => {
+                arg.get_short() == Some(c)
+                    || arg
+                        .get_short_and_visible_aliases()
+                        .is_some_and(|names| names.contains(&c))
+                    || arg
+                        .get_all_short_aliases()
+                        .is_some_and(|names| names.contains(&c))
+            }
+            _ => false,
+        }
+    } else {
+        false
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command while holding a lock (like flock(1)).
-    #[command(after_help = RUN_HELP)]
+    #[command(
+        after_help = RUN_HELP,
+        override_usage = "jlock run [OPTIONS] <LOCKFILE> -- <CMD> [ARGS]...\n       \
+                          jlock run [OPTIONS] <LOCKFILE> -c <SHELL_CMD>\n       \
+                          jlock run [-s|-x] [-n|-w SECS] [-E CODE] <FD>\n       \
+                          jlock run -u <FD>"
+    )]
     Run(RunArgs),
     /// Print the value at PATH (the whole document by default).
     #[command(after_help = GET_HELP)]
@@ -69,7 +187,7 @@ pub enum Command {
     },
     /// Print a man page (roff), made from the same definitions as --help.
     #[command(
-        after_help = "Examples:\n  jlock man | man -l -\n  jlock man > ~/.local/share/man/man1/jlock.1\n  jlock man incr > ~/.local/share/man/man1/jlock-incr.1"
+        after_help = "Examples:\n  jlock man | man -l -\n  jlock man run | man -l -           # the page jlock(1) refers to as jlock-run(1)\n  jlock man > ~/.local/share/man/man1/jlock.1\n  jlock man incr > ~/.local/share/man/man1/jlock-incr.1\n\n`just install` installs jlock(1) and every subcommand's page (and the completions)."
     )]
     Man {
         /// The page of this subcommand (jlock-SUBCOMMAND(1)) instead of jlock(1).
@@ -290,9 +408,13 @@ pub fn target_parser() -> impl clap::builder::TypedValueParser<Value = Target> {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The lock file (created if missing; a directory works too), or an
-    /// etcd://HOST:PORT[,HOST:PORT…]/NAME lock (with the `etcd` feature).
-    #[arg(value_name = "LOCKFILE", value_parser = target_parser())]
+    /// etcd://HOST:PORT[,HOST:PORT…]/NAME lock (with the `etcd` feature); or FD, a
+    /// descriptor number with no command: lock that open descriptor and return (flock FD).
+    #[arg(value_name = "LOCKFILE|FD", value_parser = target_parser())]
     pub lock_file: Target,
+    /// Unlock descriptor FD (flock -u): `jlock run -u 9`.
+    #[arg(short = 'u', long = "unlock")]
+    pub unlock: bool,
     /// Take a shared lock: any number of shared holders run at once.
     #[arg(short = 's', long = "shared", conflicts_with = "exclusive")]
     pub shared: bool,
@@ -339,27 +461,48 @@ pub struct RunArgs {
         conflicts_with = "argv"
     )]
     pub shell_command: Option<OsString>,
-    /// The command and its arguments.
+    /// The command and its arguments (none with FD).
     #[arg(
         value_name = "CMD",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
-        required_unless_present = "shell_command"
+        allow_hyphen_values = true
     )]
     pub argv: Vec<OsString>,
 }
 
-/// `jlock get`.
+/// `jlock get`: it only reads, so it takes no option of the writers'
+/// (`--durable`, `--durability`, `--pretty`); its `-c`/`--compact` is the
+/// output's, as jq's.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
+    /// The JSON data file (a missing one is an error, exit 66, unless --default).
+    #[arg(value_name = "FILE", value_parser = target_parser())]
+    pub file: Target,
     /// A JSON Pointer (/a/0) or jq-style path (.a[0]); the whole document if left out.
     #[arg(value_name = "PATH")]
     pub path: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    /// Lock this file instead of FILE.lock.
+    #[arg(long, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
     /// Print a string without quotes (like jq -r).
     #[arg(short = 'r', long = "raw")]
     pub raw: bool,
+    /// Print the value on one line (like jq -c).
+    #[arg(short = 'c', long)]
+    pub compact: bool,
+    /// Exit 1 if the value printed is null or false, 0 otherwise (like jq -e).
+    #[arg(short = 'e', long = "exit-status")]
+    pub exit_status: bool,
+    /// Print VALUE (JSON) instead if FILE does not exist, or PATH is missing or null
+    /// (false is a value, and is printed).
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub default: Option<String>,
+    /// How to reach an etcd:// or etcds:// target.
+    #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 /// `jlock set`.
@@ -396,7 +539,7 @@ pub struct IncrArgs {
     /// The number to change; the whole document (a bare counter) if left out.
     #[arg(value_name = "PATH")]
     pub path: Option<String>,
-    /// Add N instead of 1 (negative to subtract, a fraction for floats).
+    /// Add N instead of 1 (negative to subtract; decimals add exactly, in base 10).
     #[arg(
         long,
         value_name = "N",
@@ -490,6 +633,12 @@ revoked, its key deleted), the group gets SIGTERM, SIGKILL 5 s later, and jlock 
 if jlock dies, the kernel kills the command. An unreachable cluster: exit 69, within
 --connect-timeout, the command never started. -F is refused there.
 
+The descriptor form of flock(1): a number and no command locks that descriptor,
+inherited from the shell, and returns (0; 1 or -E CODE if held or timed out; 74 if
+FD is not open); -u FD unlocks it. With a command (or `--`), the number is a file name.
+  ( jlock run -n 9 || exit 1; critical work ) 9>/var/lock/mylock
+  exec 9>mylock; jlock run 9; critical work; jlock run -u 9
+
 flock(1)'s spellings work too: -e, --nb, --nonblocking, --timeout, and the
 self-locking idiom of its man page:
   [ \"${FLOCKER}\" != \"$0\" ] && exec env FLOCKER=\"$0\" jlock run -en \"$0\" \"$0\" \"$@\" || :";
@@ -500,7 +649,13 @@ Examples:
   jlock get db.json .jobs[0].name   # jq-style path
   jlock get -r db.json /owner       # JSON Pointer; a string printed without quotes
 
-A missing value prints null, as in jq.";
+  jlock get -c db.json .jobs        # on one line (like jq -c)
+  jlock get -e db.json .ready && deploy     # exit 1 if null or false (like jq -e)
+  jlock get --default 0 db.json .count      # 0 if db.json or .count is missing (or null)
+
+A missing value prints null, as in jq. A missing FILE is an error (exit 66) and creates
+nothing; --default VALUE prints VALUE instead. get creates no file: with no lock file
+beside FILE it reads under a lock on FILE itself, which every jlock writer also takes.";
 
 const SET_HELP: &str = "\
 Examples:
@@ -520,7 +675,10 @@ Examples:
   cat hits.json        # 800
 
   jlock incr db.json .deploys             # a counter inside a document
-  jlock incr db.json .budget --by -2.5   # floats add as floats
+  jlock incr db.json .budget --by -2.5   # exact decimals: ten --by 0.1 from 0 give 1
+
+Numbers add exactly, in base 10, never through floating point: integers of any size
+stay integers, and decimals need no rounding (0.1 + 0.2 gives 0.3).
 
 With -q the new value is not printed. If it cannot be printed (stdout closed or full),
 jlock exits 3: the update was applied, and running the command again would apply it twice.";

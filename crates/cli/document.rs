@@ -6,11 +6,11 @@
 
 use std::path::Path;
 
-use jlock_core::{Document, JsonPath, Revision, Store};
+use jlock_core::{Document, JsonPath, Lookup, Revision, Store};
 use jlock_json::Spellings;
 use serde_json::{Number, Value};
 
-use crate::args::StoreArgs;
+use crate::args::{GetArgs, StoreArgs};
 use crate::exit::CliError;
 use crate::output::{Ui, WaitReport};
 use crate::target::Target;
@@ -40,6 +40,55 @@ pub fn open(args: &StoreArgs, ui: Ui) -> Result<Box<dyn Document<CliError>>, Cli
             Ok(Box::new(doc))
         }
     }
+}
+
+/// `get` on a local file: the value at `path`, read without creating any
+/// file (`StoreBuilder::lookup`: no lock file is made, and a missing data
+/// file is `Lookup::NoFile`).
+pub fn lookup(
+    path: &Path,
+    json_path: &JsonPath,
+    args: &GetArgs,
+    ui: Ui,
+) -> Result<Lookup, CliError> {
+    #[cfg(feature = "etcd")]
+    args.etcd.refuse_for_files()?;
+    let wait = args.wait.wait();
+    let report = WaitReport::new(ui, wait);
+    let mut builder = Store::builder(path);
+    builder.wait(wait);
+    if let Some(lock) = &args.lock_file {
+        builder.lock_path(lock);
+    }
+    if let Some(hook) = report.hook() {
+        builder.on_wait(hook);
+    }
+    let found = builder.lookup(json_path)?;
+    let lock = args
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| builder.default_lock_path());
+    // With no lock file the read took the data file's lock alone: no lock
+    // wait of the lock file's to report.
+    if lock.exists() {
+        report.done(&lock);
+    }
+    Ok(found)
+}
+
+/// `get` on an etcd:// target: its backend, to read the key once.
+#[cfg(feature = "etcd")]
+pub fn etcd_backend(
+    target: &jlock_etcd::Target,
+    args: &GetArgs,
+) -> Result<jlock_etcd::EtcdDocument, CliError> {
+    if args.lock_file.is_some() {
+        return Err(CliError::Usage(format!(
+            "--lock-file applies to files, not to {target}"
+        )));
+    }
+    let etcd = crate::target::connect(target, &args.etcd.connect_options())?;
+    Ok(jlock_etcd::EtcdDocument::new(etcd))
 }
 
 /// A document in a local JSON file.

@@ -10,6 +10,7 @@ pub const OK: u8 = 0;
 /// (stdout closed or full). Do not retry: that would apply it twice.
 pub const APPLIED_UNPRINTED: u8 = 3;
 /// The lock is held (`-n`) or the wait timed out (`-w`); `run -E` changes it.
+/// Also `get -e`'s answer for a null or false value, as `jq -e`'s.
 pub const CONFLICT: u8 = 1;
 /// `status`: the lock is held (a semaphore: every slot); 0 means free.
 pub const HELD: u8 = 1;
@@ -22,6 +23,8 @@ pub const USAGE: u8 = 64;
 /// Bad data: invalid JSON in the file or from an `update` command, a wrong
 /// type at the path, an overflow.
 pub const DATA: u8 = 65;
+/// `get`: FILE does not exist (EX_NOINPUT); nothing was created.
+pub const NO_INPUT: u8 = 66;
 /// etcd:// targets: no endpoint answered within `--connect-timeout`, or etcd
 /// failed a request (EX_UNAVAILABLE). The command of `run` never started.
 #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
@@ -50,7 +53,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
   1    lock conflict (-n) or timeout (-w); run -E CODE picks another;
-       status: the lock is held (every slot of a --slots lock), 0: free
+       status: the lock is held (every slot of a --slots lock), 0: free;
+       get -e: the value is null or false (as jq -e)
   3    incr: applied, but the new value could not be printed (do not retry)
   4    --if-rev: the document is at another revision; patch: a test operation
        failed. Nothing was written
@@ -59,9 +63,12 @@ Exit codes:
   65   bad data: invalid JSON in FILE or printed by an update command,
        a wrong type at PATH (e.g. incr on a string), integer overflow,
        a patch operation whose path does not exist
+  66   get: FILE (or etcd:// key) does not exist (nothing is created; --default
+       VALUE prints VALUE instead)
   69   etcd:// unreachable within --connect-timeout, or an etcd request failed
        (run: CMD did not start)
-  74   I/O error: a file or directory that cannot be opened, read or written
+  74   I/O error: a file or directory that cannot be opened, read or written;
+       run FD: descriptor FD is not open
   75   run etcd://: the lock was lost while CMD ran (lease expired or revoked,
        key deleted); CMD was stopped (SIGTERM to its group, SIGKILL 5 s later)
   77   refused: a symlink in a world-writable directory (like /tmp) planted by another
@@ -128,6 +135,22 @@ pub enum CliError {
         /// What failed.
         source: std::io::Error,
     },
+    /// `get`: the data file (or etcd key) does not exist.
+    NoSuchFile {
+        /// The data file, or etcd target, as given.
+        path: PathBuf,
+        /// What is missing: "file", or "key" on etcd.
+        noun: &'static str,
+    },
+    /// `run FD`: the descriptor is not open (or cannot be locked).
+    Descriptor {
+        /// The descriptor number.
+        fd: i32,
+        /// What is wrong with it (`run::descriptor::NOT_OPEN`, …).
+        what: &'static str,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// From the etcd backend.
     #[cfg(feature = "etcd")]
     Etcd(jlock_etcd::Error),
@@ -152,6 +175,8 @@ impl CliError {
             CliError::ChildIo { .. } => IO,
             CliError::Io { .. } => IO,
             CliError::Unprinted { .. } => APPLIED_UNPRINTED,
+            CliError::NoSuchFile { .. } => NO_INPUT,
+            CliError::Descriptor { .. } => IO,
             #[cfg(feature = "etcd")]
             CliError::Etcd(e) => etcd_code(e),
         }
@@ -230,6 +255,15 @@ impl CliError {
             CliError::Unprinted { .. } => Some(
                 "the update is in the file; running the command again would apply it twice".into(),
             ),
+            CliError::NoSuchFile { .. } => Some(
+                "--default VALUE prints VALUE instead; set, incr, update (the writers) create it"
+                    .into(),
+            ),
+            CliError::Descriptor { fd, what, .. } if *what == crate::run::NOT_OPEN => {
+                Some(format!(
+                    "open it first, in the shell: `exec {fd}>FILE` (or `( jlock run {fd}; … ) {fd}>FILE`)"
+                ))
+            }
             CliError::Core(E::Json {
                 error: jlock_json::Error::BadPath { .. },
                 ..
@@ -280,6 +314,10 @@ impl fmt::Display for CliError {
                 "{}: applied, but could not print the new value: {source}",
                 file.display()
             ),
+            CliError::NoSuchFile { path, noun } => write!(f, "{}: no such {noun}", path.display()),
+            CliError::Descriptor { fd, what, source } => {
+                write!(f, "descriptor {fd} {what}: {source}")
+            }
             #[cfg(feature = "etcd")]
             CliError::Etcd(e) => write!(f, "{e}"),
         }

@@ -68,5 +68,5 @@ pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::revision::Revision;
 pub use crate::semaphore::{Semaphore, SemaphoreGuard};
 pub use crate::status::{DocumentInfo, LockState, Queue, Slots, Status};
-pub use crate::store::{Store, StoreBuilder};
+pub use crate::store::{Lookup, Store, StoreBuilder};
 pub use jlock_json::{JsonPath, Segment, Spellings, Style};

@@ -17,6 +17,9 @@ use crate::revision::Revision;
 use crate::shared_dir::resolve_links;
 use jlock_json::{JsonPath, Spellings, Style, SyntaxTree};
 
+mod reader;
+pub use reader::Lookup;
+
 /// A hook called when an operation finds the lock held and is about to
 /// wait for it (see [`StoreBuilder::on_wait`]).
 type WaitHook = Arc<dyn Fn(&Path) + Send + Sync>;
@@ -490,24 +493,9 @@ impl Store {
     }
 
     fn get_from(&self, path: &JsonPath, spelled: bool) -> Result<Option<(Value, Spellings)>> {
-        let spellings = |bytes: &[u8]| {
-            if spelled {
-                Spellings::of(bytes)
-            } else {
-                Spellings::default()
-            }
-        };
         self.locked(LockMode::Shared, |disk| {
             let snap = disk.load(false)?;
-            // Only the value asked for is read into memory; else (or for an
-            // error to report) the whole document.
-            if let Some((found, span)) = jlock_json::get_at(&snap.bytes, path) {
-                let sp = spellings(snap.bytes.get(span.start..span.end).unwrap_or_default());
-                return Ok(found.map(|v| (v, sp)));
-            }
-            let doc = self.parse(&snap.bytes)?;
-            let found = path.get(&doc).in_document(&self.target)?.cloned();
-            Ok(found.map(|v| (v, spellings(&snap.bytes))))
+            value_at(&snap.bytes, path, &self.target, spelled)
         })
     }
 
@@ -600,6 +588,29 @@ impl Store {
             source,
         }
     }
+}
+
+/// The value at `path` in the document `bytes` of `file` (with how the
+/// file spelled its numbers, if `spelled`): the one read of a path, for
+/// [`Store::get`] and [`StoreBuilder::lookup`]. Only the value asked for is
+/// read into memory; else (or for an error to report) the whole document.
+fn value_at(
+    bytes: &[u8],
+    path: &JsonPath,
+    file: &Path,
+    spelled: bool,
+) -> Result<Option<(Value, Spellings)>> {
+    let spellings = |bytes: &[u8]| match spelled {
+        true => Spellings::of(bytes),
+        false => Spellings::default(),
+    };
+    if let Some((found, span)) = jlock_json::get_at(bytes, path) {
+        let sp = spellings(bytes.get(span.start..span.end).unwrap_or_default());
+        return Ok(found.map(|v| (v, sp)));
+    }
+    let doc = jlock_json::parse_value(bytes).in_document(file)?;
+    let found = path.get(&doc).in_document(file)?.cloned();
+    Ok(found.map(|v| (v, spellings(bytes))))
 }
 
 /// Whether `a` and `b` name one file: the same inode if both exist, else

@@ -706,3 +706,39 @@ fn journal_of_a_replaced_file_is_not_replayed_and_modes_mix() {
     );
     assert_eq!(journal_store(&file).read().unwrap(), json!({"n": 53}));
 }
+
+#[test]
+fn lookup_creates_no_file_and_tells_a_missing_file_from_a_null_value() {
+    use jlock_core::{Lookup, StoreBuilder};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("d.json");
+    let path: JsonPath = ".a".parse().unwrap();
+    let builder = StoreBuilder::new(&file);
+    assert!(matches!(builder.lookup(&path).unwrap(), Lookup::NoFile));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    fs::write(&file, "{\"a\": 5, \"n\": null}\n").unwrap();
+    match builder.lookup(&path).unwrap() {
+        Lookup::Found(Some((v, _))) => assert_eq!(v, json!(5)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        builder.lookup(&".n".parse().unwrap()).unwrap(),
+        Lookup::Found(Some((Value::Null, _)))
+    ));
+    assert!(matches!(
+        builder.lookup(&".gone".parse().unwrap()).unwrap(),
+        Lookup::Found(None)
+    ));
+    // No lock file was created for any of these reads.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    // With the lock file there (a writer made it), it is used, and held
+    // exclusively it makes a non-blocking lookup fail as a read does.
+    let store = Store::open(&file).unwrap();
+    store.set(&".b".parse().unwrap(), json!(2)).unwrap();
+    let mut lock = jlock_core::LockFile::open(store.lock_path()).unwrap();
+    let _held = lock.try_lock_exclusive().unwrap();
+    let mut nowait = StoreBuilder::new(&file);
+    nowait.wait(jlock_core::Wait::NoWait);
+    let err = nowait.lookup(&path).unwrap_err();
+    assert!(err.is_lock_contention(), "{err}");
+}
