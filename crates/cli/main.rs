@@ -8,11 +8,13 @@ mod args;
 mod data;
 mod document;
 mod exit;
+mod help;
 mod output;
 mod patch;
 mod run;
 mod status;
 mod target;
+mod usage;
 
 use clap::{CommandFactory, Parser};
 
@@ -78,7 +80,7 @@ fn run() -> i32 {
                     Err(_) => exit::IO,
                 });
             }
-            let text = args::explain_usage_error(&e, e.render().to_string());
+            let text = usage::explain_usage_error(&e, e.render().to_string());
             let text = text.strip_prefix("error: ").unwrap_or(&text);
             output::to_stderr(&format!("jlock: {text}"));
             return i32::from(exit::USAGE);
