@@ -19,6 +19,7 @@ mod examples;
 mod flock_compat;
 mod get;
 mod lock;
+mod lock_set;
 mod lossless;
 mod operators;
 mod patch;

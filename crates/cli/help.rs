@@ -40,6 +40,9 @@ Examples:
   # At most 2 heavy builds at once on this machine.
   jlock run --slots 2 /tmp/heavy-build -- make -j8
 
+  # Two locks at once, all or none, in one order whatever order they are named in.
+  jlock run -w 60 db.lock cache.lock -- ./migrate.sh
+
   # One host at a time, cluster-wide (built with --features etcd).
   jlock run -n etcd://10.0.0.1:2379,10.0.0.2:2379/nightly -- ./backup.sh
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::time::Instant;
 
-use jlock_core::{LockFile, LockMode, Semaphore};
+use jlock_core::{LockFile, LockMode, LockSet, Semaphore};
 
 use super::{cmd_name, command, has_exited, signal, FORWARDED, KILL_GRACE};
 use crate::args::RunArgs;
@@ -108,6 +108,88 @@ pub fn run(lock_file: &Path, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
         Outcome::Exited(status) => status_code(status),
         Outcome::TimedOut => exit::TIMED_OUT,
     })
+}
+
+/// Runs the command holding every lock of `locks` (`jlock run A B C --
+/// CMD`): all taken in the canonical order within the one `-w` deadline, or
+/// none (exit 1 or `-E`). `-s` makes them all shared. The command gets
+/// `JLOCK_FENCE`, the first lock's fence, as it would with that lock alone
+/// (every lock's fence advances).
+pub fn run_set(locks: &[std::path::PathBuf], args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
+    #[cfg(feature = "etcd")]
+    if args.ttl.is_some() {
+        return Err(CliError::Usage(
+            "--ttl applies to etcd:// locks only".into(),
+        ));
+    }
+    #[cfg(feature = "etcd")]
+    args.etcd.refuse_for_files()?;
+    if args.slots.is_some() {
+        return Err(CliError::Usage(
+            "--slots takes one LOCKFILE: several locks at once are each one lock".into(),
+        ));
+    }
+    let mode = if args.shared {
+        LockMode::Shared
+    } else {
+        LockMode::Exclusive
+    };
+    let wait = args.wait.wait();
+    let mut cmd = command(args);
+    cmd.env_remove("JLOCK_FENCE")
+        .env_remove("JLOCK_SLOT")
+        .env_remove("JLOCK_LOCK_KEY");
+    let spawn_err = |source| CliError::Spawn {
+        program: cmd_name(args),
+        source,
+    };
+    let start = Instant::now();
+    let report = ui.reports_waits(wait);
+    let verbose = ui.verbose && !ui.quiet;
+    let shown = locks
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut set = LockSet::open(locks)?;
+    let mut held = match set.lock_with(mode, wait, |path| {
+        if report {
+            ui.waiting_for(&path.display().to_string(), &[path.to_path_buf()])
+        }
+    }) {
+        Ok(g) => g,
+        Err(e) if e.is_lock_contention() => {
+            return Ok(conflict(ui, verbose, &shown, &e, args.conflict_exit_code))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ui.got(&shown, start);
+    // Each lock's fence advances; the command is given the first-named one's.
+    for g in held.guards_mut() {
+        let fence = g.advance_fence()?;
+        if let (Some(fence), true) = (fence, same_lock(&locks[0], g.lock_file().path())) {
+            cmd.env("JLOCK_FENCE", fence.to_string());
+        }
+    }
+    let _kept = if args.close {
+        Some(held)
+    } else {
+        pass_on(held.into_fds()?, &mut cmd);
+        None
+    };
+    Ok(match supervise(&mut cmd, args).map_err(spawn_err)? {
+        Outcome::Exited(status) => status_code(status),
+        Outcome::TimedOut => exit::TIMED_OUT,
+    })
+}
+
+/// Whether two lock paths name one file.
+fn same_lock(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => a == b,
+    }
 }
 
 /// With `-v`, says that the lock was not got (as `flock --verbose` does);

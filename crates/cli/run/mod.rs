@@ -44,7 +44,7 @@ pub fn reset_sigchld() {
 /// Runs the command under the lock its target names and returns the exit
 /// code to leave with.
 pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
-    let no_command = args.argv.is_empty() && args.shell_command.is_none();
+    let no_command = command_argv(args).is_empty() && args.shell_command.is_none();
     // A number is a descriptor only with no command: with one it is a path.
     let fd = match &args.lock_file {
         Target::File(path) if no_command => descriptor::parse(path).transpose()?,
@@ -76,10 +76,71 @@ pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
         }
         (false, _) => {}
     }
+    let more = more_locks(args)?;
     match &args.lock_file {
-        Target::File(path) => local::run(path, args, ui),
+        Target::File(path) if more.is_empty() => local::run(path, args, ui),
+        Target::File(path) => {
+            let mut locks = vec![path.clone()];
+            for t in more {
+                match t {
+                    Target::File(p) => locks.push(p),
+                    #[cfg(feature = "etcd")]
+                    Target::Etcd(t) => return Err(lock_set_of_etcd(&t)),
+                }
+            }
+            local::run_set(&locks, args, ui)
+        }
         #[cfg(feature = "etcd")]
-        Target::Etcd(target) => etcd::run(target, args, ui),
+        Target::Etcd(target) if more.is_empty() => etcd::run(target, args, ui),
+        #[cfg(feature = "etcd")]
+        Target::Etcd(target) => Err(lock_set_of_etcd(target)),
+    }
+}
+
+#[cfg(feature = "etcd")]
+fn lock_set_of_etcd(t: &jlock_etcd::Target) -> CliError {
+    CliError::Usage(format!(
+        "several locks at once are offered for lock files, not for {t} (one etcd:// lock per jlock run)"
+    ))
+}
+
+/// Where `run`'s list of locks ends in `args.argv`, if it names more than
+/// one: `jlock run A B C -- CMD` (with `--`, every path before it is a
+/// lock) or `jlock run A B -c 'SCRIPT'` (with `-c`, every path is). A `--`
+/// that follows LOCKFILE at once is clap's own (`jlock run L -- CMD …`):
+/// the command's arguments after it are the command's, `--` included.
+fn lock_list_end(args: &RunArgs) -> Option<usize> {
+    if args.shell_command.is_some() {
+        return (!args.argv.is_empty()).then_some(args.argv.len());
+    }
+    let end = args.argv.iter().position(|a| a == "--")?;
+    // clap drops the first `--` only when it comes right after LOCKFILE;
+    // then the raw command line has one more than `argv` holds.
+    let raw = std::env::args_os()
+        .skip_while(|a| a != "run")
+        .filter(|a| a == "--")
+        .count();
+    let kept = args.argv.iter().filter(|a| *a == "--").count();
+    (raw == kept).then_some(end)
+}
+
+/// The locks `run` takes besides LOCKFILE (none but for a lock set).
+fn more_locks(args: &RunArgs) -> Result<Vec<Target>, CliError> {
+    match lock_list_end(args) {
+        Some(end) => args.argv[..end]
+            .iter()
+            .map(|a| Target::parse(a).map_err(CliError::Usage))
+            .collect(),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The command's program and arguments, after any list of locks.
+fn command_argv(args: &RunArgs) -> &[std::ffi::OsString] {
+    match lock_list_end(args) {
+        Some(_) if args.shell_command.is_some() => &[],
+        Some(end) => &args.argv[end + 1..],
+        None => &args.argv,
     }
 }
 
@@ -92,8 +153,9 @@ fn command(args: &RunArgs) -> Command {
             c
         }
         None => {
-            let mut c = Command::new(&args.argv[0]);
-            c.args(&args.argv[1..]);
+            let argv = command_argv(args);
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
             c
         }
     }
@@ -103,7 +165,7 @@ fn command(args: &RunArgs) -> Command {
 fn cmd_name(args: &RunArgs) -> std::ffi::OsString {
     match &args.shell_command {
         Some(_) => "/bin/sh".into(),
-        None => args.argv[0].clone(),
+        None => command_argv(args)[0].clone(),
     }
 }
 

@@ -127,6 +127,14 @@ impl LockFile {
         &self.path
     }
 
+    /// The device and inode of the file this lock file has open: which
+    /// lock it is, whatever it was called.
+    pub(crate) fn file_id(&self) -> Result<(u64, u64)> {
+        let info = crate::file_info::FileInfo::of_file(&self.file)
+            .map_err(|e| Error::io(Operation::Stat, &self.path, e))?;
+        Ok((info.dev, info.ino))
+    }
+
     /// Takes a lock of the given mode, waiting as `wait` says.
     ///
     /// Errors: [`Error::LockConflict`] for [`Wait::NoWait`] when the lock is
