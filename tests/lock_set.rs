@@ -67,7 +67,7 @@ fn a_set_that_cannot_be_had_holds_nothing() {
 
 /// `-s` applies to every lock of the set; one file named twice (or through
 /// a symlink) is one lock; a command's own `--` after a single lock and
-/// `--` stays the command's; `-c SCRIPT` takes every path as a lock.
+/// `--` stays the command's.
 #[test]
 fn shared_sets_duplicates_and_the_commands_own_separator() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,9 +88,12 @@ fn shared_sets_duplicates_and_the_commands_own_separator() {
         .assert()
         .success()
         .stdout("-- x\n");
-    jlock(d, &["run", "-c", "echo $JLOCK_FENCE", "A", "B"])
-        .assert()
-        .success();
+    jlock(
+        d,
+        &["run", "A", "B", "--", "sh", "-c", "[ -n \"$JLOCK_FENCE\" ]"],
+    )
+    .assert()
+    .success();
     // A set of files and an etcd:// name, or --slots with a set: refused.
     jlock(d, &["run", "--slots", "2", "A", "B", "--", "true"])
         .assert()

@@ -343,11 +343,16 @@ pub struct RunArgs {
     #[command(flatten)]
     pub etcd: EtcdArgs,
     /// Run this string with /bin/sh -c.
-    #[arg(short = 'c', long = "command", value_name = "SHELL_CMD")]
+    #[arg(
+        short = 'c',
+        long = "command",
+        value_name = "SHELL_CMD",
+        conflicts_with = "argv"
+    )]
     pub shell_command: Option<OsString>,
     /// The command and its arguments (none with FD). `LOCKFILE… -- CMD`: with `--`,
     /// every path before it is a lock, all taken (in one order, so two commands
-    /// cannot deadlock) or none; with -c, every path is a lock.
+    /// cannot deadlock) or none.
     #[arg(
         value_name = "CMD",
         trailing_var_arg = true,

@@ -106,13 +106,10 @@ fn lock_set_of_etcd(t: &jlock_etcd::Target) -> CliError {
 
 /// Where `run`'s list of locks ends in `args.argv`, if it names more than
 /// one: `jlock run A B C -- CMD` (with `--`, every path before it is a
-/// lock) or `jlock run A B -c 'SCRIPT'` (with `-c`, every path is). A `--`
-/// that follows LOCKFILE at once is clap's own (`jlock run L -- CMD …`):
-/// the command's arguments after it are the command's, `--` included.
+/// lock). A `--` that follows LOCKFILE at once is clap's own (`jlock run L
+/// -- CMD …`): the command's arguments after it are the command's, `--`
+/// included.
 fn lock_list_end(args: &RunArgs) -> Option<usize> {
-    if args.shell_command.is_some() {
-        return (!args.argv.is_empty()).then_some(args.argv.len());
-    }
     let end = args.argv.iter().position(|a| a == "--")?;
     // clap drops the first `--` only when it comes right after LOCKFILE;
     // then the raw command line has one more than `argv` holds.
@@ -138,7 +135,6 @@ fn more_locks(args: &RunArgs) -> Result<Vec<Target>, CliError> {
 /// The command's program and arguments, after any list of locks.
 fn command_argv(args: &RunArgs) -> &[std::ffi::OsString] {
     match lock_list_end(args) {
-        Some(_) if args.shell_command.is_some() => &[],
         Some(end) => &args.argv[end + 1..],
         None => &args.argv,
     }
