@@ -1,0 +1,275 @@
+//! The lock primitives under `jlock.FileLock`, `jlock.ReadWriteLock` and
+//! `jlock.Semaphore`: one hold each, on jlock-core's [`LockFile`] and
+//! [`Semaphore`]. Re-entrancy, counters and context managers are the Python
+//! classes' (`jlock/_locks.py`).
+
+use std::path::PathBuf;
+
+use jlock_core::{Error, LockFile, LockGuard, LockMode, SemaphoreGuard, Wait};
+use ouroboros::self_referencing;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::errors::{state_error, to_py_err};
+use crate::wait::{retry, slice_of, Interrupted, Patience};
+
+/// A lock file and the guard of the lock held on it.
+#[self_referencing]
+struct HeldLock {
+    file: LockFile,
+    #[borrows(mut file)]
+    #[covariant]
+    guard: LockGuard<'this>,
+}
+
+/// A semaphore and the guard of the slot held in it.
+#[self_referencing]
+struct HeldSlot {
+    sem: jlock_core::Semaphore,
+    #[borrows(mut sem)]
+    #[covariant]
+    guard: SemaphoreGuard<'this>,
+}
+
+/// What a [`RawLock`] has: nothing yet, its lock file (kept open between
+/// two holds), or a held lock.
+enum LockState {
+    Idle(Option<LockFile>),
+    Held { held: HeldLock, shared: bool },
+}
+
+/// One `flock(2)` hold on a lock file: `acquire` takes it (exclusive or
+/// shared, waiting with the GIL released, interruptible by Ctrl-C),
+/// `release` frees it. Not re-entrant: see `jlock.FileLock`.
+#[pyclass(module = "jlock._jlock")]
+pub struct RawLock {
+    path: PathBuf,
+    state: LockState,
+}
+
+#[pymethods]
+impl RawLock {
+    /// A lock on the file at `path`, which is opened (and created if
+    /// missing) at the first `acquire`.
+    #[new]
+    fn new(path: PathBuf) -> RawLock {
+        RawLock {
+            path,
+            state: LockState::Idle(None),
+        }
+    }
+
+    /// Takes the lock: shared if `shared`, else exclusive. `timeout` in
+    /// seconds (`None` or negative: forever; `0`: one attempt), `blocking`
+    /// False: one attempt; `poll_interval`: how often a wait checks for
+    /// signals (clamped to 0.01–0.1 s; the lock itself is handed over by the
+    /// kernel as soon as it is free). Raises `jlock.Timeout`.
+    #[pyo3(signature = (shared=false, timeout=None, blocking=true, poll_interval=0.05))]
+    fn acquire(
+        &mut self,
+        py: Python<'_>,
+        shared: bool,
+        timeout: Option<f64>,
+        blocking: bool,
+        poll_interval: f64,
+    ) -> PyResult<()> {
+        let patience = Patience::from_timeout(timeout, blocking)?;
+        let file = match &mut self.state {
+            LockState::Held { .. } => {
+                return Err(state_error(format!(
+                    "{}: this RawLock already holds the lock",
+                    self.path.display()
+                )))
+            }
+            LockState::Idle(file) => file.take(),
+        };
+        let file = match file {
+            Some(f) => f,
+            None => {
+                let path = self.path.clone();
+                py.detach(|| LockFile::open(&path)).map_err(to_py_err)?
+            }
+        };
+        let mode = if shared {
+            LockMode::Shared
+        } else {
+            LockMode::Exclusive
+        };
+        let mut spare = Some(file);
+        let got = retry(
+            py,
+            patience,
+            slice_of(poll_interval),
+            |wait: Wait| {
+                let Some(f) = spare.take() else {
+                    return Err(None);
+                };
+                HeldLock::try_new_or_recover(f, |f| f.lock(mode, wait)).map_err(|(e, heads)| {
+                    spare = Some(heads.file);
+                    Some(e)
+                })
+            },
+            |e: &Option<Error>| e.as_ref().is_some_and(Error::is_lock_contention),
+        );
+        match got {
+            Ok(held) => {
+                self.state = LockState::Held { held, shared };
+                Ok(())
+            }
+            Err(e) => {
+                self.state = LockState::Idle(spare.take());
+                Err(match e {
+                    Interrupted::Failed(Some(e)) => to_py_err(e),
+                    Interrupted::Failed(None) => state_error("the lock file was lost"),
+                    Interrupted::Signal(e) => e,
+                })
+            }
+        }
+    }
+
+    /// Frees the lock; nothing if it is not held.
+    fn release(&mut self) {
+        let state = std::mem::replace(&mut self.state, LockState::Idle(None));
+        self.state = match state {
+            LockState::Held { held, .. } => LockState::Idle(Some(held.into_heads().file)),
+            idle => idle,
+        };
+    }
+
+    /// Whether this object holds the lock.
+    #[getter]
+    fn is_locked(&self) -> bool {
+        matches!(self.state, LockState::Held { .. })
+    }
+
+    /// Whether the lock held is shared (`None` if none is held).
+    #[getter]
+    fn shared(&self) -> Option<bool> {
+        match self.state {
+            LockState::Held { shared, .. } => Some(shared),
+            LockState::Idle(_) => None,
+        }
+    }
+
+    /// The lock file's path.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+}
+
+/// One holder of a counting semaphore over `slots` lock files
+/// `<path>.slot0` … (the CLI's `--slots`): `acquire` takes a free slot,
+/// `release` frees it.
+#[pyclass(module = "jlock._jlock")]
+pub struct RawSemaphore {
+    base: PathBuf,
+    slots: usize,
+    idle: Option<jlock_core::Semaphore>,
+    held: Option<HeldSlot>,
+}
+
+#[pymethods]
+impl RawSemaphore {
+    /// A semaphore of `slots` slots named after `path`; the slot files are
+    /// opened (and created) at the first `acquire`.
+    #[new]
+    fn new(path: PathBuf, slots: usize) -> PyResult<RawSemaphore> {
+        if slots == 0 {
+            return Err(PyValueError::new_err("a semaphore needs at least 1 slot"));
+        }
+        Ok(RawSemaphore {
+            base: path,
+            slots,
+            idle: None,
+            held: None,
+        })
+    }
+
+    /// Takes a free slot, waiting as for `RawLock.acquire`; raises `jlock.Timeout`.
+    #[pyo3(signature = (timeout=None, blocking=true, poll_interval=0.05))]
+    fn acquire(
+        &mut self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        blocking: bool,
+        poll_interval: f64,
+    ) -> PyResult<()> {
+        if self.held.is_some() {
+            return Err(state_error(format!(
+                "{}: this semaphore object already holds a slot; use another object for another slot",
+                self.base.display()
+            )));
+        }
+        let patience = Patience::from_timeout(timeout, blocking)?;
+        let sem = match self.idle.take() {
+            Some(s) => s,
+            None => {
+                let (base, n) = (self.base.clone(), self.slots);
+                py.detach(|| jlock_core::Semaphore::open(&base, n))
+                    .map_err(to_py_err)?
+            }
+        };
+        let mut spare = Some(sem);
+        let got = retry(
+            py,
+            patience,
+            slice_of(poll_interval),
+            |wait: Wait| {
+                let Some(s) = spare.take() else {
+                    return Err(None);
+                };
+                HeldSlot::try_new_or_recover(s, |s| s.acquire(wait)).map_err(|(e, heads)| {
+                    spare = Some(heads.sem);
+                    Some(e)
+                })
+            },
+            |e: &Option<Error>| e.as_ref().is_some_and(Error::is_lock_contention),
+        );
+        match got {
+            Ok(held) => {
+                self.held = Some(held);
+                Ok(())
+            }
+            Err(e) => {
+                self.idle = spare.take();
+                Err(match e {
+                    Interrupted::Failed(Some(e)) => to_py_err(e),
+                    Interrupted::Failed(None) => state_error("the semaphore was lost"),
+                    Interrupted::Signal(e) => e,
+                })
+            }
+        }
+    }
+
+    /// Frees the slot held; nothing if none is.
+    fn release(&mut self) {
+        if let Some(held) = self.held.take() {
+            self.idle = Some(held.into_heads().sem);
+        }
+    }
+
+    /// Whether this object holds a slot.
+    #[getter]
+    fn is_locked(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// The slot held, from 0 (`None` if none is).
+    #[getter]
+    fn slot(&self) -> Option<usize> {
+        self.held.as_ref().map(|h| h.borrow_guard().slot())
+    }
+
+    /// The number of slots.
+    #[getter]
+    fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// The path the slot files are named after.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.base.clone()
+    }
+}

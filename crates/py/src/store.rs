@@ -1,0 +1,429 @@
+//! `jlock.Store`: the shared JSON document, through jlock-core's engine
+//! ([`Document`] on a [`jlock_core::Store`]) — get, set, delete, incr,
+//! update, and transactions.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jlock_core::document::Spellings;
+use jlock_core::{Document, Durability, Error, JsonPath};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use serde_json::{Number, Value};
+
+use crate::convert::{from_py, number_from_py, to_py};
+use crate::errors::{state_error, to_py_err};
+use crate::wait::{retry, Interrupted, Patience, MAX_SLICE};
+
+/// What an operation on the document can fail with: jlock-core's error,
+/// the Python code it ran (an `update` function), or a transaction left
+/// without writing.
+#[derive(Debug)]
+pub enum OpError {
+    /// jlock-core's.
+    Core(Error),
+    /// Raised by Python code run inside the operation.
+    Py(PyErr),
+    /// A transaction ended without a new document: nothing to write.
+    Aborted,
+}
+
+impl From<Error> for OpError {
+    fn from(e: Error) -> OpError {
+        OpError::Core(e)
+    }
+}
+
+impl OpError {
+    fn contended(&self) -> bool {
+        matches!(self, OpError::Core(e) if e.is_lock_contention())
+    }
+
+    fn into_py(self) -> PyErr {
+        match self {
+            OpError::Core(e) => to_py_err(e),
+            OpError::Py(e) => e,
+            OpError::Aborted => state_error("the transaction was abandoned"),
+        }
+    }
+}
+
+fn op_err(e: Interrupted<OpError>) -> PyErr {
+    match e {
+        Interrupted::Failed(e) => e.into_py(),
+        Interrupted::Signal(e) => e,
+    }
+}
+
+/// A JSON path argument: `None` is the whole document; else the CLI's
+/// syntax (`.jobs[0].name`, JSON Pointer `/jobs/0/name`).
+fn parse_path(path: Option<&str>) -> PyResult<JsonPath> {
+    match path {
+        None => Ok(JsonPath::root()),
+        Some(p) => JsonPath::parse(p).map_err(to_py_err),
+    }
+}
+
+/// A JSON data file several processes share (`jlock.Store`).
+#[pyclass(module = "jlock._jlock", frozen)]
+pub struct Store {
+    inner: Arc<jlock_core::Store>,
+    patience: Patience,
+}
+
+impl Store {
+    /// Runs `op` on the store, waiting for the lock with the store's
+    /// patience, in slices (see [`crate::wait`]).
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        mut op: impl FnMut(&jlock_core::Store) -> Result<T, OpError> + Send,
+    ) -> PyResult<T> {
+        let store = &*self.inner;
+        retry(
+            py,
+            self.patience,
+            MAX_SLICE,
+            |_wait| op(store),
+            OpError::contended,
+        )
+        .map_err(op_err)
+    }
+}
+
+#[pymethods]
+impl Store {
+    /// Opens the store of the JSON file at `path` (created by the first
+    /// update). `durability`: "rename" (default), "fsync" or "journal";
+    /// `timeout`: seconds each operation may wait for the lock (`None` or
+    /// negative: forever; `0`: fail at once), then `jlock.Timeout`;
+    /// `lock_file`: lock this file instead of `<path>.lock`.
+    #[new]
+    #[pyo3(signature = (path, *, durability="rename", timeout=None, lock_file=None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        durability: &str,
+        timeout: Option<f64>,
+        lock_file: Option<PathBuf>,
+    ) -> PyResult<Store> {
+        let durability: Durability = durability.parse().map_err(PyValueError::new_err)?;
+        let patience = Patience::from_timeout(timeout, true)?;
+        let mut builder = jlock_core::Store::builder(path);
+        builder
+            .durability(durability)
+            .wait(patience.slice_wait(MAX_SLICE));
+        if let Some(lock) = lock_file {
+            builder.lock_path(lock);
+        }
+        let store = py.detach(|| builder.open()).map_err(to_py_err)?;
+        Ok(Store {
+            inner: Arc::new(store),
+            patience,
+        })
+    }
+
+    /// The value at `path` (the whole document if `None`), or `default` if
+    /// there is none.
+    #[pyo3(signature = (path=None, default=None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        path: Option<&str>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let path = parse_path(path)?;
+        let found = self.run(py, |s| Document::<OpError>::get(s, &path))?;
+        match found {
+            Some((value, _)) => to_py(py, &value),
+            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
+        }
+    }
+
+    /// Sets the value at `path` (`"."` is the whole document), creating
+    /// missing objects and arrays on the way.
+    fn set(&self, py: Python<'_>, path: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let path = parse_path(Some(path))?;
+        let value = from_py(value)?;
+        let spellings = Spellings::default();
+        self.run(py, |s| {
+            Document::<OpError>::set(s, &path, value.clone(), &spellings)
+        })
+    }
+
+    /// Removes the value at `path`; False (and nothing written) if there was none.
+    fn delete(&self, py: Python<'_>, path: &str) -> PyResult<bool> {
+        let path = parse_path(Some(path))?;
+        self.run(py, |s| Document::<OpError>::delete(s, &path))
+    }
+
+    /// Adds `by` (int, float or Decimal) to the number at `path` (the whole
+    /// document if `None`), exactly — a missing or null value counts as 0 —
+    /// and returns the new value.
+    #[pyo3(signature = (path=None, by=None))]
+    fn incr<'py>(
+        &self,
+        py: Python<'py>,
+        path: Option<&str>,
+        by: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let path = parse_path(path)?;
+        let by: Number = match by {
+            Some(b) => number_from_py(b, "by")?,
+            None => 1.into(),
+        };
+        let n = self.run(py, |s| Document::<OpError>::incr(s, &path, by.clone()))?;
+        crate::convert::number_to_py(py, &n)
+    }
+
+    /// Calls `fn(document)` under the exclusive lock and writes back what it
+    /// returns (if it returns None: the document it was given, changed in
+    /// place). Nothing is written if `fn` raises, or if nothing changed.
+    /// Returns the new document.
+    fn update<'py>(&self, py: Python<'py>, func: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let func = func.unbind();
+        let new = self.run(py, |s| {
+            let mut result = Value::Null;
+            Document::<OpError>::update(s, &mut |doc: &mut Value| {
+                let new = Python::attach(|py| -> PyResult<Value> {
+                    let arg = to_py(py, doc)?;
+                    let out = func.bind(py).call1((&arg,))?;
+                    if out.is_none() {
+                        from_py(&arg)
+                    } else {
+                        from_py(&out)
+                    }
+                })
+                .map_err(OpError::Py)?;
+                *doc = new.clone();
+                result = new;
+                Ok(Spellings::default())
+            })?;
+            Ok(result)
+        })?;
+        to_py(py, &new)
+    }
+
+    /// A transaction: `with store.transaction() as doc:` holds the exclusive
+    /// lock for the block; `doc` is the document (a dict or list to change
+    /// in place); it is written back when the block ends, if it changed, and
+    /// not at all if the block raises.
+    fn transaction(&self) -> Transaction {
+        Transaction {
+            store: Arc::clone(&self.inner),
+            patience: self.patience,
+            state: TxState::New,
+        }
+    }
+
+    /// The data file's path, as given.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.inner.path().to_path_buf()
+    }
+
+    /// The lock file's path.
+    #[getter]
+    fn lock_file(&self) -> PathBuf {
+        self.inner.lock_path().to_path_buf()
+    }
+
+    /// The durability mode: "rename", "fsync" or "journal".
+    #[getter]
+    fn durability(&self) -> &'static str {
+        self.inner.durability().as_str()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "jlock.Store({:?}, durability={:?})",
+            self.inner.path().display().to_string(),
+            self.inner.durability().as_str()
+        )
+    }
+}
+
+/// The receiver behind `m` (a panic elsewhere cannot leave it inconsistent).
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What the thread that holds a transaction's lock says.
+enum TxMessage {
+    /// The lock is held; here is the document.
+    Document(Value),
+    /// The update ended: written (or nothing to write), or failed.
+    Done(Result<(), OpError>),
+}
+
+/// Where a transaction is.
+enum TxState {
+    New,
+    Open {
+        original: Value,
+        doc: Py<PyAny>,
+        reply: SyncSender<Option<Value>>,
+        events: Mutex<Receiver<TxMessage>>,
+    },
+    Closed,
+}
+
+/// `store.transaction()`: a context manager holding the exclusive lock.
+///
+/// jlock-core's update takes a closure; a `with` block is not one. So the
+/// update runs in a thread of its own, which takes the lock, hands the
+/// document over, and waits (holding the lock) for the block's new
+/// document — or for none, when the block raised or the transaction was
+/// dropped, in which case nothing is written.
+#[pyclass(module = "jlock._jlock")]
+pub struct Transaction {
+    store: Arc<jlock_core::Store>,
+    patience: Patience,
+    state: TxState,
+}
+
+/// The transaction's thread: runs the update, retrying lock timeouts for
+/// as long as `patience` allows and nobody `cancelled`.
+fn hold(
+    store: &jlock_core::Store,
+    patience: Patience,
+    cancelled: &AtomicBool,
+    events: &SyncSender<TxMessage>,
+    reply: &Receiver<Option<Value>>,
+) -> Result<(), OpError> {
+    let start = Instant::now();
+    loop {
+        let r = Document::<OpError>::update(store, &mut |doc: &mut Value| {
+            events
+                .send(TxMessage::Document(doc.clone()))
+                .map_err(|_| OpError::Aborted)?;
+            match reply.recv() {
+                Ok(Some(new)) => {
+                    *doc = new;
+                    Ok(Spellings::default())
+                }
+                _ => Err(OpError::Aborted),
+            }
+        });
+        match r {
+            Err(e) if e.contended() => {
+                let out_of_time = match patience {
+                    Patience::NoWait => true,
+                    Patience::Forever => false,
+                    Patience::For(limit) => start.elapsed() >= limit,
+                };
+                if out_of_time || cancelled.load(Ordering::Acquire) {
+                    return Err(e);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+#[pymethods]
+impl Transaction {
+    /// Takes the lock (waiting as the store's `timeout` says, with the GIL
+    /// released, interruptible by Ctrl-C) and returns the document.
+    fn __enter__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if !matches!(self.state, TxState::New) {
+            return Err(state_error("a transaction can be entered once"));
+        }
+        self.state = TxState::Closed;
+        let (event_tx, events) = mpsc::sync_channel::<TxMessage>(1);
+        let events = Mutex::new(events);
+        let (reply, reply_rx) = mpsc::sync_channel::<Option<Value>>(1);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let store = Arc::clone(&self.store);
+        let patience = self.patience;
+        let flag = Arc::clone(&cancelled);
+        std::thread::Builder::new()
+            .name("jlock-transaction".into())
+            .spawn(move || {
+                let done = hold(&store, patience, &flag, &event_tx, &reply_rx);
+                let _ = event_tx.send(TxMessage::Done(done));
+            })
+            .map_err(|e| state_error(format!("cannot start the transaction's thread: {e}")))?;
+        // Wait for the document, checking for signals every slice.
+        let got = retry(
+            py,
+            Patience::Forever,
+            MAX_SLICE,
+            |_| match lock_ignoring_poison(&events).recv_timeout(MAX_SLICE) {
+                Ok(m) => Ok(m),
+                Err(RecvTimeoutError::Timeout) => Err(true),
+                Err(RecvTimeoutError::Disconnected) => Err(false),
+            },
+            |&waiting| waiting,
+        );
+        let value = match got {
+            Ok(TxMessage::Document(v)) => v,
+            Ok(TxMessage::Done(Err(e))) => return Err(e.into_py()),
+            Ok(TxMessage::Done(Ok(()))) | Err(Interrupted::Failed(_)) => {
+                return Err(state_error("the transaction's thread ended early"))
+            }
+            Err(Interrupted::Signal(e)) => {
+                // Ctrl-C: the thread, if it ever gets the lock, finds
+                // nobody listening and writes nothing.
+                cancelled.store(true, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let doc = to_py(py, &value)?.unbind();
+        self.state = TxState::Open {
+            original: value,
+            doc: doc.clone_ref(py),
+            reply,
+            events,
+        };
+        Ok(doc)
+    }
+
+    /// Writes the document back if it changed and the block did not raise;
+    /// frees the lock. Never suppresses the block's exception.
+    #[pyo3(signature = (*exc))]
+    fn __exit__(&mut self, py: Python<'_>, exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        let state = std::mem::replace(&mut self.state, TxState::Closed);
+        let TxState::Open {
+            original,
+            doc,
+            reply,
+            events,
+        } = state
+        else {
+            return Ok(false);
+        };
+        let raised = exc.get_item(0).is_ok_and(|t| !t.is_none());
+        let (new, problem) = if raised {
+            (None, None)
+        } else {
+            match from_py(doc.bind(py)) {
+                Ok(v) if v == original => (None, None),
+                Ok(v) => (Some(v), None),
+                Err(e) => (None, Some(e)),
+            }
+        };
+        let wrote = new.is_some();
+        let _ = reply.send(new);
+        let events = events.into_inner().unwrap_or_else(|p| p.into_inner());
+        let done = py.detach(move || loop {
+            match events.recv_timeout(Duration::from_secs(3600)) {
+                Ok(TxMessage::Done(r)) => return r,
+                Ok(TxMessage::Document(_)) => {}
+                Err(_) => return Err(OpError::Aborted),
+            }
+        });
+        if let Some(e) = problem {
+            return Err(e);
+        }
+        match done {
+            Ok(()) => Ok(false),
+            Err(OpError::Aborted) if !wrote => Ok(false),
+            Err(e) => Err(e.into_py()),
+        }
+    }
+}
