@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from types import TracebackType
 from typing import Any, Generic, Iterator, Optional, Type, TypeVar, Union
-from contextlib import contextmanager
+from contextlib import ContextDecorator, contextmanager
 
 from ._jlock import RawLock, RawSemaphore
 
@@ -45,7 +45,7 @@ def _check_timeout(value: Any) -> float:
     return t
 
 
-class FileLock:
+class FileLock(ContextDecorator):
     """An exclusive ``flock(2)`` lock on ``lock_file``, re-entrant per object.
 
     The same constructor, methods and properties as py-filelock's ``FileLock``:
@@ -53,7 +53,8 @@ class FileLock:
     proxy usable in ``with``; ``release(force=False)``; ``is_locked``,
     ``lock_counter``, ``lock_file``, ``timeout``, ``blocking``. Acquiring
     twice on one object counts (``lock_counter`` 2) and takes the lock once;
-    it is freed when it has been released as many times.
+    it is freed when it has been released as many times. As py-filelock's, a
+    ``FileLock`` is also a decorator: ``@lock`` runs the function holding it.
 
     ``timeout``: seconds to wait (negative: forever, the default; ``0``: one
     attempt); ``blocking=False``: one attempt. Both raise :class:`jlock.Timeout`.
