@@ -13,22 +13,42 @@ use pyo3::prelude::*;
 use crate::errors::{state_error, to_py_err};
 use crate::wait::{retry, slice_of, Interrupted, Patience};
 
-/// A lock file and the guard of the lock held on it.
+/// A lock file and the guard of the lock held on it (`None` only once
+/// [`HeldLock::disown`] has let go of it without unlocking).
 #[self_referencing]
 struct HeldLock {
     file: LockFile,
     #[borrows(mut file)]
     #[covariant]
-    guard: LockGuard<'this>,
+    guard: Option<LockGuard<'this>>,
 }
 
-/// A semaphore and the guard of the slot held in it.
+impl HeldLock {
+    /// In a forked child: closes this process's descriptors of the lock
+    /// (and of its claim on the name) without unlocking, which would take
+    /// the lock from the parent that holds it.
+    fn disown(mut self) {
+        let fds = self.with_guard_mut(|g| g.take().map(LockGuard::into_fds));
+        drop(fds);
+    }
+}
+
+/// A semaphore and the guard of the slot held in it (`None` only once
+/// [`HeldSlot::disown`] has let go of it).
 #[self_referencing]
 struct HeldSlot {
     sem: jlock_core::Semaphore,
     #[borrows(mut sem)]
     #[covariant]
-    guard: SemaphoreGuard<'this>,
+    guard: Option<SemaphoreGuard<'this>>,
+}
+
+impl HeldSlot {
+    /// As [`HeldLock::disown`].
+    fn disown(mut self) {
+        let fds = self.with_guard_mut(|g| g.take().map(SemaphoreGuard::into_fds));
+        drop(fds);
+    }
 }
 
 /// What a [`RawLock`] has: nothing yet, its lock file (kept open between
@@ -41,10 +61,32 @@ enum LockState {
 /// One `flock(2)` hold on a lock file: `acquire` takes it (exclusive or
 /// shared, waiting with the GIL released, interruptible by Ctrl-C),
 /// `release` frees it. Not re-entrant: see `jlock.FileLock`.
-#[pyclass(module = "jlock._jlock")]
+///
+/// After a `fork`, the child's copy holds nothing and opens its own lock
+/// file: the one it inherited shares its open file description (and so its
+/// lock) with the parent's. `after_fork` does that at once (jlock's
+/// `os.register_at_fork` hook calls it); every method checks too.
+#[pyclass(module = "jlock._jlock", weakref)]
 pub struct RawLock {
     path: PathBuf,
     state: LockState,
+    /// The process that opened the lock file.
+    pid: u32,
+}
+
+impl RawLock {
+    /// Drops what a forked child inherited, leaving the parent's lock alone.
+    fn check_fork(&mut self) {
+        let pid = std::process::id();
+        if self.pid != pid {
+            self.pid = pid;
+            match std::mem::replace(&mut self.state, LockState::Idle(None)) {
+                LockState::Held { held, .. } => held.disown(),
+                // Closing our copy of an unlocked description changes nothing.
+                LockState::Idle(file) => drop(file),
+            }
+        }
+    }
 }
 
 #[pymethods]
@@ -56,6 +98,7 @@ impl RawLock {
         RawLock {
             path,
             state: LockState::Idle(None),
+            pid: std::process::id(),
         }
     }
 
@@ -73,6 +116,7 @@ impl RawLock {
         blocking: bool,
         poll_interval: f64,
     ) -> PyResult<()> {
+        self.check_fork();
         let patience = Patience::from_timeout(timeout, blocking)?;
         let file = match &mut self.state {
             LockState::Held { .. } => {
@@ -104,10 +148,12 @@ impl RawLock {
                 let Some(f) = spare.take() else {
                     return Err(None);
                 };
-                HeldLock::try_new_or_recover(f, |f| f.lock(mode, wait)).map_err(|(e, heads)| {
-                    spare = Some(heads.file);
-                    Some(e)
-                })
+                HeldLock::try_new_or_recover(f, |f| f.lock(mode, wait).map(Some)).map_err(
+                    |(e, heads)| {
+                        spare = Some(heads.file);
+                        Some(e)
+                    },
+                )
             },
             |e: &Option<Error>| e.as_ref().is_some_and(Error::is_lock_contention),
         );
@@ -127,8 +173,10 @@ impl RawLock {
         }
     }
 
-    /// Frees the lock; nothing if it is not held.
+    /// Frees the lock; nothing if it is not held (or was held by the
+    /// parent of this forked process).
     fn release(&mut self) {
+        self.check_fork();
         let state = std::mem::replace(&mut self.state, LockState::Idle(None));
         self.state = match state {
             LockState::Held { held, .. } => LockState::Idle(Some(held.into_heads().file)),
@@ -136,10 +184,15 @@ impl RawLock {
         };
     }
 
-    /// Whether this object holds the lock.
+    /// Whether this object holds the lock (in this process).
     #[getter]
     fn is_locked(&self) -> bool {
-        matches!(self.state, LockState::Held { .. })
+        self.pid == std::process::id() && matches!(self.state, LockState::Held { .. })
+    }
+
+    /// In a forked child: forget what was inherited (see the class doc).
+    fn after_fork(&mut self) {
+        self.check_fork();
     }
 
     /// Whether the lock held is shared (`None` if none is held).
@@ -161,12 +214,29 @@ impl RawLock {
 /// One holder of a counting semaphore over `slots` lock files
 /// `<path>.slot0` … (the CLI's `--slots`): `acquire` takes a free slot,
 /// `release` frees it.
-#[pyclass(module = "jlock._jlock")]
+/// Forked children forget what they inherited, as for `RawLock`.
+#[pyclass(module = "jlock._jlock", weakref)]
 pub struct RawSemaphore {
     base: PathBuf,
     slots: usize,
     idle: Option<jlock_core::Semaphore>,
     held: Option<HeldSlot>,
+    /// The process that opened the slot files.
+    pid: u32,
+}
+
+impl RawSemaphore {
+    /// As [`RawLock`]'s.
+    fn check_fork(&mut self) {
+        let pid = std::process::id();
+        if self.pid != pid {
+            self.pid = pid;
+            self.idle = None;
+            if let Some(held) = self.held.take() {
+                held.disown();
+            }
+        }
+    }
 }
 
 #[pymethods]
@@ -183,6 +253,7 @@ impl RawSemaphore {
             slots,
             idle: None,
             held: None,
+            pid: std::process::id(),
         })
     }
 
@@ -195,6 +266,7 @@ impl RawSemaphore {
         blocking: bool,
         poll_interval: f64,
     ) -> PyResult<()> {
+        self.check_fork();
         if self.held.is_some() {
             return Err(state_error(format!(
                 "{}: this semaphore object already holds a slot; use another object for another slot",
@@ -219,10 +291,12 @@ impl RawSemaphore {
                 let Some(s) = spare.take() else {
                     return Err(None);
                 };
-                HeldSlot::try_new_or_recover(s, |s| s.acquire(wait)).map_err(|(e, heads)| {
-                    spare = Some(heads.sem);
-                    Some(e)
-                })
+                HeldSlot::try_new_or_recover(s, |s| s.acquire(wait).map(Some)).map_err(
+                    |(e, heads)| {
+                        spare = Some(heads.sem);
+                        Some(e)
+                    },
+                )
             },
             |e: &Option<Error>| e.as_ref().is_some_and(Error::is_lock_contention),
         );
@@ -244,21 +318,29 @@ impl RawSemaphore {
 
     /// Frees the slot held; nothing if none is.
     fn release(&mut self) {
+        self.check_fork();
         if let Some(held) = self.held.take() {
             self.idle = Some(held.into_heads().sem);
         }
     }
 
-    /// Whether this object holds a slot.
+    /// Whether this object holds a slot (in this process).
     #[getter]
     fn is_locked(&self) -> bool {
-        self.held.is_some()
+        self.pid == std::process::id() && self.held.is_some()
+    }
+
+    /// In a forked child: forget what was inherited.
+    fn after_fork(&mut self) {
+        self.check_fork();
     }
 
     /// The slot held, from 0 (`None` if none is).
     #[getter]
     fn slot(&self) -> Option<usize> {
-        self.held.as_ref().map(|h| h.borrow_guard().slot())
+        self.held
+            .as_ref()
+            .and_then(|h| h.borrow_guard().as_ref().map(SemaphoreGuard::slot))
     }
 
     /// The number of slots.

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use jlock_core::document::Spellings;
-use jlock_core::{Document, Durability, Error, JsonPath};
+use jlock_core::{Document, Durability, Error, JsonPath, StoreBuilder};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -71,11 +72,58 @@ fn parse_path(path: Option<&str>) -> PyResult<JsonPath> {
 /// A JSON data file several processes share (`jlock.Store`).
 #[pyclass(module = "jlock._jlock", frozen)]
 pub struct Store {
-    inner: Arc<jlock_core::Store>,
+    /// The options, to open the store again in a forked child.
+    builder: StoreBuilder,
+    /// The store, and the process that opened it.
+    opened: Mutex<Opened>,
     patience: Patience,
+    /// The threads that have a transaction of this store open: an
+    /// operation of theirs on this store would wait for themselves.
+    in_transaction: Arc<Mutex<Vec<ThreadId>>>,
+}
+
+/// A core store and the process it was opened in.
+struct Opened {
+    pid: u32,
+    store: Arc<jlock_core::Store>,
 }
 
 impl Store {
+    /// The core store of this process. After a `fork` the child opens its
+    /// own: the one it inherited shares its lock's open file description
+    /// with the parent's, and `flock(2)` would not exclude the two.
+    fn current(&self, py: Python<'_>) -> PyResult<Arc<jlock_core::Store>> {
+        let mut opened = lock_ignoring_poison(&self.opened);
+        let pid = std::process::id();
+        if opened.pid != pid {
+            let store = py.detach(|| self.builder.open()).map_err(to_py_err)?;
+            let old = std::mem::replace(
+                &mut *opened,
+                Opened {
+                    pid,
+                    store: Arc::new(store),
+                },
+            );
+            // The parent's descriptors are left alone (closing them here
+            // could not unlock the parent's lock, but nothing is gained).
+            std::mem::forget(old);
+        }
+        Ok(Arc::clone(&opened.store))
+    }
+
+    /// Refuses an operation from a thread that has a transaction of this
+    /// store open: it would wait for its own lock forever.
+    fn check_not_in_transaction(&self) -> PyResult<()> {
+        let me = std::thread::current().id();
+        if lock_ignoring_poison(&self.in_transaction).contains(&me) {
+            return Err(state_error(
+                "this thread has a transaction of this store open: change its document instead \
+                 (an operation on the store would wait for the transaction's own lock)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Runs `op` on the store, waiting for the lock with the store's
     /// patience, in slices (see [`crate::wait`]).
     fn run<T: Send>(
@@ -83,7 +131,9 @@ impl Store {
         py: Python<'_>,
         mut op: impl FnMut(&jlock_core::Store) -> Result<T, OpError> + Send,
     ) -> PyResult<T> {
-        let store = &*self.inner;
+        self.check_not_in_transaction()?;
+        let store = self.current(py)?;
+        let store = &*store;
         retry(
             py,
             self.patience,
@@ -122,8 +172,13 @@ impl Store {
         }
         let store = py.detach(|| builder.open()).map_err(to_py_err)?;
         Ok(Store {
-            inner: Arc::new(store),
+            builder,
+            opened: Mutex::new(Opened {
+                pid: std::process::id(),
+                store: Arc::new(store),
+            }),
             patience,
+            in_transaction: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -212,37 +267,41 @@ impl Store {
     /// lock for the block; `doc` is the document (a dict or list to change
     /// in place); it is written back when the block ends, if it changed, and
     /// not at all if the block raises.
-    fn transaction(&self) -> Transaction {
-        Transaction {
-            store: Arc::clone(&self.inner),
+    fn transaction(&self, py: Python<'_>) -> PyResult<Transaction> {
+        Ok(Transaction {
+            store: self.current(py)?,
             patience: self.patience,
             state: TxState::New,
-        }
+            in_transaction: Arc::clone(&self.in_transaction),
+            owner: None,
+            pid: std::process::id(),
+        })
     }
 
     /// The data file's path, as given.
     #[getter]
     fn path(&self) -> PathBuf {
-        self.inner.path().to_path_buf()
+        self.shown().path().to_path_buf()
     }
 
     /// The lock file's path.
     #[getter]
     fn lock_file(&self) -> PathBuf {
-        self.inner.lock_path().to_path_buf()
+        self.shown().lock_path().to_path_buf()
     }
 
     /// The durability mode: "rename", "fsync" or "journal".
     #[getter]
     fn durability(&self) -> &'static str {
-        self.inner.durability().as_str()
+        self.shown().durability().as_str()
     }
 
     fn __repr__(&self) -> String {
+        let store = self.shown();
         format!(
             "jlock.Store({:?}, durability={:?})",
-            self.inner.path().display().to_string(),
-            self.inner.durability().as_str()
+            store.path().display().to_string(),
+            store.durability().as_str()
         )
     }
 }
@@ -250,6 +309,13 @@ impl Store {
 /// The receiver behind `m` (a panic elsewhere cannot leave it inconsistent).
 fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Store {
+    /// The store opened last, for its names and options (the same in every process).
+    fn shown(&self) -> Arc<jlock_core::Store> {
+        Arc::clone(&lock_ignoring_poison(&self.opened).store)
+    }
 }
 
 /// What the thread that holds a transaction's lock says.
@@ -284,6 +350,40 @@ pub struct Transaction {
     store: Arc<jlock_core::Store>,
     patience: Patience,
     state: TxState,
+    /// The store's list of threads in a transaction: this one's while open.
+    in_transaction: Arc<Mutex<Vec<ThreadId>>>,
+    /// The thread that entered it, while it is open.
+    owner: Option<ThreadId>,
+    /// The process that entered it: in a forked child, whose copy has no
+    /// thread holding the lock, `__exit__` writes nothing.
+    pid: u32,
+}
+
+impl Transaction {
+    /// Records that the current thread has this transaction open.
+    fn mark_open(&mut self) {
+        let me = std::thread::current().id();
+        lock_ignoring_poison(&self.in_transaction).push(me);
+        self.owner = Some(me);
+    }
+
+    /// Records that it is closed (by `__exit__`, or when dropped unexited).
+    fn mark_closed(&mut self) {
+        if let Some(owner) = self.owner.take() {
+            let mut threads = lock_ignoring_poison(&self.in_transaction);
+            if let Some(i) = threads.iter().position(|t| *t == owner) {
+                threads.swap_remove(i);
+            }
+        }
+    }
+}
+
+impl Drop for Transaction {
+    /// A transaction dropped without `__exit__`: its thread, which holds the
+    /// lock, sees its channel close and writes nothing.
+    fn drop(&mut self) {
+        self.mark_closed();
+    }
 }
 
 /// The transaction's thread: runs the update, retrying lock timeouts for
@@ -333,6 +433,12 @@ impl Transaction {
         if !matches!(self.state, TxState::New) {
             return Err(state_error("a transaction can be entered once"));
         }
+        let me = std::thread::current().id();
+        if lock_ignoring_poison(&self.in_transaction).contains(&me) {
+            return Err(state_error(
+                "this thread already has a transaction of this store open; transactions do not nest",
+            ));
+        }
         self.state = TxState::Closed;
         let (event_tx, events) = mpsc::sync_channel::<TxMessage>(1);
         let events = Mutex::new(events);
@@ -374,6 +480,8 @@ impl Transaction {
             }
         };
         let doc = to_py(py, &value)?.unbind();
+        self.pid = std::process::id();
+        self.mark_open();
         self.state = TxState::Open {
             original: value,
             doc: doc.clone_ref(py),
@@ -397,6 +505,12 @@ impl Transaction {
         else {
             return Ok(false);
         };
+        self.mark_closed();
+        if self.pid != std::process::id() {
+            // A forked child's copy: the parent's thread holds the lock.
+            drop((reply, events, doc));
+            return Ok(false);
+        }
         let raised = exc.get_item(0).is_ok_and(|t| !t.is_none());
         let (new, problem) = if raised {
             (None, None)

@@ -10,6 +10,7 @@ and is interrupted by Ctrl-C (``KeyboardInterrupt``), leaving no lock held.
 from __future__ import annotations
 
 import os
+import weakref
 from types import TracebackType
 from typing import Any, Generic, Iterator, Optional, Type, TypeVar, Union
 from contextlib import ContextDecorator, contextmanager
@@ -18,6 +19,21 @@ from ._jlock import RawLock, RawSemaphore
 
 _L = TypeVar("_L")
 PathLike = Union[str, "os.PathLike[str]"]
+
+#: Every lock object alive, so that a forked child forgets at once what it
+#: inherited: the parent's locks (a held flock(2) lock is shared with the
+#: child's copy of the descriptor, and unlocking it there would free the
+#: parent's), and the counters that say they are held.
+_LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for lock in list(_LIVE):
+        lock._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class AcquireReturnProxy(Generic[_L]):
@@ -85,6 +101,11 @@ class FileLock(ContextDecorator):
         self._counter = 0
         self._mode = mode
         self._thread_local = thread_local
+        _LIVE.add(self)
+
+    def _after_fork(self) -> None:
+        self._counter = 0
+        self._raw.after_fork()
 
     @property
     def lock_file(self) -> str:
@@ -216,6 +237,12 @@ class ReadWriteLock:
         self.poll_interval = float(poll_interval)
         self._counter = 0
         self._shared: Optional[bool] = None
+        _LIVE.add(self)
+
+    def _after_fork(self) -> None:
+        self._counter = 0
+        self._shared = None
+        self._raw.after_fork()
 
     @property
     def lock_file(self) -> str:
@@ -335,6 +362,10 @@ class Semaphore:
         self.timeout = _check_timeout(timeout)
         self.blocking = bool(blocking)
         self.poll_interval = float(poll_interval)
+        _LIVE.add(self)
+
+    def _after_fork(self) -> None:
+        self._raw.after_fork()
 
     @property
     def path(self) -> str:
