@@ -267,9 +267,9 @@ impl Store {
     /// lock for the block; `doc` is the document (a dict or list to change
     /// in place); it is written back when the block ends, if it changed, and
     /// not at all if the block raises.
-    fn transaction(&self, py: Python<'_>) -> PyResult<Transaction> {
+    fn transaction(&self) -> PyResult<Transaction> {
         Ok(Transaction {
-            store: self.current(py)?,
+            builder: self.builder.clone(),
             patience: self.patience,
             state: TxState::New,
             in_transaction: Arc::clone(&self.in_transaction),
@@ -347,7 +347,11 @@ enum TxState {
 /// dropped, in which case nothing is written.
 #[pyclass(module = "jlock._jlock")]
 pub struct Transaction {
-    store: Arc<jlock_core::Store>,
+    /// The store's options: a transaction opens a store of its own, whose
+    /// lock (its own open file description) other threads of this process
+    /// wait for in the kernel, with their timeouts and Ctrl-C, rather than on
+    /// the shared store's mutex for as long as the block runs.
+    builder: StoreBuilder,
     patience: Patience,
     state: TxState,
     /// The store's list of threads in a transaction: this one's while open.
@@ -444,7 +448,8 @@ impl Transaction {
         let events = Mutex::new(events);
         let (reply, reply_rx) = mpsc::sync_channel::<Option<Value>>(1);
         let cancelled = Arc::new(AtomicBool::new(false));
-        let store = Arc::clone(&self.store);
+        let builder = self.builder.clone();
+        let store = py.detach(|| builder.open()).map_err(to_py_err)?;
         let patience = self.patience;
         let flag = Arc::clone(&cancelled);
         std::thread::Builder::new()

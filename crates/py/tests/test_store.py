@@ -5,6 +5,7 @@ from __future__ import annotations
 import decimal
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,33 @@ def test_transaction(tmp: Path) -> None:
     with pytest.raises(RuntimeError):
         with t:
             pass
+
+
+def test_transaction_and_other_threads(tmp: Path) -> None:
+    s = jlock.Store(tmp / "th.json", timeout=0.2)
+    s.set(".n", 1)
+    seen: list = []
+
+    def other_thread() -> None:
+        try:
+            seen.append(s.get(".n"))
+        except jlock.Timeout as e:
+            seen.append(e)
+
+    with s.transaction() as doc:
+        # This thread may not use the store inside its own transaction...
+        with pytest.raises(RuntimeError, match="transaction"):
+            s.get()
+        with pytest.raises(RuntimeError, match="nest"):
+            with s.transaction():
+                pass
+        # ...and another thread waits for the lock with its timeout, then gives up.
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join(timeout=BOUND)
+        assert not t.is_alive() and isinstance(seen[0], jlock.Timeout)
+        doc["n"] = 2
+    assert s.get(".n") == 2
 
 
 def test_store_timeout(tmp: Path) -> None:
