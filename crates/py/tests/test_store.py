@@ -215,3 +215,72 @@ def test_store_timeout(tmp: Path) -> None:
             with jlock.Store(p, timeout=0.1).transaction():
                 pass
     assert jlock.Store(p, timeout=BOUND).incr() == 1
+
+
+def test_a_refused_file_is_a_permission_error(tmp: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("planting a symlink owned by another user needs root")
+    shared = tmp / "shared"
+    shared.mkdir(mode=0o1777)
+    shared.chmod(0o1777)
+    real = tmp / "real.json"
+    real.write_text("{}\n")
+    link = shared / "x.json"
+    link.symlink_to(real)
+    os.lchown(link, 12345, 12345)  # planted by another user in a sticky, world-writable dir
+    before = snapshot(real)
+    with pytest.raises(jlock.UnsafePathError) as info:
+        jlock.Store(link).set(".x", 1)
+    assert isinstance(info.value, PermissionError) and isinstance(info.value, jlock.RefusedError)
+    assert info.value.path == str(link)
+    assert snapshot(real) == before
+
+
+STORE_INTERRUPT_CHILD = """
+import sys, jlock
+store = jlock.Store(sys.argv[1])
+try:
+    print("waiting", flush=True)
+    store.incr(".n")
+    sys.exit(1)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(42)
+"""
+
+
+def test_keyboard_interrupt_during_a_store_wait(tmp: Path) -> None:
+    import signal
+    import sys
+
+    from conftest import lock_waiters, wait_until
+
+    p = tmp / "ki.json"
+    p.write_text('{"n": 1}\n')
+    before = snapshot(p)
+    with jlock.FileLock(tmp / "ki.json.lock"):  # the store's lock, held here
+        child = subprocess.Popen(
+            [sys.executable, "-c", STORE_INTERRUPT_CHILD, str(p)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "waiting"
+            wait_until(lambda: child.pid in lock_waiters(tmp / "ki.json.lock"), "the store to wait")
+            child.send_signal(signal.SIGINT)
+            assert child.stdout.readline().strip() == "interrupted"
+            assert child.wait(timeout=BOUND) == 42
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(timeout=BOUND)
+    assert snapshot(p) == before
+    assert jlock.Store(p, timeout=0).incr(".n") == 2
+
+
+def test_timeout_pickles(tmp: Path) -> None:
+    import pickle
+
+    e = pickle.loads(pickle.dumps(jlock.Timeout("/x.lock")))
+    assert isinstance(e, jlock.Timeout) and e.lock_file == "/x.lock"
+    assert str(e) == "The file lock '/x.lock' could not be acquired."
