@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List
 
 import jlock
 
@@ -43,7 +43,7 @@ def _say(log: str, line: str) -> None:
 # 1. print -----------------------------------------------------------------
 
 
-def _printer(i: int, log: str, lock_path: str, start) -> None:
+def _printer(i: int, log: str, lock_path: str, start: Any) -> None:
     start.wait(timeout=BOUND)
     lock = jlock.FileLock(lock_path) if lock_path else None
     if lock:
@@ -58,7 +58,7 @@ def _printer(i: int, log: str, lock_path: str, start) -> None:
             lock.release()
 
 
-def _run(target: Callable, args_of: Callable[[int], tuple], n: int) -> float:
+def _run(target: Callable[..., None], args_of: Callable[[int], tuple[Any, ...]], n: int) -> float:
     """Runs `n` processes of `target`, released together; returns the seconds they took."""
     sys.stdout.flush()
     start = CTX.Barrier(n + 1)
@@ -94,14 +94,14 @@ def demo_print(d: str) -> None:
 # 2. tickets ---------------------------------------------------------------
 
 
-def _buyer(i: int, path: str, locked: bool, results, read_all, start) -> None:
+def _buyer(i: int, path: str, locked: bool, results: Any, read_all: Any, start: Any) -> None:
     start.wait(timeout=BOUND)
     with open(path) as f:
         seen = json.load(f)["count"]
     _line(f"    process {i}: searches, sees {seen} ticket(s) left")
     time.sleep(0.05)  # the network
     if locked:
-        def buy(doc):
+        def buy(doc: Any) -> bool:
             if doc["count"] > 0:
                 doc["count"] -= 1
                 return True
@@ -148,7 +148,7 @@ def demo_tickets(d: str) -> None:
 # 3. counter ---------------------------------------------------------------
 
 
-def _adder(i: int, path: str, locked: bool, n: int, start) -> None:
+def _adder(i: int, path: str, locked: bool, n: int, start: Any) -> None:
     start.wait(timeout=BOUND)
     if locked:
         store = jlock.Store(path)
@@ -198,7 +198,7 @@ def demo_counter(d: str) -> None:
 # 4. queue -----------------------------------------------------------------
 
 
-def _producer(i: int, q, n: int, start) -> None:
+def _producer(i: int, q: Any, n: int, start: Any) -> None:
     start.wait(timeout=BOUND)
     for _ in range(n):
         q.put(1)
