@@ -311,3 +311,45 @@ def test_the_gil_is_released_while_waiting(tmp: Path) -> None:
         t.join(timeout=BOUND)
     assert got.is_set(), errors
     assert not t.is_alive()
+
+
+def test_one_object_shared_by_threads(tmp: Path) -> None:
+    # One FileLock object is one hold: a second thread's acquire waits for the
+    # first thread's (within its timeout) and then counts on that hold.
+    path = tmp / "th.lock"
+    holder = flock_holder(path)
+    lock = jlock.FileLock(path, timeout=BOUND)
+    results: list = []
+    entered = threading.Event()
+
+    def first() -> None:
+        entered.set()
+        lock.acquire()
+        results.append("first")
+
+    def second() -> None:
+        try:
+            lock.acquire(timeout=0.1)
+            results.append("second")
+        except jlock.Timeout:
+            results.append("second timed out")
+
+    a = threading.Thread(target=first)
+    a.start()
+    try:
+        entered.wait(timeout=BOUND)
+        wait_until(lambda: os.getpid() in lock_waiters(path), "the first thread to wait")
+        b = threading.Thread(target=second)
+        b.start()
+        b.join(timeout=BOUND)
+        assert results == ["second timed out"]
+    finally:
+        holder.stop()
+        a.join(timeout=BOUND)
+    assert results == ["second timed out", "first"] and lock.lock_counter == 1
+    b = threading.Thread(target=second)
+    b.start()
+    b.join(timeout=BOUND)
+    assert results[-1] == "second" and lock.lock_counter == 2
+    lock.release(force=True)
+    assert not lock.is_locked

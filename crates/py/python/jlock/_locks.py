@@ -10,11 +10,13 @@ and is interrupted by Ctrl-C (``KeyboardInterrupt``), leaving no lock held.
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from types import TracebackType
 from typing import Any, Generic, Iterator, Optional, Type, TypeVar, Union
 from contextlib import ContextDecorator, contextmanager
 
+from ._errors import Timeout
 from ._jlock import RawLock, RawSemaphore
 
 _L = TypeVar("_L")
@@ -79,8 +81,9 @@ class FileLock(ContextDecorator):
     (clamped to 0.01–0.1 s). ``mode`` and ``thread_local`` are accepted for
     py-filelock compatibility and ignored: the lock file is created with mode
     0666 less the umask (as ``flock(1)`` does), and one object is one hold
-    whatever thread uses it — give each thread its own ``FileLock`` to make
-    threads exclude each other. The lock file is never deleted.
+    whatever thread uses it (a second thread's acquire while it is held
+    counts on that hold, as py-filelock's ``thread_local=False`` does) —
+    give each thread its own ``FileLock`` to make threads exclude each other. The lock file is never deleted.
     """
 
     def __init__(
@@ -101,10 +104,13 @@ class FileLock(ContextDecorator):
         self._counter = 0
         self._mode = mode
         self._thread_local = thread_local
+        # Serializes first acquisitions of this object by several threads.
+        self._entry = threading.Lock()
         _LIVE.add(self)
 
     def _after_fork(self) -> None:
         self._counter = 0
+        self._entry = threading.Lock()  # a parent's thread may have held it
         self._raw.after_fork()
 
     @property
@@ -166,24 +172,39 @@ class FileLock(ContextDecorator):
         :returns: a proxy whose ``with`` block releases the lock at its end
         :raises jlock.Timeout: the lock was not free in time
         """
-        if self._counter > 0:
-            self._counter += 1
-            return AcquireReturnProxy(self)
         t = self._timeout if timeout is None else _check_timeout(timeout)
         if poll_interval is None:
             poll_interval = self._poll_interval if poll_intervall is None else poll_intervall
         block = self._blocking if blocking is None else bool(blocking)
-        self._raw.acquire(False, None if t < 0 else t, block, float(poll_interval))
-        self._counter = 1
+        # Another thread may be taking the lock for this object: wait for it
+        # (within the timeout), then count this acquisition on its hold.
+        if not self._entry.acquire(block, t if block and t >= 0 else -1):
+            raise Timeout(self._path)
+        try:
+            if self._counter > 0:
+                self._counter += 1
+                return AcquireReturnProxy(self)
+            self._raw.acquire(False, None if t < 0 else t, block, float(poll_interval))
+            self._counter = 1
+        except BaseException:
+            # A KeyboardInterrupt just after the lock was taken: give it back.
+            if self._counter == 0:
+                self._raw.release()
+            raise
+        finally:
+            self._entry.release()
         return AcquireReturnProxy(self)
 
     def release(self, force: bool = False) -> None:
         """Release one acquisition (all of them if ``force``); the last one frees the lock."""
         if self._counter == 0:
             return
-        self._counter = 0 if force else self._counter - 1
-        if self._counter == 0:
-            self._raw.release()
+        with self._entry:
+            if self._counter == 0:
+                return
+            self._counter = 0 if force else self._counter - 1
+            if self._counter == 0:
+                self._raw.release()
 
     def __enter__(self) -> "FileLock":
         self.acquire()
@@ -237,11 +258,13 @@ class ReadWriteLock:
         self.poll_interval = float(poll_interval)
         self._counter = 0
         self._shared: Optional[bool] = None
+        self._entry = threading.Lock()
         _LIVE.add(self)
 
     def _after_fork(self) -> None:
         self._counter = 0
         self._shared = None
+        self._entry = threading.Lock()
         self._raw.after_fork()
 
     @property
@@ -267,20 +290,30 @@ class ReadWriteLock:
         return self._counter
 
     def _acquire(self, shared: bool, timeout: Optional[float], blocking: Optional[bool]) -> None:
-        if self._counter > 0:
-            if self._shared != shared:
-                held, asked = ("read", "write") if self._shared else ("write", "read")
-                raise RuntimeError(
-                    f"{self._path}: this ReadWriteLock holds a {held} lock; "
-                    f"release it before taking a {asked} lock"
-                )
-            self._counter += 1
-            return
         t = self.timeout if timeout is None else _check_timeout(timeout)
         block = self.blocking if blocking is None else bool(blocking)
-        self._raw.acquire(shared, None if t < 0 else t, block, self.poll_interval)
-        self._counter = 1
-        self._shared = shared
+        if not self._entry.acquire(block, t if block and t >= 0 else -1):
+            raise Timeout(self._path)
+        try:
+            if self._counter > 0:
+                if self._shared != shared:
+                    held, asked = ("read", "write") if self._shared else ("write", "read")
+                    raise RuntimeError(
+                        f"{self._path}: this ReadWriteLock holds a {held} lock; "
+                        f"release it before taking a {asked} lock"
+                    )
+                self._counter += 1
+                return
+            try:
+                self._raw.acquire(shared, None if t < 0 else t, block, self.poll_interval)
+                self._counter = 1
+                self._shared = shared
+            except BaseException:
+                if self._counter == 0:
+                    self._raw.release()
+                raise
+        finally:
+            self._entry.release()
 
     def acquire_read(
         self, timeout: Optional[float] = None, *, blocking: Optional[bool] = None
@@ -300,10 +333,13 @@ class ReadWriteLock:
         """Release one acquisition (all if ``force``); the last one frees the lock."""
         if self._counter == 0:
             return
-        self._counter = 0 if force else self._counter - 1
-        if self._counter == 0:
-            self._shared = None
-            self._raw.release()
+        with self._entry:
+            if self._counter == 0:
+                return
+            self._counter = 0 if force else self._counter - 1
+            if self._counter == 0:
+                self._shared = None
+                self._raw.release()
 
     @contextmanager
     def read_lock(
