@@ -7,9 +7,11 @@ handshakes are lines read from a child's stdout (never a sleep).
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator, Optional
@@ -45,6 +47,32 @@ def require(tool: str) -> str:
     return path
 
 
+class Lines:
+    """The lines a child prints, read by a thread, so that every read has a timeout."""
+
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        self._q: "queue.Queue[str]" = queue.Queue()
+
+        def pump() -> None:
+            for line in stream:
+                self._q.put(line)
+            self._q.put("")  # EOF
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def next(self, timeout: float = BOUND) -> str:
+        """The next line (stripped; "" at EOF); AssertionError if none comes in time."""
+        try:
+            return self._q.get(timeout=timeout).strip()
+        except queue.Empty:
+            raise AssertionError(f"no line from the child in {timeout} s") from None
+
+
+#: Put first in a Python child that tests Ctrl-C: a shell that starts jobs in the
+#: background starts them with SIGINT ignored, and Python then installs no handler.
+RESTORE_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+
 class Holder:
     """A child process holding a lock until told to stop (or BOUND seconds pass).
 
@@ -56,11 +84,12 @@ class Holder:
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
+        assert self.proc.stdout is not None
+        self.lines = Lines(self.proc.stdout)
 
     def start(self) -> "Holder":
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line.strip() == "held", f"holder said {line!r}, exit {self.proc.poll()}"
+        line = self.lines.next()
+        assert line == "held", f"holder said {line!r}, exit {self.proc.poll()}"
         return self
 
     def stop(self) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import jlock
-from conftest import BOUND, flock_holder, lock_waiters, python_holder, require, wait_until
+from conftest import BOUND, RESTORE_SIGINT, Lines, flock_holder, lock_waiters, python_holder, require, wait_until
 
 
 def test_reentrant_and_lock_counter(tmp: Path) -> None:
@@ -256,22 +256,23 @@ def test_keyboard_interrupt_during_a_wait(tmp: Path) -> None:
     held = jlock.FileLock(path)
     held.acquire()
     child = subprocess.Popen(
-        [sys.executable, "-c", KEYBOARD_CHILD.format(bound=BOUND), str(path)],
+        [sys.executable, "-c", RESTORE_SIGINT + KEYBOARD_CHILD.format(bound=BOUND), str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert child.stdout is not None and child.stdin is not None
-        assert child.stdout.readline().strip() == "waiting"
+        lines = Lines(child.stdout)
+        assert lines.next() == "waiting"
         # The child is queued in the kernel for our lock: then interrupt it.
         wait_until(lambda: child.pid in lock_waiters(path), "the child to wait for the lock")
         child.send_signal(signal.SIGINT)
-        assert child.stdout.readline().split() == ["interrupted", "False"]
+        assert lines.next().split() == ["interrupted", "False"]
         held.release()
         child.stdin.write("go\n")
         child.stdin.flush()
-        assert child.stdout.readline().strip() == "free"
+        assert lines.next() == "free"
         assert child.wait(timeout=BOUND) == 42
     finally:
         if child.poll() is None:

@@ -253,22 +253,23 @@ def test_keyboard_interrupt_during_a_store_wait(tmp: Path) -> None:
     import signal
     import sys
 
-    from conftest import lock_waiters, wait_until
+    from conftest import RESTORE_SIGINT, Lines, lock_waiters, wait_until
 
     p = tmp / "ki.json"
     p.write_text('{"n": 1}\n')
     before = snapshot(p)
     with jlock.FileLock(tmp / "ki.json.lock"):  # the store's lock, held here
         child = subprocess.Popen(
-            [sys.executable, "-c", STORE_INTERRUPT_CHILD, str(p)],
+            [sys.executable, "-c", RESTORE_SIGINT + STORE_INTERRUPT_CHILD, str(p)],
             stdout=subprocess.PIPE, text=True,
         )
         try:
             assert child.stdout is not None
-            assert child.stdout.readline().strip() == "waiting"
+            lines = Lines(child.stdout)
+            assert lines.next() == "waiting"
             wait_until(lambda: child.pid in lock_waiters(tmp / "ki.json.lock"), "the store to wait")
             child.send_signal(signal.SIGINT)
-            assert child.stdout.readline().strip() == "interrupted"
+            assert lines.next() == "interrupted"
             assert child.wait(timeout=BOUND) == 42
         finally:
             if child.poll() is None:
