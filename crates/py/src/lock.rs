@@ -4,6 +4,7 @@
 //! classes' (`jlock/_locks.py`).
 
 use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
 
 use jlock_core::{Error, LockFile, LockGuard, LockMode, SemaphoreGuard, Wait};
 use ouroboros::self_referencing;
@@ -50,6 +51,10 @@ impl HeldSlot {
         drop(fds);
     }
 }
+
+/// What the thread waiting for a [`RawLock`]'s lock hands back: the lock
+/// held, or the error and the lock file.
+type Waited = Result<HeldLock, (Error, LockFile)>;
 
 /// What a [`RawLock`] has: nothing yet, its lock file (kept open between
 /// two holds), or a held lock.
@@ -139,36 +144,69 @@ impl RawLock {
         } else {
             LockMode::Exclusive
         };
-        let mut spare = Some(file);
-        let got = retry(
-            py,
-            patience,
-            slice_of(poll_interval),
-            |wait: Wait| {
-                let Some(f) = spare.take() else {
-                    return Err(None);
-                };
-                HeldLock::try_new_or_recover(f, |f| f.lock(mode, wait).map(Some)).map_err(
-                    |(e, heads)| {
-                        spare = Some(heads.file);
-                        Some(e)
-                    },
-                )
-            },
-            |e: &Option<Error>| e.as_ref().is_some_and(Error::is_lock_contention),
-        );
-        match got {
+        // One attempt here: the uncontended case costs no thread.
+        let file = match HeldLock::try_new_or_recover(file, |f| {
+            f.lock(mode, Wait::NoWait).map(Some)
+        }) {
             Ok(held) => {
                 self.state = LockState::Held { held, shared };
-                Ok(())
+                return Ok(());
             }
-            Err(e) => {
-                self.state = LockState::Idle(spare.take());
-                Err(match e {
-                    Interrupted::Failed(Some(e)) => to_py_err(e),
-                    Interrupted::Failed(None) => state_error("the lock file was lost"),
-                    Interrupted::Signal(e) => e,
-                })
+            Err((e, heads)) if e.is_lock_contention() && patience != Patience::NoWait => heads.file,
+            Err((e, heads)) => {
+                self.state = LockState::Idle(Some(heads.file));
+                return Err(to_py_err(e));
+            }
+        };
+        // The wait: one thread queued in the kernel for the whole wait (or
+        // timing out at its end), while this one looks for signals.
+        let wait = match patience {
+            Patience::For(limit) => Wait::Timeout(limit),
+            _ => Wait::Block,
+        };
+        let (tx, mut rx) = mpsc::sync_channel::<Waited>(1);
+        let spawned = std::thread::Builder::new()
+            .name("jlock-wait".into())
+            .spawn(move || {
+                let got = HeldLock::try_new_or_recover(file, |f| f.lock(mode, wait).map(Some))
+                    .map_err(|(e, heads)| (e, heads.file));
+                // Nobody listening (Ctrl-C ended the wait): the lock, if
+                // got, is dropped here, which releases it.
+                let _ = tx.send(got);
+            });
+        if let Err(e) = spawned {
+            return Err(state_error(format!(
+                "{}: cannot start a thread to wait for the lock: {e}",
+                self.path.display()
+            )));
+        }
+        let slice = slice_of(poll_interval);
+        loop {
+            let (back, got) = py.detach(move || {
+                let got = rx.recv_timeout(slice);
+                (rx, got)
+            });
+            rx = back;
+            match got {
+                Ok(Ok(held)) => {
+                    self.state = LockState::Held { held, shared };
+                    return Ok(());
+                }
+                Ok(Err((e, file))) => {
+                    self.state = LockState::Idle(Some(file));
+                    return Err(to_py_err(e));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // Ctrl-C: return, dropping `rx`; the waiting thread
+                    // gives up the lock as soon as it gets it.
+                    py.check_signals()?;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(state_error(format!(
+                        "{}: the thread waiting for the lock ended without an answer",
+                        self.path.display()
+                    )));
+                }
             }
         }
     }

@@ -2,11 +2,20 @@
 //! check for signals (Ctrl-C) between two slices.
 //!
 //! jlock-core's waits cannot be interrupted: a blocking `flock(2)` resumes
-//! after a signal. So a wait from Python is a series of bounded waits —
-//! [`Wait::Timeout`] of at most [`MAX_SLICE`], each queued in the kernel as
-//! any waiter is — and between two of them `Python::check_signals` runs the
-//! signal handlers, so that Ctrl-C raises `KeyboardInterrupt` within a slice
-//! and no lock is taken afterwards.
+//! after a signal. Two ways around it:
+//!
+//! * a lock (`RawLock`, in [`crate::lock`]) waits in a thread of its own,
+//!   queued in the kernel for the whole wait, while the calling thread looks
+//!   for signals every slice; on Ctrl-C it stops listening, and the waiting
+//!   thread, if it ever gets the lock, gives it up at once;
+//! * the store and the semaphore (whose operation cannot move to another
+//!   thread cheaply, or which polls anyway) wait with [`retry`]: a series of
+//!   bounded waits — [`Wait::Timeout`] of at most [`MAX_SLICE`] — with
+//!   `Python::check_signals` between two of them, so that Ctrl-C raises
+//!   `KeyboardInterrupt` within a slice and no lock is taken afterwards.
+//!   (Each slice that times out leaves jlock-core's helper thread queued
+//!   until the lock is free — at most 16 in a process, past which
+//!   jlock-core polls.)
 
 use std::time::{Duration, Instant};
 

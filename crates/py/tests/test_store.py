@@ -285,3 +285,8 @@ def test_timeout_pickles(tmp: Path) -> None:
     e = pickle.loads(pickle.dumps(jlock.Timeout("/x.lock")))
     assert isinstance(e, jlock.Timeout) and e.lock_file == "/x.lock"
     assert str(e) == "The file lock '/x.lock' could not be acquired."
+    e = pickle.loads(pickle.dumps(jlock.InvalidJSONError("bad", "/d.json", 3, 4)))
+    assert (type(e), e.path, e.lineno, e.colno, str(e)) == (jlock.InvalidJSONError, "/d.json", 3, 4, "bad")
+    f = pickle.loads(pickle.dumps(jlock.FileError(2, "gone", "/d.json")))
+    assert (f.errno, f.filename, str(f)) == (2, "/d.json", "gone")
+    assert repr(jlock.Timeout("/x")) == "Timeout('/x')" and jlock.Timeout.__module__ == "jlock"

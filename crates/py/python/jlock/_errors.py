@@ -14,6 +14,11 @@ from typing import Optional
 class Error(Exception):
     """Base class of every error jlock raises about a lock or a data file."""
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # Pickled (multiprocessing sends exceptions back) with the arguments
+        # the class was made with, which are not always ``args``.
+        return self.__class__, getattr(self, "_ctor", self.args)
+
 
 class Timeout(Error, TimeoutError):
     """The lock could not be acquired in time (or at once, when not blocking).
@@ -47,6 +52,7 @@ class DataError(Error, ValueError):
     def __init__(self, message: str, path: Optional[str] = None) -> None:
         super().__init__(message)
         self.path = path
+        self._ctor: tuple = (message, path)  # type: ignore[type-arg]
 
 
 class InvalidJSONError(DataError):
@@ -56,6 +62,7 @@ class InvalidJSONError(DataError):
         super().__init__(message, path)
         self.lineno = lineno
         self.colno = colno
+        self._ctor = (message, path, lineno, colno)
 
 
 class WrongTypeError(DataError, TypeError):
@@ -85,6 +92,7 @@ class RefusedError(Error, PermissionError):
         super().__init__(message)
         self.path = path
         self.filename = path
+        self._ctor = (message, path)
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -107,6 +115,7 @@ class FileError(Error, OSError):
         else:
             super().__init__(errno, message, filename)
         self.message = message
+        self._ctor = (errno, message, filename)
 
     def __str__(self) -> str:
         return self.message
@@ -127,3 +136,8 @@ __all__ = [
     "UsageError",
     "WrongTypeError",
 ]
+
+# Shown (and pickled) as jlock.Timeout etc.: the names users import.
+for _name in __all__:
+    globals()[_name].__module__ = "jlock"
+del _name
