@@ -42,13 +42,11 @@ bench:
 compare:
     python3 docs/bench/compare.py
 
-# A statically linked jlock: no dynamic loader at start-up, the fastest
-# `jlock incr` from a shell loop. Lands in target/<host>/release/jlock.
+# A statically linked jlock (fastest start-up), in target/<host>/release/jlock.
 build-static:
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$(rustc -vV | sed -n 's/^host: //p')"
 
-# Install jlock — statically linked, for the fastest start-up in shell loops
-# (docs/BENCHMARKS.md) — with its shell completions and man page, for this user.
+# Install jlock (static), its shell completions and every man page, for this user.
 install:
     RUSTFLAGS="-C target-feature=+crt-static" cargo install --path . --target "$(rustc -vV | sed -n 's/^host: //p')"
     mkdir -p ~/.local/share/bash-completion/completions ~/.local/share/zsh/site-functions ~/.config/fish/completions ~/.local/share/man/man1

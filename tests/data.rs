@@ -12,10 +12,13 @@ use crate::util::jlock;
 fn get_set_del_incr_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    // A missing file is an error for get (66), and creates nothing.
     jlock(d, &["get", "db.json"])
         .assert()
-        .success()
-        .stdout("null\n");
+        .code(66)
+        .stdout("")
+        .stderr("jlock: db.json: no such file\njlock: hint: --default VALUE prints VALUE instead; set, incr, update (the writers) create it\n");
+    assert!(crate::util::entries(d).is_empty());
     jlock(d, &["set", "db.json", ".owner", "ann", "--string"])
         .assert()
         .success();
@@ -78,7 +81,7 @@ fn update_replaces_the_document_with_the_commands_output() {
     )
     .assert()
     .success();
-    jlock(dir.path(), &["get", "--compact", "db.json", ".tags"])
+    jlock(dir.path(), &["get", "db.json", ".tags"])
         .assert()
         .success()
         .stdout("[\n  \"a\",\n  \"b\"\n]\n");

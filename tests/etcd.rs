@@ -44,6 +44,19 @@ fn run_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `jlock status … TARGET` of a held lock (or a semaphore with every slot
+/// held): its output, once the exit code said so (1; 0 means free).
+fn status_held(dir: &Path, args: &[&str]) -> String {
+    let out = jlock(dir, args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "jlock {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn output(dir: &Path, args: &[&str]) -> Output {
     jlock(dir, args).stdin(Stdio::null()).output().unwrap()
 }
@@ -239,7 +252,7 @@ fn a_revoked_lease_stops_the_command_with_the_loss_code() {
         "sleep 600 & echo $! > pid; echo held; wait",
     );
     let status: serde_json::Value =
-        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+        serde_json::from_str(&status_held(dir.path(), &["status", "--json", &t])).unwrap();
     let lease = status["holders"][0]["lease"].as_str().unwrap().to_string();
     e.etcdctl(&["lease", "revoke", &lease]).unwrap();
     let (code, stderr) = h.finish();
@@ -609,7 +622,7 @@ fn slots_let_n_commands_run_at_once() {
         Some(1)
     );
     let status: serde_json::Value =
-        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+        serde_json::from_str(&status_held(dir.path(), &["status", "--json", &t])).unwrap();
     assert_eq!(status["slots"]["holders"].as_array().unwrap().len(), 2);
     for h in [a, b] {
         let mut c = h.child;
@@ -622,13 +635,65 @@ fn slots_let_n_commands_run_at_once() {
     );
 }
 
+/// `jlock rev` and `--if-rev` on etcd: the same tokens as for a file (of the
+/// same bytes), a stale one exits 4 and writes nothing, and `patch` too.
+#[test]
+fn rev_and_if_rev_and_patch_work_on_etcd() {
+    let Some(e) = start("rev") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = e.target("rev");
+    let none = run_ok(d, &["rev", &t]).trim().to_string();
+    assert_eq!(none, run_ok(d, &["rev", "missing.json"]).trim());
+    run_ok(d, &["set", "--if-rev", &none, &t, ".n", "1"]);
+    let r1 = run_ok(d, &["rev", &t]).trim().to_string();
+    let before = raw(&e, "jlock/rev/.doc");
+    let stale = output(d, &["incr", "--if-rev", &none, &t, ".n"]);
+    assert_eq!(
+        stale.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&stale.stderr)
+    );
+    assert_eq!(raw(&e, "jlock/rev/.doc"), before);
+    assert_eq!(run_ok(d, &["incr", "--if-rev", &r1, &t, ".n"]).trim(), "2");
+    let out = std::process::Command::new(crate::util::jlock_bin())
+        .current_dir(d)
+        .args(["patch", &t])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(br#"[{"op": "test", "path": "/n", "value": 2}, {"op": "add", "path": "/m", "value": 1E2}]"#)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(raw(&e, "jlock/rev/.doc").contains("\"m\": 1E2"));
+}
+
 #[test]
 fn documents_on_etcd_are_lossless_and_incr_is_exact() {
     let Some(e) = start("lossless") else { return };
     let dir = tempfile::tempdir().unwrap();
     let t = e.target("doc");
-    // A missing document reads as null.
-    assert_eq!(run_ok(dir.path(), &["get", &t]).trim(), "null");
+    // A missing document is an error for get, as a missing file is (66);
+    // --default stands in for it.
+    let out = output(dir.path(), &["get", &t]);
+    assert_eq!(out.status.code(), Some(66));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(": no such key"),
+        "{out:?}"
+    );
+    assert_eq!(
+        run_ok(dir.path(), &["get", "--default", "null", &t]).trim(),
+        "null"
+    );
+    assert!(keys(&e, "jlock/doc/").is_empty(), "get wrote a key");
     let original = "{ \"a\":1.50 ,\t\"b\" : [1,2],  \"big\": 12345678901234567890123 }";
     e.etcdctl(&["put", "jlock/doc/.doc", original]).unwrap();
     run_ok(dir.path(), &["set", &t, ".c", "true"]);
@@ -678,6 +743,15 @@ fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
     let Some(e) = start("status") else { return };
     let dir = tempfile::tempdir().unwrap();
     let t = e.target("st");
+    // Free: exit 0, and `-q` prints nothing; nothing of NAME exists yet.
+    let free = jlock(dir.path(), &["-q", "status", &t]).output().unwrap();
+    assert_eq!((free.status.code(), free.stdout.len()), (Some(0), 0));
+    let v: serde_json::Value =
+        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["exists"].as_bool()),
+        (Some("free"), Some(false))
+    );
     let h = hold(
         dir.path(),
         &["--ttl", "2", &t],
@@ -691,7 +765,8 @@ fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
     eventually("the waiter queued", || {
         keys(&e, "jlock/st/.lock/").len() == 2
     });
-    let text = run_ok(dir.path(), &["status", &t]);
+    let text = status_held(dir.path(), &["status", &t]);
+    assert_eq!(status_held(dir.path(), &["-q", "status", &t]), "");
     assert!(
         text.contains(&format!("{t} (lock): held exclusive by")),
         "{text}"
@@ -703,7 +778,7 @@ fn status_says_who_holds_since_when_with_which_fence_and_who_waits() {
     assert!(text.contains("waiting for it:"), "{text}");
     assert!(text.contains(&format!("pid {}", waiter.id())), "{text}");
     let v: serde_json::Value =
-        serde_json::from_str(&run_ok(dir.path(), &["status", "--json", &t])).unwrap();
+        serde_json::from_str(&status_held(dir.path(), &["status", "--json", &t])).unwrap();
     assert_eq!(v["state"], "exclusive");
     assert_eq!(v["holders"][0]["pid"], h.child.id());
     assert_eq!(v["holders"][0]["fence"], fence);

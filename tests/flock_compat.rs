@@ -3,10 +3,10 @@
 //! and the same command lines run side by side through `/usr/bin/flock` and
 //! `jlock run`, comparing exit codes and output.
 //!
-//! Upstream cases with no counterpart here, because `jlock run` works on a
-//! path and always runs a command: `fd` (lock a descriptor number the shell
-//! holds), `close` (`--fd`), `unlock` (`--unlock FD`), every `fcntl-*` case
-//! and `range-lock` (`--fcntl`, `--start`, `--length`: byte-range OFD locks).
+//! The descriptor form (`fd`: lock a descriptor number the shell holds;
+//! `unlock`: `-u FD`) is tested in `tests/descriptor.rs`. Upstream cases with
+//! no counterpart: `close` (`--fd`), every `fcntl-*` case and `range-lock`
+//! (`--fcntl`, `--start`, `--length`: byte-range OFD locks).
 //! `time-check` measures seconds; here the order of events is checked instead.
 
 use std::io::{BufRead, BufReader, Write};

@@ -12,14 +12,14 @@ use serde_json::Value;
 
 use crate::util::{jlock, jlock_bin, on_a_terminal, run_loops_together, Holder};
 
+/// `jlock status --json PATH`, whose exit code must say what the JSON says:
+/// 0 free, 1 held.
 fn status_json(dir: &std::path::Path, path: &str) -> Value {
-    let out = jlock(dir, &["status", "--json", path])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).unwrap()
+    let out = jlock(dir, &["status", "--json", path]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = if v["state"] == "free" { 0 } else { 1 };
+    assert_eq!(out.status.code(), Some(want), "{v}");
+    v
 }
 
 /// Looks until `jlock status` shows `pid` waiting for `lock` in the
@@ -36,6 +36,62 @@ fn await_kernel_waiter(dir: &std::path::Path, lock: &str, pid: u32) {
         assert!(Instant::now() < deadline, "pid {pid} never waited: {s}");
         std::thread::yield_now();
     }
+}
+
+/// `status` a script can use: exit 0 free, 1 held; `-q` prints nothing; a
+/// lock file that does not exist is free, says so, and is not created.
+#[test]
+fn status_exits_0_when_free_and_1_when_held_and_q_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    jlock(d, &["status", "job.lock"])
+        .assert()
+        .code(0)
+        .stdout("job.lock: free (no lock file yet)\n");
+    let v = status_json(d, "job.lock");
+    assert_eq!(
+        (v["state"].as_str(), v["exists"].as_bool()),
+        (Some("free"), Some(false))
+    );
+    assert!(!d.join("job.lock").exists(), "status created the lock file");
+    let holder = Holder::jlock_run(d, &["job.lock"]);
+    jlock(d, &["-q", "status", "job.lock"])
+        .assert()
+        .code(1)
+        .stdout("");
+    jlock(d, &["status", "-q", "--json", "job.lock"])
+        .assert()
+        .code(1)
+        .stdout("");
+    jlock(d, &["status", "job.lock"])
+        .assert()
+        .code(1)
+        .stdout(contains("job.lock: held exclusive by"));
+    assert_eq!(status_json(d, "job.lock")["exists"], true);
+    holder.release();
+    jlock(d, &["-q", "status", "job.lock"])
+        .assert()
+        .code(0)
+        .stdout("");
+    // In a shell `if`, as README shows it.
+    let out = std::process::Command::new("sh")
+        .current_dir(d)
+        .args([
+            "-c",
+            "if \"$0\" -q status job.lock; then echo free; else echo busy; fi",
+        ])
+        .arg(jlock_bin())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "free\n");
+    // A semaphore: 0 while a slot is free, 1 when every slot is held.
+    let a = Holder::jlock_run(d, &["--slots", "2", "pool"]);
+    jlock(d, &["-q", "status", "pool"]).assert().code(0);
+    let b = Holder::jlock_run(d, &["--slots", "2", "pool"]);
+    jlock(d, &["-q", "status", "pool"]).assert().code(1);
+    a.release();
+    b.release();
+    jlock(d, &["-q", "status", "pool"]).assert().code(0);
 }
 
 #[test]

@@ -11,13 +11,17 @@ mod data;
 mod deleted_lock;
 #[cfg(feature = "lab")]
 mod demo;
+mod descriptor;
 mod errors;
 #[cfg(feature = "etcd")]
 mod etcd;
 mod examples;
 mod flock_compat;
+mod get;
 mod lock;
 mod lossless;
 mod operators;
+mod patch;
+mod revision;
 mod trust;
 mod unwritable;

@@ -53,7 +53,7 @@ fn every_subcommand_exits_with_its_code_when_nothing_can_be_written() {
         (&["del", "g.json", ".s"], 0),
         (&["update", "g.json", "--", "cat"], 0),
         (&["get", "g.json", ".n"], 74),
-        (&["get", "/nonexistent/x"], 74),
+        (&["get", "/nonexistent/x"], 66),
         (&["incr", "g.json", ".missing.deeper[", "1"], 64),
         // Locks and their status.
         (&["run", "L", "true"], 0),

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use jlock_core::{Durability, Wait};
 
 use crate::exit::EXIT_CODES_HELP;
+use crate::help::*;
 use crate::target::Target;
 
 /// Coordinate processes through files: flock(2) locks and a crash-safe shared JSON file.
@@ -29,7 +30,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command while holding a lock (like flock(1)).
-    #[command(after_help = RUN_HELP)]
+    #[command(
+        after_help = RUN_HELP,
+        override_usage = "jlock run [OPTIONS] <LOCKFILE> -- <CMD> [ARGS]...\n       \
+                          jlock run [OPTIONS] <LOCKFILE> -c <SHELL_CMD>\n       \
+                          jlock run [-s|-x] [-n|-w SECS] [-E CODE] <FD>\n       \
+                          jlock run -u <FD>"
+    )]
     Run(RunArgs),
     /// Print the value at PATH (the whole document by default).
     #[command(after_help = GET_HELP)]
@@ -46,6 +53,12 @@ pub enum Command {
     /// Rewrite the document with a command: it reads the document on stdin and prints the new one.
     #[command(after_help = UPDATE_HELP)]
     Update(UpdateArgs),
+    /// Apply a JSON Patch (RFC 6902) or, with --merge, a Merge Patch (RFC 7396): all or nothing.
+    #[command(after_help = PATCH_HELP)]
+    Patch(PatchArgs),
+    /// Print the document's revision, for a later write with --if-rev (a compare-and-set).
+    #[command(after_help = REV_HELP)]
+    Rev(RevArgs),
     /// Tell whether a lock is free or held, by whom and since when.
     #[command(after_help = STATUS_HELP)]
     Status(StatusArgs),
@@ -63,7 +76,7 @@ pub enum Command {
     },
     /// Print a man page (roff), made from the same definitions as --help.
     #[command(
-        after_help = "Examples:\n  jlock man | man -l -\n  jlock man > ~/.local/share/man/man1/jlock.1\n  jlock man incr > ~/.local/share/man/man1/jlock-incr.1"
+        after_help = "Examples:\n  jlock man | man -l -\n  jlock man run | man -l -           # the page jlock(1) refers to as jlock-run(1)\n  jlock man > ~/.local/share/man/man1/jlock.1\n  jlock man incr > ~/.local/share/man/man1/jlock-incr.1\n\n`just install` installs jlock(1) and every subcommand's page (and the completions)."
     )]
     Man {
         /// The page of this subcommand (jlock-SUBCOMMAND(1)) instead of jlock(1).
@@ -170,6 +183,10 @@ pub struct StoreArgs {
     /// Restyle the whole document, indented two spaces a level.
     #[arg(long)]
     pub pretty: bool,
+    /// Write only if the document is still at revision TOKEN (what `jlock rev` printed):
+    /// else write nothing and exit 4.
+    #[arg(long, value_name = "TOKEN")]
+    pub if_rev: Option<jlock_core::Revision>,
     /// How to reach an etcd:// or etcds:// target.
     #[cfg(feature = "etcd")]
     #[command(flatten)]
@@ -251,8 +268,8 @@ impl EtcdArgs {
 impl StoreArgs {
     /// How updates write the document: `--compact`, `--pretty`, or (by
     /// default) only what changed.
-    pub fn style(&self) -> jlock_core::document::Style {
-        use jlock_core::document::Style;
+    pub fn style(&self) -> jlock_json::Style {
+        use jlock_json::Style;
         match (self.compact, self.pretty) {
             (true, _) => Style::Compact,
             (_, true) => Style::Pretty,
@@ -280,9 +297,13 @@ pub fn target_parser() -> impl clap::builder::TypedValueParser<Value = Target> {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The lock file (created if missing; a directory works too), or an
-    /// etcd://HOST:PORT[,HOST:PORT…]/NAME lock (with the `etcd` feature).
-    #[arg(value_name = "LOCKFILE", value_parser = target_parser())]
+    /// etcd://HOST:PORT[,HOST:PORT…]/NAME lock (with the `etcd` feature); or FD, a
+    /// descriptor number with no command: lock that open descriptor and return (flock FD).
+    #[arg(value_name = "LOCKFILE|FD", value_parser = target_parser())]
     pub lock_file: Target,
+    /// Unlock descriptor FD (flock -u): `jlock run -u 9`.
+    #[arg(short = 'u', long = "unlock")]
+    pub unlock: bool,
     /// Take a shared lock: any number of shared holders run at once.
     #[arg(short = 's', long = "shared", conflicts_with = "exclusive")]
     pub shared: bool,
@@ -329,27 +350,48 @@ pub struct RunArgs {
         conflicts_with = "argv"
     )]
     pub shell_command: Option<OsString>,
-    /// The command and its arguments.
+    /// The command and its arguments (none with FD).
     #[arg(
         value_name = "CMD",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
-        required_unless_present = "shell_command"
+        allow_hyphen_values = true
     )]
     pub argv: Vec<OsString>,
 }
 
-/// `jlock get`.
+/// `jlock get`: it only reads, so it takes no option of the writers'
+/// (`--durable`, `--durability`, `--pretty`); its `-c`/`--compact` is the
+/// output's, as jq's.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
+    /// The JSON data file (a missing one is an error, exit 66, unless --default).
+    #[arg(value_name = "FILE", value_parser = target_parser())]
+    pub file: Target,
     /// A JSON Pointer (/a/0) or jq-style path (.a[0]); the whole document if left out.
     #[arg(value_name = "PATH")]
     pub path: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+    /// Lock this file instead of FILE.lock.
+    #[arg(long, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
     /// Print a string without quotes (like jq -r).
     #[arg(short = 'r', long = "raw")]
     pub raw: bool,
+    /// Print the value on one line (like jq -c).
+    #[arg(short = 'c', long)]
+    pub compact: bool,
+    /// Exit 1 if the value printed is null or false, 0 otherwise (like jq -e).
+    #[arg(short = 'e', long = "exit-status")]
+    pub exit_status: bool,
+    /// Print VALUE (JSON) instead if FILE does not exist, or PATH is missing or null
+    /// (false is a value, and is printed).
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub default: Option<String>,
+    /// How to reach an etcd:// or etcds:// target.
+    #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 /// `jlock set`.
@@ -386,7 +428,7 @@ pub struct IncrArgs {
     /// The number to change; the whole document (a bare counter) if left out.
     #[arg(value_name = "PATH")]
     pub path: Option<String>,
-    /// Add N instead of 1 (negative to subtract, a fraction for floats).
+    /// Add N instead of 1 (negative to subtract; decimals add exactly, in base 10).
     #[arg(
         long,
         value_name = "N",
@@ -406,112 +448,23 @@ pub struct UpdateArgs {
     pub argv: Vec<OsString>,
 }
 
-const RUN_HELP: &str = "\
-Examples:
-  # A cron job that must never overlap with itself: skip this run if the last still runs.
-  jlock run -n /tmp/backup.lock -- rsync -a /srv/ /backup/
+/// `jlock rev`.
+#[derive(Debug, Args)]
+pub struct RevArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
 
-  # Wait up to 30 s for the build lock, then give up with exit code 75.
-  jlock run -w 30 -E 75 build.lock -c 'make && make install'
-
-  # At most 2 heavy builds at once on this machine.
-  jlock run --slots 2 /tmp/heavy-build -- make -j8
-
-  # One host at a time, cluster-wide (built with --features etcd).
-  jlock run -n etcd://10.0.0.1:2379,10.0.0.2:2379/nightly -- ./backup.sh
-
-The command inherits the lock, so it stays held until the command (and anything it
-started that kept the descriptor) exits, even if jlock itself is killed (-o: not so).
-SIGINT, SIGTERM and SIGHUP sent to jlock are passed on to the command, and the lock
-is held until the command has exited. With --slots, the command gets JLOCK_SLOT=i.
-An exclusive holder gets JLOCK_FENCE, a number that grows with each exclusive
-`jlock run` of that lock file (kept in the file, if it is empty or holds only that).
-
-On an etcd:// lock the command gets JLOCK_FENCE and JLOCK_LOCK_KEY and runs in a
-process group of its own: if the lock is lost (its lease of --ttl SECS expired or was
-revoked, its key deleted), the group gets SIGTERM, SIGKILL 5 s later, and jlock exits 75;
-if jlock dies, the kernel kills the command. An unreachable cluster: exit 69, within
---connect-timeout, the command never started. -F is refused there.
-
-flock(1)'s spellings work too: -e, --nb, --nonblocking, --timeout, and the
-self-locking idiom of its man page:
-  [ \"${FLOCKER}\" != \"$0\" ] && exec env FLOCKER=\"$0\" jlock run -en \"$0\" \"$0\" \"$@\" || :";
-
-const GET_HELP: &str = "\
-Examples:
-  jlock get db.json                 # the whole document
-  jlock get db.json .jobs[0].name   # jq-style path
-  jlock get -r db.json /owner       # JSON Pointer; a string printed without quotes
-
-A missing value prints null, as in jq.";
-
-const SET_HELP: &str = "\
-Examples:
-  jlock set db.json .owner '\"ann\"'           # VALUE is JSON ...
-  jlock set db.json .owner ann --string      # ... or, with --string, taken verbatim
-  jlock set db.json .limits.cpu 2            # creates .limits if missing";
-
-const DEL_HELP: &str = "\
-Examples:
-  jlock del db.json .limits.cpu
-  jlock del db.json /jobs/0";
-
-const INCR_HELP: &str = "\
-Examples:
-  # Eight background jobs, one counter, no lost update:
-  for i in $(seq 8); do (for j in $(seq 100); do jlock incr hits.json >/dev/null; done) & done; wait
-  cat hits.json        # 800
-
-  jlock incr db.json .deploys             # a counter inside a document
-  jlock incr db.json .budget --by -2.5   # floats add as floats
-
-With -q the new value is not printed. If it cannot be printed (stdout closed or full),
-jlock exits 3: the update was applied, and running the command again would apply it twice.";
-
-const UPDATE_HELP: &str = "\
-Examples:
-  jlock update db.json -- jq '.n += 1'
-  jlock update db.json -- jq --arg u \"$USER\" '.owners += [$u] | .owners |= unique'
-
-CMD reads the document on stdin while jlock holds the exclusive lock. If CMD exits 0
-and prints one JSON document, it replaces the file atomically; otherwise the file is
-left as it was and jlock exits non-zero (with CMD's own code if CMD failed).
-
-On an etcd:// target there is no lock: the new document is written only if nobody
-changed it meanwhile (compare-and-swap), and otherwise CMD runs again on the newer
-document. CMD MAY THEREFORE RUN MORE THAN ONCE: it must only compute the new document,
-with no other side effects.";
-
-const DEMO_HELP: &str = "\
-Examples:
-  jlock demo                          # the whole lesson, with a summary table
-  jlock demo tickets --no-lock        # watch one ticket being sold ten times
-  jlock demo counter -p 8 --ops 1000  # lost updates, then exact counting
-  jlock demo --json | jq '.demos[] | {demo, lock, correct}'
-
-Each demo runs real child processes (this binary, re-executed), released together
-by a barrier, in a temporary directory that is removed afterwards (--keep DIR keeps it).";
-
-const BENCH_HELP: &str = "\
-Examples:
-  jlock bench                                  # the full matrix, on this directory's file system
-  jlock bench --procs 1,4 --sizes counter,1m   # a smaller matrix
-  jlock bench --dir /mnt/nfs --svg bench.svg   # another file system, and a chart
-  jlock bench --json | jq '.results[] | select(.procs == 1)'
-
-One op = take the lock, read the JSON counter, add 1, write it back, unlock. Every
-measurement checks that the final count is exact (exit 65 if one is not).";
-
-const STATUS_HELP: &str = "\
-Examples:
-  jlock status build.lock        # free, or held by whom (pid, command, since when)
-  jlock status db.json           # a data file: size, last change, journal, and its lock
-  jlock status --json build.lock
-
-Read from the kernel's lock table (/proc/locks), as lslocks does.";
-
-const COMPLETIONS_HELP: &str = "\
-Examples:
-  jlock completions bash > ~/.local/share/bash-completion/completions/jlock
-  jlock completions zsh > ~/.zfunc/_jlock
-  jlock completions fish > ~/.config/fish/completions/jlock.fish";
+/// `jlock patch`.
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The patch: a file, or - (the default) for stdin.
+    #[arg(value_name = "PATCH")]
+    pub patch: Option<PathBuf>,
+    /// PATCH is an RFC 7396 Merge Patch (an object whose members replace the
+    /// document's, null removing one), not an RFC 6902 JSON Patch.
+    #[arg(long)]
+    pub merge: bool,
+}

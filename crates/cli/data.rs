@@ -5,35 +5,103 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use jlock_core::document::Spellings;
-use jlock_core::JsonPath;
+use jlock_core::{JsonPath, Lookup};
+use jlock_json::Spellings;
 use serde_json::Value;
 
-use crate::args::{DelArgs, GetArgs, IncrArgs, SetArgs, UpdateArgs};
+use crate::args::{DelArgs, GetArgs, IncrArgs, RevArgs, SetArgs, UpdateArgs};
 use crate::document;
-use crate::exit::{status_code, CliError, OK};
+use crate::exit::{status_code, CliError, CONFLICT, OK};
 use crate::output::{print_line, try_print_line, Ui};
+use crate::target::Target;
 
 fn parse_path(path: Option<&str>) -> Result<JsonPath, CliError> {
     Ok(JsonPath::parse(path.unwrap_or("."))?)
 }
 
-fn to_text(value: &Value, raw: bool, spellings: &Spellings) -> String {
+fn to_text(value: &Value, raw: bool, pretty: bool, spellings: &Spellings) -> String {
     match value {
         Value::String(s) if raw => s.clone(),
         // Numbers as the file spelled them (`1E2`, not `1e+2`).
-        v => jlock_core::document::value_text(v, true, spellings),
+        v => jlock_json::value_text(v, pretty, spellings),
     }
+}
+
+/// `jlock rev`: the document's revision, for a later `--if-rev`.
+pub fn rev(args: &RevArgs, ui: &Ui) -> Result<u8, CliError> {
+    if args.store.if_rev.is_some() {
+        return Err(CliError::Usage(
+            "--if-rev applies to writes (set, del, incr, update, patch), not to rev".into(),
+        ));
+    }
+    let rev = document::open(&args.store, *ui)?.revision()?;
+    print_line(&rev.to_string());
+    Ok(OK)
 }
 
 /// `jlock get`.
 pub fn get(args: &GetArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(args.path.as_deref())?;
-    let (value, spellings) = document::open(&args.store, *ui)?
-        .get(&path)?
-        .unwrap_or_default();
-    print_line(&to_text(&value, args.raw, &spellings));
-    Ok(OK)
+    let default = match &args.default {
+        Some(text) => Some(parse_json_arg(text).map_err(|e| {
+            CliError::Usage(format!(
+                "--default {text:?} is not JSON ({e}); quote a string as '\"text\"'"
+            ))
+        })?),
+        None => None,
+    };
+    let found = match &args.file {
+        Target::File(file) => match document::lookup(file, &path, args, *ui)? {
+            Lookup::Found(v) => v,
+            Lookup::NoFile if default.is_some() => None,
+            Lookup::NoFile => {
+                return Err(CliError::NoSuchFile {
+                    path: file.clone(),
+                    noun: "file",
+                })
+            }
+        },
+        // One read of the key, so that a missing one is told from a null
+        // value (CasDocument::get, which reads for every other command, is
+        // not told), then the value as CasDocument::get finds it.
+        #[cfg(feature = "etcd")]
+        Target::Etcd(target) => {
+            let backend = document::etcd_backend(target, args)?;
+            match jlock_core::Backend::read(&backend)? {
+                Some(bytes) => {
+                    let name = jlock_core::Backend::name(&backend);
+                    let in_doc = |e| jlock_core::Error::in_document(name, e);
+                    let doc = jlock_json::parse_value(&bytes).map_err(in_doc)?;
+                    let found = path.get(&doc).map_err(in_doc)?.cloned();
+                    found.map(|v| (v, Spellings::of(&bytes)))
+                }
+                None if default.is_some() => None,
+                None => {
+                    return Err(CliError::NoSuchFile {
+                        path: target.to_string().into(),
+                        noun: "key",
+                    })
+                }
+            }
+        }
+    };
+    // A null value counts as missing, as `get` prints both as null.
+    let found = found.filter(|(v, _)| !v.is_null());
+    let (value, spellings) = match (found, default) {
+        (Some(found), _) => found,
+        (None, Some(default)) => {
+            let spellings = Spellings::of(args.default.as_deref().unwrap_or_default().as_bytes());
+            (default, spellings)
+        }
+        (None, None) => (Value::Null, Spellings::default()),
+    };
+    print_line(&to_text(&value, args.raw, !args.compact, &spellings));
+    let falsy = matches!(value, Value::Null | Value::Bool(false));
+    Ok(if args.exit_status && falsy {
+        CONFLICT
+    } else {
+        OK
+    })
 }
 
 /// `jlock set`.
@@ -193,7 +261,7 @@ fn parse_json_arg(text: &str) -> Result<Value, String> {
     if is_blank(text.as_bytes()) {
         return Err("it is empty".into());
     }
-    jlock_core::document::parse_value(text.as_bytes()).map_err(|e| e.to_string())
+    jlock_json::parse_value(text.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// Parses exactly one JSON document (surrounding white space allowed),
@@ -202,7 +270,7 @@ fn parse_one_document(bytes: &[u8]) -> Result<Value, String> {
     if is_blank(bytes) {
         return Err("printed nothing".into());
     }
-    jlock_core::document::parse_value(bytes).map_err(|e| {
+    jlock_json::parse_value(bytes).map_err(|e| {
         let text = e.to_string();
         if text.contains("trailing") || text.contains("after the") {
             format!("printed more than one JSON document ({text})")

@@ -6,11 +6,11 @@
 
 use std::path::Path;
 
-use jlock_core::document::Spellings;
-use jlock_core::{Document, JsonPath, Store};
+use jlock_core::{Document, JsonPath, Lookup, Revision, Store};
+use jlock_json::Spellings;
 use serde_json::{Number, Value};
 
-use crate::args::StoreArgs;
+use crate::args::{GetArgs, StoreArgs};
 use crate::exit::CliError;
 use crate::output::{Ui, WaitReport};
 use crate::target::Target;
@@ -33,12 +33,62 @@ pub fn open(args: &StoreArgs, ui: Ui) -> Result<Box<dyn Document<CliError>>, Cli
             }
             let etcd = crate::target::connect(target, &args.etcd.connect_options())?;
             let backend = jlock_etcd::EtcdDocument::new(etcd);
-            Ok(Box::new(jlock_core::CasDocument::new(
-                backend,
-                args.style(),
-            )))
+            let mut doc = jlock_core::CasDocument::new(backend, args.style());
+            if let Some(rev) = &args.if_rev {
+                doc = doc.expect_revision(rev.clone());
+            }
+            Ok(Box::new(doc))
         }
     }
+}
+
+/// `get` on a local file: the value at `path`, read without creating any
+/// file (`StoreBuilder::lookup`: no lock file is made, and a missing data
+/// file is `Lookup::NoFile`).
+pub fn lookup(
+    path: &Path,
+    json_path: &JsonPath,
+    args: &GetArgs,
+    ui: Ui,
+) -> Result<Lookup, CliError> {
+    #[cfg(feature = "etcd")]
+    args.etcd.refuse_for_files()?;
+    let wait = args.wait.wait();
+    let report = WaitReport::new(ui, wait);
+    let mut builder = Store::builder(path);
+    builder.wait(wait);
+    if let Some(lock) = &args.lock_file {
+        builder.lock_path(lock);
+    }
+    if let Some(hook) = report.hook() {
+        builder.on_wait(hook);
+    }
+    let found = builder.lookup(json_path)?;
+    let lock = args
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| builder.default_lock_path());
+    // With no lock file the read took the data file's lock alone: no lock
+    // wait of the lock file's to report.
+    if lock.exists() {
+        report.done(&lock);
+    }
+    Ok(found)
+}
+
+/// `get` on an etcd:// target: its backend, to read the key once.
+#[cfg(feature = "etcd")]
+pub fn etcd_backend(
+    target: &jlock_etcd::Target,
+    args: &GetArgs,
+) -> Result<jlock_etcd::EtcdDocument, CliError> {
+    if args.lock_file.is_some() {
+        return Err(CliError::Usage(format!(
+            "--lock-file applies to files, not to {target}"
+        )));
+    }
+    let etcd = crate::target::connect(target, &args.etcd.connect_options())?;
+    Ok(jlock_etcd::EtcdDocument::new(etcd))
 }
 
 /// A document in a local JSON file.
@@ -61,6 +111,9 @@ impl FileDocument {
         }
         if let Some(hook) = report.hook() {
             builder.on_wait(hook);
+        }
+        if let Some(rev) = &args.if_rev {
+            builder.expect_revision(rev.clone());
         }
         Ok(FileDocument {
             store: builder.open()?,
@@ -101,5 +154,9 @@ impl Document<CliError> for FileDocument {
         edit: &mut dyn FnMut(&mut Value) -> Result<Spellings, CliError>,
     ) -> Result<(), CliError> {
         self.op(|s| Document::<CliError>::update(s, edit))
+    }
+
+    fn revision(&self) -> Result<Revision, CliError> {
+        self.op(Document::<CliError>::revision)
     }
 }

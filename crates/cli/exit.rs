@@ -10,12 +10,21 @@ pub const OK: u8 = 0;
 /// (stdout closed or full). Do not retry: that would apply it twice.
 pub const APPLIED_UNPRINTED: u8 = 3;
 /// The lock is held (`-n`) or the wait timed out (`-w`); `run -E` changes it.
+/// Also `get -e`'s answer for a null or false value, as `jq -e`'s.
 pub const CONFLICT: u8 = 1;
+/// `status`: the lock is held (a semaphore: every slot); 0 means free.
+pub const HELD: u8 = 1;
+/// The document is not the one the write was made for: `--if-rev` found
+/// another revision, or a `patch` `test` operation another value; nothing
+/// was written.
+pub const PRECONDITION: u8 = 4;
 /// Bad command line: unknown option, bad path syntax, a VALUE that is not JSON.
 pub const USAGE: u8 = 64;
 /// Bad data: invalid JSON in the file or from an `update` command, a wrong
 /// type at the path, an overflow.
 pub const DATA: u8 = 65;
+/// `get`: FILE does not exist (EX_NOINPUT); nothing was created.
+pub const NO_INPUT: u8 = 66;
 /// etcd:// targets: no endpoint answered within `--connect-timeout`, or etcd
 /// failed a request (EX_UNAVAILABLE). The command of `run` never started.
 #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
@@ -43,14 +52,23 @@ pub const NOT_FOUND: u8 = 127;
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
-  1    lock conflict (-n) or timeout (-w); run -E CODE picks another
+  1    lock conflict (-n) or timeout (-w); run -E CODE picks another;
+       status: the lock is held (every slot of a --slots lock), 0: free;
+       get -e: the value is null or false (as jq -e)
   3    incr: applied, but the new value could not be printed (do not retry)
-  64   usage: bad option, bad path syntax, VALUE or --by that is not JSON
+  4    --if-rev: the document is at another revision; patch: a test operation
+       failed. Nothing was written
+  64   usage: bad option, bad path syntax, VALUE or --by that is not JSON,
+       a PATCH that is not a JSON Patch
   65   bad data: invalid JSON in FILE or printed by an update command,
-       a wrong type at PATH (e.g. incr on a string), integer overflow
+       a wrong type at PATH (e.g. incr on a string), integer overflow,
+       a patch operation whose path does not exist
+  66   get: FILE (or etcd:// key) does not exist (nothing is created; --default
+       VALUE prints VALUE instead)
   69   etcd:// unreachable within --connect-timeout, or an etcd request failed
        (run: CMD did not start)
-  74   I/O error: a file or directory that cannot be opened, read or written
+  74   I/O error: a file or directory that cannot be opened, read or written;
+       run FD: descriptor FD is not open
   75   run etcd://: the lock was lost while CMD ran (lease expired or revoked,
        key deleted); CMD was stopped (SIGTERM to its group, SIGKILL 5 s later)
   77   refused: a symlink in a world-writable directory (like /tmp) planted by another
@@ -117,6 +135,22 @@ pub enum CliError {
         /// What failed.
         source: std::io::Error,
     },
+    /// `get`: the data file (or etcd key) does not exist.
+    NoSuchFile {
+        /// The data file, or etcd target, as given.
+        path: PathBuf,
+        /// What is missing: "file", or "key" on etcd.
+        noun: &'static str,
+    },
+    /// `run FD`: the descriptor is not open (or cannot be locked).
+    Descriptor {
+        /// The descriptor number.
+        fd: i32,
+        /// What is wrong with it (`run::descriptor::NOT_OPEN`, …).
+        what: &'static str,
+        /// What failed.
+        source: std::io::Error,
+    },
     /// From the etcd backend.
     #[cfg(feature = "etcd")]
     Etcd(jlock_etcd::Error),
@@ -128,6 +162,7 @@ impl CliError {
         use jlock_core::Error as E;
         match self {
             CliError::Core(e) if e.is_lock_contention() => CONFLICT,
+            CliError::Core(e) if e.is_precondition() => PRECONDITION,
             CliError::Core(e) if e.is_bad_data() => DATA,
             CliError::Core(e) if e.is_usage() => USAGE,
             CliError::Core(E::UnsafePath { .. } | E::NotWritable { .. }) => NO_PERMISSION,
@@ -140,6 +175,8 @@ impl CliError {
             CliError::ChildIo { .. } => IO,
             CliError::Io { .. } => IO,
             CliError::Unprinted { .. } => APPLIED_UNPRINTED,
+            CliError::NoSuchFile { .. } => NO_INPUT,
+            CliError::Descriptor { .. } => IO,
             #[cfg(feature = "etcd")]
             CliError::Etcd(e) => etcd_code(e),
         }
@@ -198,9 +235,10 @@ impl CliError {
                  with --lock-file (data commands), or shorten the name"
                     .into(),
             ),
-            CliError::Core(E::InvalidJson { .. }) => {
-                Some("fix the file by hand; jlock never writes invalid JSON".into())
-            }
+            CliError::Core(E::Json {
+                error: jlock_json::Error::InvalidJson { .. },
+                path: Some(_),
+            }) => Some("fix the file by hand; jlock never writes invalid JSON".into()),
             CliError::Core(E::UnsafePath {
                 path,
                 owner: Some(uid),
@@ -217,9 +255,19 @@ impl CliError {
             CliError::Unprinted { .. } => Some(
                 "the update is in the file; running the command again would apply it twice".into(),
             ),
-            CliError::Core(E::BadPath { .. }) => {
-                Some("paths look like .a.b[0] (jq) or /a/b/0 (JSON Pointer)".into())
+            CliError::NoSuchFile { .. } => Some(
+                "--default VALUE prints VALUE instead; set, incr, update (the writers) create it"
+                    .into(),
+            ),
+            CliError::Descriptor { fd, what, .. } if *what == crate::run::NOT_OPEN => {
+                Some(format!(
+                    "open it first, in the shell: `exec {fd}>FILE` (or `( jlock run {fd}; … ) {fd}>FILE`)"
+                ))
             }
+            CliError::Core(E::Json {
+                error: jlock_json::Error::BadPath { .. },
+                ..
+            }) => Some("paths look like .a.b[0] (jq) or /a/b/0 (JSON Pointer)".into()),
             #[cfg(feature = "etcd")]
             CliError::Etcd(jlock_etcd::Error::Unreachable { endpoints, .. }) => Some(format!(
                 "is etcd running there? `etcdctl --endpoints={endpoints} endpoint health`; \
@@ -266,6 +314,10 @@ impl fmt::Display for CliError {
                 "{}: applied, but could not print the new value: {source}",
                 file.display()
             ),
+            CliError::NoSuchFile { path, noun } => write!(f, "{}: no such {noun}", path.display()),
+            CliError::Descriptor { fd, what, source } => {
+                write!(f, "descriptor {fd} {what}: {source}")
+            }
             #[cfg(feature = "etcd")]
             CliError::Etcd(e) => write!(f, "{e}"),
         }
@@ -282,6 +334,12 @@ impl From<jlock_etcd::Error> for CliError {
 impl From<jlock_core::Error> for CliError {
     fn from(e: jlock_core::Error) -> CliError {
         CliError::Core(e)
+    }
+}
+
+impl From<jlock_json::Error> for CliError {
+    fn from(e: jlock_json::Error) -> CliError {
+        CliError::Core(e.into())
     }
 }
 

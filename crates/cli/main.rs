@@ -8,10 +8,13 @@ mod args;
 mod data;
 mod document;
 mod exit;
+mod help;
 mod output;
+mod patch;
 mod run;
 mod status;
 mod target;
+mod usage;
 
 use clap::{CommandFactory, Parser};
 
@@ -77,7 +80,7 @@ fn run() -> i32 {
                     Err(_) => exit::IO,
                 });
             }
-            let text = e.render().to_string();
+            let text = usage::explain_usage_error(&e, e.render().to_string());
             let text = text.strip_prefix("error: ").unwrap_or(&text);
             output::to_stderr(&format!("jlock: {text}"));
             return i32::from(exit::USAGE);
@@ -94,7 +97,9 @@ fn run() -> i32 {
         Command::Del(a) => data::del(a, &ui),
         Command::Incr(a) => data::incr(a, &ui),
         Command::Update(a) => data::update(a, &ui),
-        Command::Status(a) => status::status(a),
+        Command::Patch(a) => patch::patch(a, &ui),
+        Command::Rev(a) => data::rev(a, &ui),
+        Command::Status(a) => status::status(a, &ui),
         #[cfg(feature = "lab")]
         Command::Demo(a) => lab(jlock_lab::demo::demo(a), &ui),
         #[cfg(feature = "lab")]
@@ -154,9 +159,30 @@ fn man_page(subcommand: Option<&str>) -> Result<u8, exit::CliError> {
             path: "man page".into(),
             source,
         })?;
+    text.extend_from_slice(match subcommand {
+        None => SEE_ALSO_MAIN.as_bytes(),
+        Some(_) => SEE_ALSO_SUB.as_bytes(),
+    });
     output::print_line(String::from_utf8_lossy(&text).trim_end());
     Ok(exit::OK)
 }
+
+/// jlock(1)'s SEE ALSO: where the subcommands' pages, which it names, come from.
+const SEE_ALSO_MAIN: &str = r#"
+.SH "SEE ALSO"
+Each subcommand has a page of its own, \fBjlock\-\fR\fISUBCOMMAND\fR(1):
+\fBjlock man\fR \fISUBCOMMAND\fR prints it (\fBjlock man run | man \-l \-\fR).
+\fBjust install\fR (the project's justfile) installs this page and every
+subcommand's into ~/.local/share/man/man1; by hand, for each subcommand:
+\fBjlock man run > ~/.local/share/man/man1/jlock\-run.1\fR.
+flock(1), jq(1).
+"#;
+
+/// A subcommand's SEE ALSO.
+const SEE_ALSO_SUB: &str = r#"
+.SH "SEE ALSO"
+jlock(1) (\fBjlock man\fR), which lists every subcommand's page.
+"#;
 
 #[cfg(feature = "lab")]
 /// A lab command's result (crates/lab: `demo`, `bench` and their children)

@@ -137,14 +137,27 @@ pub fn timestamp(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// One line about a process, for messages: `pid 42 (make -j4), running since …`.
+/// One line about a process, for messages: `pid 42 (make -j4), running since …`;
+/// for a holder on another host (etcd), `HOST pid 42 (…), since …, fence 7, lease 9 s left`.
 pub fn describe(h: &Holder) -> String {
-    let mut s = format!("pid {}", h.pid);
+    let mut s = match &h.host {
+        Some(host) => format!("{host} pid {}", h.pid),
+        None => format!("pid {}", h.pid),
+    };
     if !h.command.is_empty() {
         s.push_str(&format!(" ({})", h.command));
     }
     if let Some(t) = h.started {
         s.push_str(&format!(", running since {}", timestamp(t)));
+    }
+    if let Some(t) = h.queued {
+        s.push_str(&format!(", since {}", timestamp(t)));
+    }
+    if let Some(f) = h.fence {
+        s.push_str(&format!(", fence {f}"));
+    }
+    if let Some(ttl) = h.lease.as_ref().and_then(|l| l.ttl_left) {
+        s.push_str(&format!(", lease {ttl} s left"));
     }
     s
 }

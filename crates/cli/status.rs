@@ -1,19 +1,45 @@
-//! `jlock status`: whether a lock is free, held shared or exclusive, by whom
-//! and since when — from the kernel's lock table — and, for a data file, its
-//! size, last change and whether a journal record awaits replay; for an
-//! `etcd://` name, its lock's and semaphore's holders and waiters (from the
-//! records in their queue keys) and its document's size and revision.
+//! `jlock status`: whether a lock is free, held shared or exclusive, by whom and since
+//! when, who waits, a semaphore's slots, and the document beside it — one rendering (text
+//! or JSON) of the [`Status`] every backend gives: the kernel's lock table for files,
+//! the queue keys for `etcd://`.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use jlock_core::{holders, Error, Holder, LockMode, Semaphore, Store, Wait};
-use serde_json::{json, Value};
+use jlock_core::{Holder, LockMode, Queue, Slots, Status};
+use serde_json::{json, Map, Value};
 
 use crate::args::StatusArgs;
-use crate::exit::{CliError, OK};
-use crate::output::{describe, print_line, timestamp};
+use crate::exit::{CliError, HELD, OK};
+use crate::output::{describe, print_line, timestamp, Ui};
 use crate::target::Target;
+
+/// `jlock status`: exits [`OK`] if the lock is free (a new holder would get
+/// it now; a semaphore: a slot is free), [`HELD`] if it is held; `-q` prints
+/// nothing.
+pub fn status(args: &StatusArgs, ui: &Ui) -> Result<u8, CliError> {
+    let st = match &args.path {
+        Target::File(path) => {
+            #[cfg(feature = "etcd")]
+            args.etcd.refuse_for_files()?;
+            Status::of_file(path, args.lock_file.as_deref())?
+        }
+        #[cfg(feature = "etcd")]
+        Target::Etcd(t) => {
+            if args.lock_file.is_some() {
+                return Err(CliError::Usage(format!(
+                    "--lock-file applies to files, not to {t}"
+                )));
+            }
+            crate::target::connect(t, &args.etcd.connect_options())?.status()?
+        }
+    };
+    if !ui.quiet {
+        print_line(&if args.json {
+            as_json(&st)
+        } else {
+            as_text(&st)
+        });
+    }
+    Ok(if st.is_free() { OK } else { HELD })
+}
 
 fn mode_name(mode: LockMode) -> &'static str {
     match mode {
@@ -22,306 +48,193 @@ fn mode_name(mode: LockMode) -> &'static str {
     }
 }
 
-/// `jlock status`.
-pub fn status(args: &StatusArgs) -> Result<u8, CliError> {
-    // One arm without the etcd feature.
-    #[cfg_attr(not(feature = "etcd"), allow(clippy::infallible_destructuring_match))]
-    let path = match &args.path {
-        Target::File(p) => p,
-        #[cfg(feature = "etcd")]
-        Target::Etcd(t) => return etcd_status(t, args),
-    };
-    #[cfg(feature = "etcd")]
-    args.etcd.refuse_for_files()?;
-    let sidecar = Store::builder(path).default_lock_path();
-    let data = match &args.lock_file {
-        Some(_) => Some(path.as_path()),
-        None if sidecar.exists() => Some(path.as_path()),
-        None => None,
-    };
-    let lock_path = match (&args.lock_file, data) {
-        (Some(l), _) => l.clone(),
-        (None, Some(_)) => sidecar,
-        (None, None) => path.clone(),
-    };
-    let slot = |i: usize| Semaphore::slot_path(path, i);
-    if data.is_none() && !path.exists() && slot(0).exists() {
-        return slots_status(path, slot, args.json);
+/// What a status line calls one part of a target: its file where it is one,
+/// else `TARGET (lock)`, `TARGET (slots)`, `TARGET (document)`.
+fn name_of(st: &Status, what: &str, file: Option<&std::path::Path>) -> String {
+    match file {
+        Some(f) => f.display().to_string(),
+        None => format!("{} ({what})", st.target),
     }
-    let table = holders(&lock_path)?;
-    let held: Vec<&Holder> = table.iter().filter(|h| !h.waiting).collect();
-    let waiting: Vec<&Holder> = table.iter().filter(|h| h.waiting).collect();
-    let state = match held.first() {
-        None => "free",
-        Some(h) => mode_name(h.mode),
-    };
-    let data_info = data.map(|d| data_status(d, &lock_path)).transpose()?;
+}
 
-    if args.json {
-        let procs = |hs: &[&Holder]| -> Vec<Value> {
-            hs.iter()
-                .map(|h| {
-                    json!({
-                        "pid": h.pid,
-                        "mode": mode_name(h.mode),
-                        "command": h.command,
-                        "started": h.started.map(timestamp),
-                    })
-                })
-                .collect()
-        };
-        let mut v = json!({
-            "lock_file": lock_path,
-            "state": state,
-            "holders": procs(&held),
-            "waiters": procs(&waiting),
-        });
-        if let Some(info) = data_info {
-            v["data"] = info;
-        }
-        print_line(&v.to_string());
-        return Ok(OK);
-    }
-
+fn as_text(st: &Status) -> String {
     let mut out = String::new();
-    if let Some(info) = &data_info {
-        out.push_str(&format!(
-            "{}: {}\n",
-            path.display(),
-            match info["exists"].as_bool() {
-                Some(true) => format!(
-                    "{} bytes, changed {}; journal: {}",
-                    info["bytes"],
-                    info["modified"].as_str().unwrap_or("?"),
-                    info["journal"].as_str().unwrap_or("?")
-                ),
-                _ => "does not exist yet (reads as null)".to_string(),
-            }
-        ));
+    if let Some(d) = st.document.as_ref().filter(|d| d.path.is_some()) {
+        document_line(&mut out, &name_of(st, "document", d.path.as_deref()), d);
     }
-    match held.as_slice() {
-        [] => out.push_str(&format!("{}: free\n", lock_path.display())),
+    // A semaphore of slot files is all there is to say of its name.
+    if st.slots.as_ref().is_none_or(|s| s.files.is_empty()) {
+        let name = name_of(st, "lock", st.lock_file.as_deref());
+        let no_file = st.lock_file.is_some() && !st.exists;
+        queue_lines(&mut out, &name, &st.lock, no_file);
+    }
+    if let Some(s) = &st.slots {
+        if !s.files.is_empty() || !s.queue.holders.is_empty() || !s.queue.waiters.is_empty() {
+            slots_lines(&mut out, st, s);
+        }
+    }
+    if let Some(d) = st.document.as_ref().filter(|d| d.path.is_none()) {
+        document_line(&mut out, &name_of(st, "document", None), d);
+    }
+    out.trim_end().to_string()
+}
+
+/// `NAME: free`, or `NAME: held MODE by` and a line per holder; then who waits.
+fn queue_lines(out: &mut String, name: &str, q: &Queue, no_file: bool) {
+    match q.holders.as_slice() {
+        [] if no_file => out.push_str(&format!("{name}: free (no lock file yet)\n")),
+        [] => out.push_str(&format!("{name}: free\n")),
         hs => {
-            out.push_str(&format!("{}: held {state} by\n", lock_path.display()));
+            out.push_str(&format!("{name}: held {} by\n", q.state().name()));
             for h in hs {
                 out.push_str(&format!("  {}\n", describe(h)));
             }
         }
     }
-    if !waiting.is_empty() {
+    waiter_lines(out, &q.waiters);
+}
+
+fn waiter_lines(out: &mut String, waiters: &[Holder]) {
+    if !waiters.is_empty() {
         out.push_str("waiting for it:\n");
-        for h in &waiting {
+        for h in waiters {
             out.push_str(&format!("  {} [{}]\n", describe(h), mode_name(h.mode)));
         }
     }
-    print_line(out.trim_end());
-    Ok(OK)
 }
 
-/// The status of a `run --slots` lock: its slot files `PATH.slot0`, … and
-/// who holds each.
-fn slots_status(path: &Path, slot: impl Fn(usize) -> PathBuf, json: bool) -> Result<u8, CliError> {
-    let mut slots = Vec::new();
-    // Slot files are made 0..N by `run --slots N` (N ≤ 65535).
-    for i in 0..=usize::from(u16::MAX) {
-        let file = slot(i);
-        if !file.exists() {
-            break;
+/// `NAME: K of N slots held`, and each slot: free, or its holder.
+fn slots_lines(out: &mut String, st: &Status, s: &Slots) {
+    let name = match s.files.is_empty() {
+        true => name_of(st, "slots", None),
+        false => st.target.clone(),
+    };
+    out.push_str(&format!("{name}: {} of {} slots held\n", s.held(), s.count));
+    if s.files.is_empty() {
+        // Which slot each holder has is not recorded (etcd): the holders.
+        for h in &s.queue.holders {
+            out.push_str(&format!("  {}\n", describe(h)));
         }
-        let table = holders(&file)?;
-        let held: Vec<Holder> = table.into_iter().filter(|h| !h.waiting).collect();
-        slots.push((file, held));
-    }
-    let busy = slots.iter().filter(|(_, h)| !h.is_empty()).count();
-    if json {
-        let list: Vec<Value> = slots
-            .iter()
-            .enumerate()
-            .map(|(i, (file, held))| {
-                json!({
-                    "slot": i,
-                    "lock_file": file,
-                    "holders": held.iter().map(|h| json!({
-                        "pid": h.pid,
-                        "command": h.command,
-                        "started": h.started.map(timestamp),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let state = if busy == slots.len() { "full" } else { "free" };
-        print_line(
-            &json!({"slots_of": path, "state": state, "held": busy, "slots": list}).to_string(),
-        );
-        return Ok(OK);
-    }
-    let mut out = format!(
-        "{}: {} of {} slots held\n",
-        path.display(),
-        busy,
-        slots.len()
-    );
-    for (i, (_, held)) in slots.iter().enumerate() {
-        match held.as_slice() {
-            [] => out.push_str(&format!("  slot {i}: free\n")),
-            hs => {
-                for h in hs {
-                    out.push_str(&format!("  slot {i}: {}\n", describe(h)));
-                }
+    } else {
+        for i in 0..s.count {
+            let hs: Vec<&Holder> = s
+                .queue
+                .holders
+                .iter()
+                .filter(|h| h.slot == Some(i))
+                .collect();
+            if hs.is_empty() {
+                out.push_str(&format!("  slot {i}: free\n"));
+            }
+            for h in hs {
+                out.push_str(&format!("  slot {i}: {}\n", describe(h)));
             }
         }
     }
-    print_line(out.trim_end());
-    Ok(OK)
+    waiter_lines(out, &s.queue.waiters);
 }
 
-/// Whether a journal record awaits replay, in words.
-fn journal_state(path: &Path, lock_path: &Path) -> Result<&'static str, CliError> {
-    if !lock_path.exists() {
-        // Opening a store would create the lock file; a status creates nothing.
-        return Ok("unknown: no lock file yet");
+fn document_line(out: &mut String, name: &str, d: &jlock_core::DocumentInfo) {
+    if !d.exists {
+        out.push_str(&format!("{name}: does not exist yet (reads as null)\n"));
+        return;
     }
-    let store = Store::builder(path)
-        .lock_path(lock_path)
-        .wait(Wait::NoWait)
-        .open()?;
-    // Looking needs the shared lock; a status must not wait for it.
-    Ok(match store.replay_pending() {
-        Ok(true) => "awaiting replay (a writer was killed; the next one repairs the file)",
-        Ok(false) => "nothing to replay",
-        Err(Error::LockConflict { .. }) => "unknown while the lock is held exclusively",
-        Err(e) => return Err(e.into()),
-    })
-}
-
-/// Size, last change and journal state of a data file, as JSON.
-fn data_status(path: &Path, lock_path: &Path) -> Result<Value, CliError> {
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(json!({"path": path, "exists": false, "journal": "none"}))
-        }
-        Err(e) => {
-            return Err(CliError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            })
-        }
-    };
-    let journal = journal_state(path, lock_path)?;
-    Ok(json!({
-        "path": path,
-        "exists": true,
-        "bytes": meta.len(),
-        "modified": meta.modified().ok().map(timestamp),
-        "journal": journal,
-    }))
-}
-
-/// `jlock status etcd://…/NAME`.
-#[cfg(feature = "etcd")]
-fn etcd_status(target: &jlock_etcd::Target, args: &StatusArgs) -> Result<u8, CliError> {
-    use jlock_etcd::{Entry, QueueStatus};
-    use std::time::{Duration, UNIX_EPOCH};
-
-    if args.lock_file.is_some() {
-        return Err(CliError::Usage(format!(
-            "--lock-file applies to files, not to {target}"
-        )));
+    let mut line = format!("{name}: {} bytes", d.bytes);
+    if let Some(t) = d.modified {
+        line.push_str(&format!(", changed {}", timestamp(t)));
     }
-    let etcd = crate::target::connect(target, &args.etcd.connect_options())?;
-    let st = etcd.status()?;
-    let since = |e: &Entry| {
-        Duration::try_from_secs_f64(e.holder.since)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .map(|d| timestamp(UNIX_EPOCH + d))
-    };
-    let state = |q: &QueueStatus| match q.holders.first() {
-        None => "free".to_string(),
-        Some(e) if e.holder.mode == "shared" => "shared".into(),
-        Some(e) if e.holder.mode.is_empty() => "held".into(),
-        Some(e) => e.holder.mode.clone(),
-    };
-    if args.json {
-        let entries = |es: &[Entry]| -> Vec<Value> {
-            es.iter()
-                .map(|e| {
-                    json!({
-                        "host": e.holder.host,
-                        "pid": e.holder.pid,
-                        "command": e.holder.command,
-                        "since": since(e),
-                        "fence": e.fence,
-                        "mode": e.holder.mode,
-                        "key": e.key,
-                        "lease": format!("{:x}", e.lease),
-                        "ttl_left": e.ttl_left,
-                    })
-                })
-                .collect()
-        };
-        let v = json!({
-            "target": target.to_string(),
-            "state": state(&st.lock),
-            "holders": entries(&st.lock.holders),
-            "waiters": entries(&st.lock.waiters),
-            "slots": {
-                "holders": entries(&st.slots.holders),
-                "waiters": entries(&st.slots.waiters),
-            },
-            "document": st.document.map(|(bytes, revision)| json!({
-                "bytes": bytes,
-                "revision": revision,
-            })),
+    if let Some(r) = d.revision {
+        line.push_str(&format!(", revision {r}"));
+    }
+    if let Some(j) = d.journal {
+        line.push_str(&format!("; journal: {j}"));
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// One holder or waiter as JSON: what every backend knows, then what this
+/// one adds (host, when it queued, fence, slot, lease).
+fn holder_json(h: &Holder) -> Value {
+    let mut v = Map::new();
+    v.insert("pid".into(), json!(h.pid));
+    v.insert("mode".into(), json!(mode_name(h.mode)));
+    v.insert("command".into(), json!(h.command));
+    v.insert("started".into(), json!(h.started.map(timestamp)));
+    if let Some(host) = &h.host {
+        v.insert("host".into(), json!(host));
+        v.insert("since".into(), json!(h.queued.map(timestamp)));
+    }
+    if let Some(f) = h.fence {
+        v.insert("fence".into(), json!(f));
+    }
+    if let Some(i) = h.slot {
+        v.insert("slot".into(), json!(i));
+    }
+    if let Some(l) = &h.lease {
+        v.insert("key".into(), json!(l.key));
+        v.insert("lease".into(), json!(format!("{:x}", l.id)));
+        v.insert("ttl_left".into(), json!(l.ttl_left));
+    }
+    Value::Object(v)
+}
+
+fn list(hs: &[Holder]) -> Vec<Value> {
+    hs.iter().map(holder_json).collect()
+}
+
+fn as_json(st: &Status) -> String {
+    let mut v = Map::new();
+    v.insert("target".into(), json!(st.target));
+    if let Some(l) = &st.lock_file {
+        v.insert("lock_file".into(), json!(l));
+    }
+    v.insert("exists".into(), json!(st.exists));
+    let slots_only =
+        st.lock_file.is_none() && st.slots.as_ref().is_some_and(|s| !s.files.is_empty());
+    match (&st.slots, slots_only) {
+        (Some(s), true) => {
+            let state = if s.is_full() { "full" } else { "free" };
+            v.insert("state".into(), json!(state));
+            v.insert("held".into(), json!(s.held()));
+        }
+        _ => {
+            v.insert("state".into(), json!(st.lock.state().name()));
+            v.insert("holders".into(), json!(list(&st.lock.holders)));
+            v.insert("waiters".into(), json!(list(&st.lock.waiters)));
+        }
+    }
+    if let Some(s) = &st.slots {
+        let mut slots = json!({
+            "count": s.count,
+            "held": s.held(),
+            "holders": list(&s.queue.holders),
+            "waiters": list(&s.queue.waiters),
         });
-        print_line(&v.to_string());
-        return Ok(OK);
+        if !s.files.is_empty() {
+            slots["files"] = json!(s.files);
+        }
+        v.insert("slots".into(), slots);
     }
-    let line = |e: &Entry| {
-        let mut s = format!("{} pid {}", e.holder.host, e.holder.pid);
-        if !e.holder.command.is_empty() {
-            s.push_str(&format!(" ({})", e.holder.command));
-        }
-        if let Some(t) = since(e) {
-            s.push_str(&format!(", since {t}"));
-        }
-        s.push_str(&format!(", fence {}", e.fence));
-        if let Some(ttl) = e.ttl_left {
-            s.push_str(&format!(", lease {ttl} s left"));
-        }
-        s
-    };
-    let mut out = String::new();
-    let queue = |out: &mut String, what: &str, q: &QueueStatus| {
-        match q.holders.as_slice() {
-            [] => out.push_str(&format!("{what}: free\n")),
-            hs => {
-                out.push_str(&format!("{what}: held {} by\n", state(q)));
-                for e in hs {
-                    out.push_str(&format!("  {}\n", line(e)));
-                }
+    match &st.document {
+        // A data file: always described, under "data".
+        Some(d) if d.path.is_some() => {
+            let mut data = json!({"path": d.path, "exists": d.exists, "journal": d.journal});
+            if d.exists {
+                data["bytes"] = json!(d.bytes);
+                data["modified"] = json!(d.modified.map(timestamp));
             }
+            v.insert("data".into(), data);
         }
-        if !q.waiters.is_empty() {
-            out.push_str("waiting for it:\n");
-            for e in &q.waiters {
-                out.push_str(&format!("  {} [{}]\n", line(e), e.holder.mode));
-            }
+        // Another backend's document: null if there is none yet.
+        Some(d) => {
+            let doc = match d.exists {
+                true => json!({"bytes": d.bytes, "revision": d.revision}),
+                false => Value::Null,
+            };
+            v.insert("document".into(), doc);
         }
-    };
-    queue(&mut out, &format!("{target} (lock)"), &st.lock);
-    if !st.slots.holders.is_empty() || !st.slots.waiters.is_empty() {
-        queue(&mut out, &format!("{target} (slots)"), &st.slots);
+        None => {}
     }
-    match st.document {
-        Some((bytes, rev)) => out.push_str(&format!(
-            "{target} (document): {bytes} bytes, revision {rev}\n"
-        )),
-        None => out.push_str(&format!(
-            "{target} (document): does not exist yet (reads as null)\n"
-        )),
-    }
-    print_line(out.trim_end());
-    Ok(OK)
+    Value::Object(v).to_string()
 }

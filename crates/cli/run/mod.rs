@@ -4,6 +4,7 @@
 //! (`etcd`) — and holds what both share: the command line, the signals
 //! passed on, and the child's state.
 
+mod descriptor;
 #[cfg(feature = "etcd")]
 mod etcd;
 #[cfg(feature = "etcd")]
@@ -17,6 +18,8 @@ use crate::args::RunArgs;
 use crate::exit::CliError;
 use crate::output::Ui;
 use crate::target::Target;
+
+pub use descriptor::NOT_OPEN;
 
 /// How long a command stopped by `--kill-after` gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -41,6 +44,38 @@ pub fn reset_sigchld() {
 /// Runs the command under the lock its target names and returns the exit
 /// code to leave with.
 pub fn run(args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
+    let no_command = args.argv.is_empty() && args.shell_command.is_none();
+    // A number is a descriptor only with no command: with one it is a path.
+    let fd = match &args.lock_file {
+        Target::File(path) if no_command => descriptor::parse(path).transpose()?,
+        _ => None,
+    };
+    match (no_command, fd) {
+        // flock(1)'s descriptor form: a number alone.
+        (true, Some(fd)) => return descriptor::run(fd, args, ui),
+        (true, None) if args.unlock => {
+            return Err(CliError::Usage(format!(
+                "-u unlocks a descriptor the shell holds: `jlock run -u FD` with FD a number \
+                 (as in `exec 9>lock; jlock run 9; …; jlock run -u 9`), not {}",
+                args.lock_file.display()
+            )))
+        }
+        (true, None) => {
+            return Err(CliError::Usage(format!(
+                "`jlock run {0}` needs a command: `jlock run {0} -- CMD ARGS…` or \
+                 `jlock run {0} -c 'SHELL CMD'` (a number alone, `jlock run 9`, locks \
+                 descriptor 9 and returns)",
+                args.lock_file.display()
+            )))
+        }
+        (false, _) if args.unlock => {
+            return Err(CliError::Usage(
+                "-u unlocks a descriptor and runs nothing: `jlock run -u FD`, without a command"
+                    .into(),
+            ))
+        }
+        (false, _) => {}
+    }
     match &args.lock_file {
         Target::File(path) => local::run(path, args, ui),
         #[cfg(feature = "etcd")]

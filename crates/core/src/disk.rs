@@ -70,6 +70,13 @@ pub(crate) struct Snapshot {
     torn: bool,
 }
 
+impl Snapshot {
+    /// Whether the data file exists (a missing one reads as empty bytes).
+    pub(crate) fn exists(&self) -> bool {
+        self.data.is_some()
+    }
+}
+
 /// One store's view of its data file and journal.
 #[derive(Debug)]
 pub(crate) struct Disk {

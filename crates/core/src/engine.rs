@@ -12,9 +12,9 @@
 //!   [`CasDocument`].
 //!
 //! Both run the same rules: [`edit_bytes`] is the one whole-document edit
-//! (parse, change, render only what changed), and [`add_at`] the one
-//! increment (a missing or `null` value counts as 0, anything but a number
-//! is an error naming the path, exact arithmetic, overflow an error).
+//! (parse, change, render only what changed), and [`jlock_json::add_at`]
+//! the one increment (a missing or `null` value counts as 0, anything but a
+//! number is an error naming the path, exact arithmetic, overflow an error).
 //!
 //! ```
 //! use jlock_core::{Document, Error, JsonPath, Store};
@@ -32,9 +32,10 @@ use std::path::Path;
 
 use serde_json::{Number, Value};
 
-use crate::document::{self, Spellings, Style, SyntaxTree};
-use crate::error::{Error, Result};
-use crate::json_path::JsonPath;
+use jlock_json::{add_at, JsonPath, Spellings, Style, SyntaxTree};
+
+use crate::error::{Error, JsonContext};
+use crate::revision::Revision;
 use crate::store::Store;
 
 /// A JSON document several processes share, whatever holds it: the
@@ -56,7 +57,7 @@ pub trait Document<E> {
     ) -> std::result::Result<(), E>;
     /// Removes the value at `path`; `false` (and nothing written) if there was none.
     fn delete(&self, path: &JsonPath) -> std::result::Result<bool, E>;
-    /// Adds `by` to the number at `path` (see [`add_at`]) and returns the new value.
+    /// Adds `by` to the number at `path` (see [`jlock_json::add_at`]) and returns the new value.
     fn incr(&self, path: &JsonPath, by: Number) -> std::result::Result<Number, E>;
     /// Changes the whole document with `edit`, which returns how the numbers
     /// of its new values are spelled; nothing is written if `edit` fails.
@@ -65,6 +66,10 @@ pub trait Document<E> {
         &self,
         edit: &mut dyn FnMut(&mut Value) -> std::result::Result<Spellings, E>,
     ) -> std::result::Result<(), E>;
+    /// The document's [`Revision`] now (a current read): what a later
+    /// conditional write ([`StoreBuilder::expect_revision`](crate::StoreBuilder::expect_revision),
+    /// [`CasDocument::expect_revision`]) is told to expect.
+    fn revision(&self) -> std::result::Result<Revision, E>;
 }
 
 impl<E: From<Error>> Document<E> for Store {
@@ -95,6 +100,10 @@ impl<E: From<Error>> Document<E> for Store {
     ) -> std::result::Result<(), E> {
         self.update_spelled(|doc| edit(doc).map(|sp| ((), sp)))
     }
+
+    fn revision(&self) -> std::result::Result<Revision, E> {
+        Ok(Store::revision(self)?)
+    }
 }
 
 /// The whole-document edit, the one place it is written: parses `bytes`
@@ -112,37 +121,20 @@ pub fn edit_bytes<T, E>(
 where
     E: From<Error>,
 {
-    let (tree, mut doc) = SyntaxTree::parse_file(bytes, file)?;
+    let (tree, mut doc) = SyntaxTree::parse(bytes).in_document(file)?;
     let (out, changed, spellings) = f(&mut doc)?;
     if !changed {
         return Ok((out, None));
     }
     let mut new = Vec::new();
-    if tree.render_into_file(bytes, &doc, style, &spellings, file, &mut new)? {
+    if tree
+        .render_into(bytes, &doc, style, &spellings, &mut new)
+        .in_document(file)?
+    {
         Ok((out, Some(new)))
     } else {
         Ok((out, None))
     }
-}
-
-/// The increment, the one place it is written: adds `by` to the value in
-/// `slot` (the value `path` reaches in `file`'s document), exactly, and
-/// returns the sum. A missing or `null` value counts as 0; anything else
-/// that is not a number is [`Error::WrongType`]; a sum past the bounds of
-/// [`document::number::add_numbers`] is [`Error::Overflow`].
-pub fn add_at(slot: &mut Value, path: &JsonPath, by: &Number, file: &Path) -> Result<Number> {
-    let current = match slot {
-        Value::Null => Number::from(0),
-        Value::Number(n) => n.clone(),
-        other => return Err(path.wrong_type(file, "a number", other)),
-    };
-    let sum = document::number::add_numbers(&current, by).map_err(|why| Error::Overflow {
-        path: file.to_path_buf(),
-        at: path.to_string(),
-        message: why.to_string(),
-    })?;
-    *slot = Value::Number(sum.clone());
-    Ok(sum)
 }
 
 /// What a backend's compare-and-swap is told when the edit itself failed:
@@ -185,17 +177,31 @@ pub trait Backend {
 }
 
 /// Every [`Document`] operation over a compare-and-swap [`Backend`], with
-/// the same rules as the file store ([`edit_bytes`], [`add_at`]).
+/// the same rules as the file store ([`edit_bytes`], [`jlock_json::add_at`]).
 #[derive(Debug)]
 pub struct CasDocument<B> {
     backend: B,
     style: Style,
+    expect: Option<Revision>,
 }
 
 impl<B: Backend> CasDocument<B> {
     /// The document held by `backend`, written back in `style`.
     pub fn new(backend: B, style: Style) -> CasDocument<B> {
-        CasDocument { backend, style }
+        CasDocument {
+            backend,
+            style,
+            expect: None,
+        }
+    }
+
+    /// Makes every update conditional: made only if the document is still
+    /// at revision `rev` when the compare-and-swap reads it, else nothing is
+    /// written and the update fails with [`Error::RevisionChanged`] (as
+    /// [`StoreBuilder::expect_revision`](crate::StoreBuilder::expect_revision)).
+    pub fn expect_revision(mut self, rev: Revision) -> CasDocument<B> {
+        self.expect = Some(rev);
+        self
     }
 
     /// The backend.
@@ -217,14 +223,18 @@ impl<B: Backend> CasDocument<B> {
         let mut out = None;
         let mut failed: Option<E> = None;
         let (name, style) = (self.backend.name(), self.style);
-        let r = self
-            .backend
-            .transact(&mut |old: Option<&[u8]>| match edit_bytes(
-                old.unwrap_or_default(),
-                name,
-                style,
-                &mut f,
-            ) {
+        let r = self.backend.transact(&mut |old: Option<&[u8]>| {
+            let old = old.unwrap_or_default();
+            let edited = match &self.expect {
+                Some(want) if Revision::of(old) != *want => Err(Error::RevisionChanged {
+                    path: name.to_path_buf(),
+                    expected: want.clone(),
+                    found: Revision::of(old),
+                }
+                .into()),
+                _ => edit_bytes(old, name, style, &mut f),
+            };
+            match edited {
                 Ok((t, new)) => {
                     out = Some(t);
                     Ok(new)
@@ -233,7 +243,8 @@ impl<B: Backend> CasDocument<B> {
                     failed = Some(e);
                     Err(Aborted)
                 }
-            });
+            }
+        });
         match (r, failed, out) {
             // The edit's own error (the backend's only says it aborted).
             (_, Some(e), _) => Err(e),
@@ -259,8 +270,8 @@ where
             return Ok(None);
         };
         let name = self.backend.name();
-        let doc = document::parse_value_file(&bytes, name)?;
-        let found = path.get_in(&doc, name)?.cloned();
+        let doc = jlock_json::parse_value(&bytes).in_document(name)?;
+        let found = path.get(&doc).in_document(name)?.cloned();
         Ok(found.map(|v| (v, Spellings::of(&bytes))))
     }
 
@@ -272,7 +283,7 @@ where
     ) -> std::result::Result<(), E> {
         let name = self.backend.name();
         self.transact(|doc| {
-            *path.slot_mut(doc, name)? = value.clone();
+            *path.slot_mut(doc).in_document(name)? = value.clone();
             Ok(((), true, spellings.clone()))
         })
     }
@@ -280,7 +291,7 @@ where
     fn delete(&self, path: &JsonPath) -> std::result::Result<bool, E> {
         let name = self.backend.name();
         self.transact(|doc| {
-            let gone = path.remove_in(doc, name)?;
+            let gone = path.remove(doc).in_document(name)?;
             Ok((gone, gone, Spellings::default()))
         })
     }
@@ -288,7 +299,8 @@ where
     fn incr(&self, path: &JsonPath, by: Number) -> std::result::Result<Number, E> {
         let name = self.backend.name();
         self.transact(|doc| {
-            let sum = add_at(path.slot_mut(doc, name)?, path, &by, name)?;
+            let slot = path.slot_mut(doc).in_document(name)?;
+            let sum = add_at(slot, path, &by).in_document(name)?;
             Ok((sum, true, Spellings::default()))
         })
     }
@@ -299,11 +311,17 @@ where
     ) -> std::result::Result<(), E> {
         self.transact(|doc| edit(doc).map(|sp| ((), true, sp)))
     }
+
+    fn revision(&self) -> std::result::Result<Revision, E> {
+        let bytes = self.backend.read()?;
+        Ok(Revision::of(bytes.as_deref().unwrap_or_default()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Result;
     use std::cell::RefCell;
     use std::path::PathBuf;
 
@@ -389,7 +407,16 @@ mod tests {
         );
         // The same errors as the file store, naming the document and path.
         let err = Document::<Error>::incr(&doc, &".s".parse().unwrap(), 1.into()).unwrap_err();
-        assert!(matches!(err, Error::WrongType { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Json {
+                    error: jlock_json::Error::WrongType { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("mem://doc"), "{err}");
         let (v, _) = Document::<Error>::get(&doc, &".n".parse().unwrap())
             .unwrap()

@@ -96,77 +96,18 @@ pub enum Error {
         /// How long it waited.
         waited: Duration,
     },
-    /// The data file (or a document given to the store) is not valid JSON.
-    #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
-    InvalidJson {
-        /// The file that holds the invalid document.
-        path: PathBuf,
-        /// 1-based line of the error.
-        line: usize,
-        /// 1-based column of the error.
-        column: usize,
-        /// What the parser found wrong.
-        message: String,
-    },
-    /// A value in the document has the wrong type for the operation.
-    #[error("{}: at {at}: expected {expected}, found {found}", path.display())]
-    WrongType {
-        /// The data file.
-        path: PathBuf,
-        /// The JSON path of the offending value, as the user wrote it.
-        at: String,
-        /// What the operation needed.
-        expected: &'static str,
-        /// What the document holds there.
-        found: &'static str,
-    },
-    /// A numeric update would not fit: integer overflow, or a float that is not finite.
-    #[error("{}: at {at}: {message}", path.display())]
-    Overflow {
-        /// The data file.
-        path: PathBuf,
-        /// The JSON path of the value.
-        at: String,
-        /// What overflowed.
-        message: String,
-    },
-    /// An array index at a path is out of range for the operation.
-    #[error("{}: at {at}: index {index} is out of range for an array of length {len}", path.display())]
-    IndexOutOfRange {
-        /// The data file.
-        path: PathBuf,
-        /// The JSON path of the array element.
-        at: String,
-        /// The index asked for.
-        index: i64,
-        /// The array's length.
-        len: usize,
-    },
-    /// A write would index an array farther past its end than jlock pads
-    /// ([`crate::JsonPath::MAX_GAP`] elements), or at an index no array can
-    /// have. The CLI maps it to 64 (usage): the index is what the user typed.
-    #[error("{}: at {at}: index {index} is past the end of an array of length {len}; an index up to {len} + {gap} may be written (use {len} or /- to append)", path.display(), gap = crate::JsonPath::MAX_GAP)]
-    IndexPastEnd {
-        /// The data file.
-        path: PathBuf,
-        /// The JSON path, as the user wrote it.
-        at: String,
-        /// The index asked for, as written.
-        index: String,
-        /// The array's length.
-        len: usize,
-    },
-    /// A write would nest arrays and objects deeper than
-    /// [`crate::document::MAX_DEPTH`], which jlock would then refuse to read.
-    /// The CLI maps it to 64 (usage) when a path or VALUE causes it.
-    #[error("{}: {what} would nest arrays and objects deeper than {limit} levels; jlock does not write a document it cannot read back", path.display())]
-    TooDeep {
-        /// The data file.
-        path: PathBuf,
-        /// What would be too deep: a path as written, or "the new document".
-        what: String,
-        /// The limit, [`crate::document::MAX_DEPTH`].
-        limit: usize,
+    /// A document, a path or an edit is wrong ([`jlock_json::Error`]: invalid
+    /// JSON, a wrong type at a path, an overflow, an index out of range or
+    /// past what may be written, a write nested too deep, a path that does
+    /// not parse), in the document of `path` when it is about one.
+    #[error("{}", json_message(.path.as_deref(), .error))]
+    Json {
+        /// The data file (or other target) whose document it is about;
+        /// `None` for an error about no document, such as a path that does
+        /// not parse.
+        path: Option<PathBuf>,
+        /// What is wrong, and where in the document.
+        error: jlock_json::Error,
     },
     /// A file jlock refuses to trust: a symlink planted by another user in a
     /// shared directory (world-writable, sticky, like `/tmp`) — as the last
@@ -200,13 +141,22 @@ pub enum Error {
         /// The data file.
         path: PathBuf,
     },
-    /// A path expression could not be parsed.
-    #[error("bad path {input:?}: {reason}")]
-    BadPath {
-        /// The path as given.
-        input: String,
-        /// What is wrong with it.
-        reason: String,
+    /// A write given an expected [`crate::Revision`] found the document at
+    /// another: someone changed it since. Nothing was written.
+    #[error("{}: the document changed since revision {expected} (it is now at {found}); nothing was written", path.display())]
+    RevisionChanged {
+        /// The document's file or target.
+        path: PathBuf,
+        /// The revision the write was made for.
+        expected: crate::Revision,
+        /// The revision the document is at.
+        found: crate::Revision,
+    },
+    /// A revision token that no document has: not one `jlock rev` printed.
+    #[error("bad revision {token:?}: not a token `jlock rev` prints")]
+    BadRevision {
+        /// The token, as given (at most 80 characters of it).
+        token: String,
     },
     /// A typed read or update could not convert between the document and the Rust type.
     #[error("{}: document does not match the expected type: {source}", path.display())]
@@ -270,26 +220,92 @@ impl Error {
     /// path that does not parse, an array index past what jlock will write,
     /// or a write that would nest deeper than jlock reads. The CLI exits 64.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Error::BadPath { .. }
-                | Error::IndexPastEnd { .. }
-                | Error::TooDeep { .. }
-                | Error::LockIsData { .. }
-        )
+        match self {
+            Error::Json { error, .. } => error.is_usage(),
+            Error::LockIsData { .. } | Error::BadRevision { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// True for the errors that mean the document is not the one the
+    /// request was made for (another revision, a JSON Patch `test` that
+    /// failed): nothing was written. The CLI exits 4.
+    pub fn is_precondition(&self) -> bool {
+        match self {
+            Error::Json { error, .. } => error.is_precondition(),
+            Error::RevisionChanged { .. } => true,
+            _ => false,
+        }
     }
 
     /// True for the errors that mean the data (not the system) is wrong:
     /// invalid JSON, a wrong type, an overflow, an index out of range, or a
     /// failed typed conversion.
     pub fn is_bad_data(&self) -> bool {
-        matches!(
-            self,
-            Error::InvalidJson { .. }
-                | Error::WrongType { .. }
-                | Error::Overflow { .. }
-                | Error::IndexOutOfRange { .. }
-                | Error::Convert { .. }
-        )
+        match self {
+            Error::Json { error, .. } => error.is_bad_data(),
+            Error::Convert { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// `error`, about the document of `file`: how a caller's own edit of a
+    /// document (a closure given to [`crate::Store::update`], say) reports a
+    /// [`jlock_json::Error`] naming the file, as the store's own do.
+    pub fn in_document(file: &Path, error: jlock_json::Error) -> Error {
+        Error::Json {
+            path: Some(file.to_path_buf()),
+            error,
+        }
+    }
+}
+
+/// A JSON error about no file (a path that does not parse) is
+/// [`Error::Json`] with no path.
+impl From<jlock_json::Error> for Error {
+    fn from(error: jlock_json::Error) -> Error {
+        Error::Json { path: None, error }
+    }
+}
+
+/// Attaches the file to a JSON error: the one way jlock-core turns a
+/// [`jlock_json::Error`] about a document it read into an [`Error`].
+pub(crate) trait JsonContext<T> {
+    /// `Err(e)` becomes [`Error::Json`] naming `file`.
+    fn in_document(self, file: &Path) -> Result<T>;
+}
+
+impl<T> JsonContext<T> for jlock_json::Result<T> {
+    fn in_document(self, file: &Path) -> Result<T> {
+        self.map_err(|e| Error::in_document(file, e))
+    }
+}
+
+/// `FILE:LINE:COLUMN: invalid JSON: …` for a parse error (the form editors
+/// and compilers use), `FILE: …` for the others.
+fn json_message(path: Option<&Path>, error: &jlock_json::Error) -> String {
+    match (path, error) {
+        (
+            Some(p),
+            jlock_json::Error::InvalidJson {
+                line,
+                column,
+                message,
+            },
+        ) => {
+            format!("{}:{line}:{column}: invalid JSON: {message}", p.display())
+        }
+        (Some(p), e) => format!("{}: {e}", p.display()),
+        (
+            None,
+            jlock_json::Error::InvalidJson {
+                line,
+                column,
+                message,
+            },
+        ) => {
+            format!("invalid JSON at {line}:{column}: {message}")
+        }
+        (None, e) => e.to_string(),
     }
 }

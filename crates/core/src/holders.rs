@@ -30,6 +30,58 @@ pub struct Holder {
     /// When the process started (not when it took the lock: the kernel does
     /// not record that).
     pub started: Option<SystemTime>,
+    /// The host it runs on, for a lock processes on other machines share
+    /// (etcd); `None`: this machine.
+    pub host: Option<String>,
+    /// When it asked for the lock, where the backend records that (etcd).
+    pub queued: Option<SystemTime>,
+    /// The fence it got (or, waiting, will get): larger for every later
+    /// holder, where the backend hands one out (etcd's create revision).
+    pub fence: Option<i64>,
+    /// Which slot of a semaphore it holds or waits for, if it is one.
+    pub slot: Option<usize>,
+    /// The lease it holds the lock under, where locks are leased (etcd).
+    pub lease: Option<Lease>,
+}
+
+/// A lease a [`Holder`] holds its lock under: the lock is lost when it
+/// expires (etcd).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The lease's id.
+    pub id: i64,
+    /// The key that holds the holder's place in the queue.
+    pub key: String,
+    /// Seconds left before it expires, if the backend said.
+    pub ttl_left: Option<i64>,
+}
+
+impl Lease {
+    /// Lease `id`, holding the queue key `key`, `ttl_left` seconds from
+    /// expiring if known.
+    pub fn new(id: i64, key: String, ttl_left: Option<i64>) -> Lease {
+        Lease { id, key, ttl_left }
+    }
+}
+
+impl Holder {
+    /// A process on this machine holding (or, with `waiting`, waiting for)
+    /// a lock in `mode`; the other fields empty.
+    pub fn new(pid: u32, mode: LockMode, waiting: bool, command: String) -> Holder {
+        Holder {
+            pid,
+            mode,
+            waiting,
+            command,
+            started: None,
+            host: None,
+            queued: None,
+            fence: None,
+            slot: None,
+            lease: None,
+        }
+    }
 }
 
 /// The `flock(2)` holders and waiters of the file at `path`, from the
@@ -186,11 +238,8 @@ fn describe(pid: u32, mode: LockMode, waiting: bool) -> Holder {
         })
         .unwrap_or_default();
     Holder {
-        pid,
-        mode,
-        waiting,
-        command,
         started: started(pid),
+        ..Holder::new(pid, mode, waiting, command)
     }
 }
 

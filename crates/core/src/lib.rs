@@ -11,7 +11,8 @@
 //!   no update is lost and no reader ever sees a torn document. Three
 //!   [`Durability`] modes trade speed against what survives which crash.
 //! * [`Semaphore`]: at most N holders at once, over N lock files; and
-//!   [`holders`]: who holds a lock, from the kernel's lock table.
+//!   [`holders`]: who holds a lock, from the kernel's lock table, and
+//!   [`Status`]: what `jlock status` shows, for any backend.
 //!
 //! ```
 //! use jlock_core::{JsonPath, Store};
@@ -43,27 +44,29 @@ compile_error!(
 
 mod claim;
 mod disk;
-pub mod document;
 mod durability;
 pub mod engine;
 mod error;
 mod file_info;
 mod holders;
 mod journal;
-mod json_path;
 mod lock;
 mod names;
 mod replace;
+mod revision;
 mod semaphore;
 mod shared_dir;
+mod status;
 mod store;
 mod sys;
 
 pub use crate::durability::Durability;
 pub use crate::engine::{Backend, CasDocument, Document};
 pub use crate::error::{Error, Operation, Result};
-pub use crate::holders::{holders, Holder};
-pub use crate::json_path::{JsonPath, Segment};
+pub use crate::holders::{holders, Holder, Lease};
 pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
+pub use crate::revision::Revision;
 pub use crate::semaphore::{Semaphore, SemaphoreGuard};
-pub use crate::store::{Store, StoreBuilder};
+pub use crate::status::{DocumentInfo, LockState, Queue, Slots, Status};
+pub use crate::store::{Lookup, Store, StoreBuilder};
+pub use jlock_json::{JsonPath, Segment, Spellings, Style};

@@ -9,13 +9,16 @@ use serde::Serialize;
 use serde_json::{Number, Value};
 
 use crate::disk::{Disk, Snapshot};
-use crate::document::{self, Spellings, Style, SyntaxTree};
 use crate::durability::Durability;
-use crate::error::{Error, Result};
-use crate::json_path::JsonPath;
+use crate::error::{Error, JsonContext, Result};
 use crate::lock::{LockFile, LockMode, Wait};
 use crate::names;
+use crate::revision::Revision;
 use crate::shared_dir::resolve_links;
+use jlock_json::{JsonPath, Spellings, Style, SyntaxTree};
+
+mod reader;
+pub use reader::Lookup;
 
 /// A hook called when an operation finds the lock held and is about to
 /// wait for it (see [`StoreBuilder::on_wait`]).
@@ -46,6 +49,7 @@ pub struct StoreBuilder {
     style: Style,
     wait: Wait,
     on_wait: Option<WaitHook>,
+    expect: Option<Revision>,
 }
 
 impl std::fmt::Debug for StoreBuilder {
@@ -57,6 +61,7 @@ impl std::fmt::Debug for StoreBuilder {
             .field("style", &self.style)
             .field("wait", &self.wait)
             .field("on_wait", &self.on_wait.is_some())
+            .field("expect", &self.expect)
             .finish()
     }
 }
@@ -71,6 +76,7 @@ impl StoreBuilder {
             style: Style::Preserve,
             wait: Wait::Block,
             on_wait: None,
+            expect: None,
         }
     }
 
@@ -104,6 +110,18 @@ impl StoreBuilder {
     /// whole in a newline.
     pub fn style(&mut self, style: Style) -> &mut StoreBuilder {
         self.style = style;
+        self
+    }
+
+    /// Makes every update of the store conditional: it is made only if the
+    /// document is still at revision `rev` ([`Store::revision`]) when the
+    /// update takes the lock; otherwise nothing is written and the update
+    /// fails with [`Error::RevisionChanged`] — a compare-and-set for a
+    /// caller that read, thought, and now writes back. (After one update
+    /// the document is at a new revision: a store opened with this is for
+    /// one conditional update.)
+    pub fn expect_revision(&mut self, rev: Revision) -> &mut StoreBuilder {
+        self.expect = Some(rev);
         self
     }
 
@@ -170,6 +188,7 @@ impl StoreBuilder {
             style: self.style,
             wait: self.wait,
             on_wait: self.on_wait.clone(),
+            expect: self.expect.clone(),
         })
     }
 }
@@ -215,6 +234,7 @@ pub struct Store {
     style: Style,
     wait: Wait,
     on_wait: Option<WaitHook>,
+    expect: Option<Revision>,
 }
 
 impl std::fmt::Debug for Store {
@@ -308,7 +328,7 @@ impl Store {
     /// Reads the document under a shared lock into a Rust type.
     pub fn read_as<T: DeserializeOwned>(&self) -> Result<T> {
         let doc = self.read()?;
-        document::from_value_exact(&doc).map_err(|source| self.convert_error(source))
+        jlock_json::from_value_exact(&doc).map_err(|source| self.convert_error(source))
     }
 
     /// Reads, changes and writes back the document under the exclusive lock.
@@ -349,6 +369,7 @@ impl Store {
     {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
+            self.check_revision(&snap.bytes)?;
             self.edit_whole(disk, snap, f)
         })
     }
@@ -376,7 +397,7 @@ impl Store {
     /// The update protocol for an edit of the value at one `path` (to its
     /// parent, with `parent`): `f` gets the value the path reaches as far as
     /// it exists, and the rest of the path. In the default style only that
-    /// value is read into memory ([`document::edit_at`]); else, or if that
+    /// value is read into memory ([`jlock_json::edit_at`]); else, or if that
     /// path declines, `f` runs on the whole document — with the same result.
     fn transact_at<T>(
         &self,
@@ -387,8 +408,9 @@ impl Store {
     ) -> Result<T> {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
+            self.check_revision(&snap.bytes)?;
             if self.style == Style::Preserve {
-                if let Some((out, new)) = document::edit_at(&snap.bytes, path, parent, sp, &f) {
+                if let Some((out, new)) = jlock_json::edit_at(&snap.bytes, path, parent, sp, &f) {
                     if let Some(bytes) = new {
                         disk.store(&bytes, snap)?;
                     }
@@ -434,7 +456,7 @@ impl Store {
             let mut state: S = if doc.is_null() {
                 S::default()
             } else {
-                document::from_value_exact(doc).map_err(|e| self.convert_error(e))?
+                jlock_json::from_value_exact(doc).map_err(|e| self.convert_error(e))?
             };
             let out = f(&mut state)?;
             *doc = serde_json::to_value(&state).map_err(|e| self.convert_error(e))?;
@@ -450,14 +472,10 @@ impl Store {
     pub fn write_killed_after(&self, doc: &Value, cut: usize) -> Result<()> {
         self.locked(LockMode::Exclusive, |disk| {
             let snap = disk.load(true)?;
-            let (tree, _) = SyntaxTree::parse_file(&snap.bytes, &self.target)?;
-            let bytes = tree.render_file(
-                &snap.bytes,
-                doc,
-                self.style,
-                &Spellings::default(),
-                &self.target,
-            )?;
+            let (tree, _) = SyntaxTree::parse(&snap.bytes).in_document(&self.target)?;
+            let bytes = tree
+                .render(&snap.bytes, doc, self.style)
+                .in_document(&self.target)?;
             disk.store_until(&bytes, snap, Some(cut))
         })
     }
@@ -469,30 +487,15 @@ impl Store {
     }
 
     /// [`Store::get`], with how the file spelled the value's numbers (for
-    /// [`document::value_text`]; `1E2` is held as `1e+2` in the `Value`).
+    /// [`jlock_json::value_text`]; `1E2` is held as `1e+2` in the `Value`).
     pub fn get_spelled(&self, path: &JsonPath) -> Result<Option<(Value, Spellings)>> {
         self.get_from(path, true)
     }
 
     fn get_from(&self, path: &JsonPath, spelled: bool) -> Result<Option<(Value, Spellings)>> {
-        let spellings = |bytes: &[u8]| {
-            if spelled {
-                Spellings::of(bytes)
-            } else {
-                Spellings::default()
-            }
-        };
         self.locked(LockMode::Shared, |disk| {
             let snap = disk.load(false)?;
-            // Only the value asked for is read into memory; else (or for an
-            // error to report) the whole document.
-            if let Some((found, span)) = document::get_at(&snap.bytes, path) {
-                let sp = spellings(snap.bytes.get(span.start..span.end).unwrap_or_default());
-                return Ok(found.map(|v| (v, sp)));
-            }
-            let doc = self.parse(&snap.bytes)?;
-            let found = path.get_in(&doc, &self.target)?.cloned();
-            Ok(found.map(|v| (v, spellings(&snap.bytes))))
+            value_at(&snap.bytes, path, &self.target, spelled)
         })
     }
 
@@ -506,19 +509,20 @@ impl Store {
     /// written as `spellings` (those of that text) says.
     ///
     /// ```
-    /// use jlock_core::{document::{self, Spellings}, Store};
+    /// use jlock_core::Store;
+    /// use jlock_json::Spellings;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let store = Store::open(dir.path().join("d.json"))?;
     /// let text = b"[1E2, 2.50]";
-    /// let value = document::parse_value(text)?;
+    /// let value = jlock_json::parse_value(text)?;
     /// store.set_spelled(&".x".parse()?, value, &Spellings::of(text))?;
     /// assert_eq!(std::fs::read_to_string(store.path())?, "{\n  \"x\": [\n    1E2,\n    2.50\n  ]\n}\n");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_spelled(&self, path: &JsonPath, value: Value, spellings: &Spellings) -> Result<()> {
         self.transact_at(path, false, spellings, |doc, rest| {
-            *rest.slot_mut(doc, &self.target)? = value.clone();
+            *rest.slot_mut(doc).in_document(&self.target)? = value.clone();
             Ok(((), true))
         })
     }
@@ -526,7 +530,9 @@ impl Store {
     /// Removes the value at `path`; `Ok(false)` (and no write) if there was none.
     pub fn delete(&self, path: &JsonPath) -> Result<bool> {
         self.transact_at(path, true, &Spellings::default(), |doc, rest| {
-            rest.remove_in(doc, &self.target).map(|gone| (gone, gone))
+            rest.remove(doc)
+                .map(|gone| (gone, gone))
+                .in_document(&self.target)
         })
     }
 
@@ -535,13 +541,14 @@ impl Store {
     /// base 10 on the numbers as written: integers of any size stay
     /// integers, decimals add without rounding (ten additions of `0.1` to 0
     /// give `1`), within bounds on digits and exponents past which it fails
-    /// with [`Error::Overflow`] instead of doing unbounded work (see
-    /// [`document::number::add_numbers`]).
+    /// with [`jlock_json::Error::Overflow`] instead of doing unbounded work (see
+    /// [`jlock_json::number::add_numbers`]).
     pub fn incr<N: Into<Number>>(&self, path: &JsonPath, by: N) -> Result<Number> {
         let by = by.into();
         self.transact_at(path, false, &Spellings::default(), |doc, rest| {
-            let slot = rest.slot_mut(doc, &self.target)?;
-            Ok((crate::engine::add_at(slot, path, &by, &self.target)?, true))
+            let slot = rest.slot_mut(doc).in_document(&self.target)?;
+            let sum = jlock_json::add_at(slot, path, &by).in_document(&self.target)?;
+            Ok((sum, true))
         })
     }
 
@@ -551,8 +558,28 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The document's [`Revision`] now, read under a shared lock.
+    pub fn revision(&self) -> Result<Revision> {
+        self.locked(LockMode::Shared, |disk| {
+            Ok(Revision::of(&disk.load(false)?.bytes))
+        })
+    }
+
+    /// [`StoreBuilder::expect_revision`]'s check, on the bytes an update
+    /// read under the exclusive lock.
+    fn check_revision(&self, bytes: &[u8]) -> Result<()> {
+        match &self.expect {
+            Some(want) if Revision::of(bytes) != *want => Err(Error::RevisionChanged {
+                path: self.target.clone(),
+                expected: want.clone(),
+                found: Revision::of(bytes),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn parse(&self, bytes: &[u8]) -> Result<Value> {
-        document::parse_value_file(bytes, &self.target)
+        jlock_json::parse_value(bytes).in_document(&self.target)
     }
 
     fn convert_error(&self, source: serde_json::Error) -> Error {
@@ -561,6 +588,29 @@ impl Store {
             source,
         }
     }
+}
+
+/// The value at `path` in the document `bytes` of `file` (with how the
+/// file spelled its numbers, if `spelled`): the one read of a path, for
+/// [`Store::get`] and [`StoreBuilder::lookup`]. Only the value asked for is
+/// read into memory; else (or for an error to report) the whole document.
+fn value_at(
+    bytes: &[u8],
+    path: &JsonPath,
+    file: &Path,
+    spelled: bool,
+) -> Result<Option<(Value, Spellings)>> {
+    let spellings = |bytes: &[u8]| match spelled {
+        true => Spellings::of(bytes),
+        false => Spellings::default(),
+    };
+    if let Some((found, span)) = jlock_json::get_at(bytes, path) {
+        let sp = spellings(bytes.get(span.start..span.end).unwrap_or_default());
+        return Ok(found.map(|v| (v, sp)));
+    }
+    let doc = jlock_json::parse_value(bytes).in_document(file)?;
+    let found = path.get(&doc).in_document(file)?.cloned();
+    Ok(found.map(|v| (v, spellings(bytes))))
 }
 
 /// Whether `a` and `b` name one file: the same inode if both exist, else

@@ -14,6 +14,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jlock_core::{Durability, Error, JsonPath, Store};
+use jlock_json::Error as JsonError;
 use serde_json::{json, Value};
 
 fn root() -> JsonPath {
@@ -96,7 +97,16 @@ fn incr_counts_from_zero_adds_exactly_and_bounds_its_work() {
     fs::write(&path, "{\"huge\": 1e999999999}").unwrap();
     let before = fs::read(&path).unwrap();
     let err = store.incr(&p(".huge"), 1).unwrap_err();
-    assert!(matches!(err, Error::Overflow { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Json {
+                error: JsonError::Overflow { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(fs::read(&path).unwrap(), before);
 }
 
@@ -110,7 +120,10 @@ fn bad_data_is_an_error_and_leaves_the_file_byte_for_byte() {
     let before = fs::read(&path).unwrap();
     let err = store.incr(&p(".count"), 1).unwrap_err();
     match &err {
-        Error::InvalidJson { line, column, .. } => assert_eq!((*line, *column), (3, 3)),
+        Error::Json {
+            error: JsonError::InvalidJson { line, column, .. },
+            ..
+        } => assert_eq!((*line, *column), (3, 3)),
         other => panic!("expected InvalidJson, got {other:?}"),
     }
     assert!(
@@ -125,25 +138,43 @@ fn bad_data_is_an_error_and_leaves_the_file_byte_for_byte() {
     assert!(
         matches!(
             err,
-            Error::WrongType {
-                found: "a string",
+            Error::Json {
+                error: JsonError::WrongType {
+                    found: "a string",
+                    ..
+                },
                 ..
             }
         ),
         "{err:?}"
     );
     let err = store.set(&p(".name.first"), json!(1)).unwrap_err();
-    assert!(matches!(err, Error::WrongType { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Json {
+                error: JsonError::WrongType { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let err: Error = store
         .update(|doc| {
             doc["name"] = json!("changed");
-            Err::<(), _>(Error::BadPath {
+            Err::<(), _>(Error::from(JsonError::BadPath {
                 input: "caller".into(),
                 reason: "closure failed".into(),
-            })
+            }))
         })
         .unwrap_err();
-    assert!(matches!(err, Error::BadPath { .. }));
+    assert!(matches!(
+        err,
+        Error::Json {
+            error: JsonError::BadPath { .. },
+            path: None
+        }
+    ));
     assert_eq!(fs::read(&path).unwrap(), before);
     let leftovers: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
@@ -674,4 +705,40 @@ fn journal_of_a_replaced_file_is_not_replayed_and_modes_mix() {
         53.into()
     );
     assert_eq!(journal_store(&file).read().unwrap(), json!({"n": 53}));
+}
+
+#[test]
+fn lookup_creates_no_file_and_tells_a_missing_file_from_a_null_value() {
+    use jlock_core::{Lookup, StoreBuilder};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("d.json");
+    let path: JsonPath = ".a".parse().unwrap();
+    let builder = StoreBuilder::new(&file);
+    assert!(matches!(builder.lookup(&path).unwrap(), Lookup::NoFile));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    fs::write(&file, "{\"a\": 5, \"n\": null}\n").unwrap();
+    match builder.lookup(&path).unwrap() {
+        Lookup::Found(Some((v, _))) => assert_eq!(v, json!(5)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        builder.lookup(&".n".parse().unwrap()).unwrap(),
+        Lookup::Found(Some((Value::Null, _)))
+    ));
+    assert!(matches!(
+        builder.lookup(&".gone".parse().unwrap()).unwrap(),
+        Lookup::Found(None)
+    ));
+    // No lock file was created for any of these reads.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    // With the lock file there (a writer made it), it is used, and held
+    // exclusively it makes a non-blocking lookup fail as a read does.
+    let store = Store::open(&file).unwrap();
+    store.set(&".b".parse().unwrap(), json!(2)).unwrap();
+    let mut lock = jlock_core::LockFile::open(store.lock_path()).unwrap();
+    let _held = lock.try_lock_exclusive().unwrap();
+    let mut nowait = StoreBuilder::new(&file);
+    nowait.wait(jlock_core::Wait::NoWait);
+    let err = nowait.lookup(&path).unwrap_err();
+    assert!(err.is_lock_contention(), "{err}");
 }

@@ -385,7 +385,7 @@ fn jitter() -> u64 {
 /// [`Etcd::update`]'s compare-and-swap.
 ///
 /// ```no_run
-/// use jlock_core::{document::Style, CasDocument, Document};
+/// use jlock_core::{CasDocument, Document, Style};
 /// use jlock_etcd::{ConnectOptions, Etcd, EtcdDocument, Target};
 ///
 /// let target = Target::parse("etcd://127.0.0.1:2379/deploys")?;

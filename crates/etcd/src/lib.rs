@@ -44,5 +44,5 @@ pub use client::{
 pub use doc::{EtcdDocument, KeyValue, Update};
 pub use error::{Error, LossReason, Result};
 pub use lock::{safety_margin, EtcdLock, LockMode, LockOptions, Wait, DEFAULT_TTL};
-pub use status::{Entry, HolderInfo, QueueStatus, Status, MAX_COMMAND_LEN};
+pub use status::{HolderInfo, MAX_COMMAND_LEN};
 pub use target::{is_etcd_target, Target, MAX_NAME_LEN, SCHEME, TLS_SCHEME};

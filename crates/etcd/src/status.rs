@@ -1,9 +1,11 @@
 //! Who holds an etcd lock or semaphore and who waits: the holder record stored as each queue
-//! key's value, and [`Etcd::status`] that reads the queues back.
+//! key's value, and [`Etcd::status`] that reads the queues back as jlock-core's
+//! [`Status`](jlock_core::Status), the one every backend gives.
 
 use crate::{Etcd, Result};
 use etcd_client::{GetOptions, SortOrder, SortTarget};
-use std::time::{SystemTime, UNIX_EPOCH};
+use jlock_core::{DocumentInfo, Holder, Lease, LockMode, Queue, Slots, Status};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest command recorded in a lock's value (longer ones are cut, with `…`): the
 /// value must stay far below etcd's request limit.
@@ -84,53 +86,18 @@ impl HolderInfo {
     }
 }
 
-/// One queue entry.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct Entry {
-    /// The key.
-    pub key: String,
-    /// Its create revision: the fence its holder got (or will get).
-    pub fence: i64,
-    /// Its lease.
-    pub lease: i64,
-    /// Who queued it.
-    pub holder: HolderInfo,
-    /// Seconds left on its lease (None if etcd would not say).
-    pub ttl_left: Option<i64>,
-}
-
-/// One queue: who holds, who waits (oldest first).
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct QueueStatus {
-    /// The entries that hold.
-    pub holders: Vec<Entry>,
-    /// The entries that wait, in the order they will be served.
-    pub waiters: Vec<Entry>,
-}
-
-/// The state of one NAME.
-#[derive(Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
-pub struct Status {
-    /// The lock (`run`).
-    pub lock: QueueStatus,
-    /// The semaphore (`run --slots N`).
-    pub slots: QueueStatus,
-    /// The document's size in bytes and modification revision, if there is one.
-    pub document: Option<(usize, i64)>,
-}
-
 impl Etcd {
-    /// Reads who holds the target's lock and semaphore, since when, with which fence, and
-    /// who waits.
+    /// Reads who holds the target's lock and semaphore, since when, with which fence and
+    /// lease, and who waits (in the order they will be served); and the document's size
+    /// and revision.
     pub fn status(&self) -> Result<Status> {
         let inner = &self.inner;
         let t = &inner.target;
         let mut c = inner.client();
         inner.rt.block_on(async {
             let mut out = Status::default();
+            out.target = t.to_string();
+            let mut slots = Slots::default();
             for (prefix, is_lock) in [(t.lock_prefix(), true), (t.slots_prefix(), false)] {
                 let opts = GetOptions::new()
                     .with_prefix()
@@ -141,7 +108,7 @@ impl Etcd {
                         c.get(p, Some(o.clone())).await
                     })
                     .await?;
-                let mut q = QueueStatus::default();
+                let mut listing = Vec::new();
                 let mut exclusive_before = false;
                 for (i, kv) in r.kvs().iter().enumerate() {
                     let ttl_left = tokio::time::timeout(
@@ -152,40 +119,46 @@ impl Etcd {
                     .ok()
                     .and_then(|r| r.ok())
                     .map(|l| l.ttl());
-                    let holder = HolderInfo::parse(kv.value());
+                    let info = HolderInfo::parse(kv.value());
                     let key = String::from_utf8_lossy(kv.key()).into_owned();
+                    let shared = is_lock && key.get(prefix.len()..).unwrap_or("").starts_with("s/");
                     let holds = if is_lock {
-                        let shared = key.get(prefix.len()..).unwrap_or("").starts_with("s/");
                         let h = if shared { !exclusive_before } else { i == 0 };
                         exclusive_before |= !shared;
                         h
                     } else {
-                        let n: usize = holder
+                        // A semaphore's entries say how many slots it has: `slot/N`.
+                        let n: usize = info
                             .mode
                             .strip_prefix("slot/")
                             .and_then(|n| n.parse().ok())
                             .unwrap_or(1);
+                        slots.count = slots.count.max(n);
                         i < n
                     };
-                    let e = Entry {
-                        key,
-                        fence: kv.create_revision(),
-                        lease: kv.lease(),
-                        holder,
-                        ttl_left,
-                    };
-                    if holds {
-                        q.holders.push(e);
+                    let mode = if shared {
+                        LockMode::Shared
                     } else {
-                        q.waiters.push(e);
-                    }
+                        LockMode::Exclusive
+                    };
+                    let mut h = Holder::new(info.pid, mode, !holds, info.command);
+                    h.host = Some(info.host);
+                    h.queued = Duration::try_from_secs_f64(info.since)
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .map(|d| UNIX_EPOCH + d);
+                    h.fence = Some(kv.create_revision());
+                    h.lease = Some(Lease::new(kv.lease(), key, ttl_left));
+                    listing.push(h);
                 }
+                out.exists |= !listing.is_empty();
                 if is_lock {
-                    out.lock = q;
+                    out.lock = Queue::from_listing(listing);
                 } else {
-                    out.slots = q;
+                    slots.queue = Queue::from_listing(listing);
                 }
             }
+            out.slots = Some(slots);
             let key = t.document_key();
             let k = key.as_str();
             let r = inner
@@ -193,10 +166,12 @@ impl Etcd {
                     c.get(k, None).await
                 })
                 .await?;
-            out.document = r
-                .kvs()
-                .first()
-                .map(|kv| (kv.value().len(), kv.mod_revision()));
+            out.document = Some(match r.kvs().first() {
+                Some(kv) => {
+                    DocumentInfo::new(true, kv.value().len() as u64, Some(kv.mod_revision()))
+                }
+                None => DocumentInfo::new(false, 0, None),
+            });
             Ok(out)
         })
     }

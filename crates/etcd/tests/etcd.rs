@@ -281,7 +281,7 @@ fn slots_admit_n_holders_and_no_more() {
     assert!(matches!(etcd.semaphore(2, &nw), Err(Error::Busy { .. })));
     assert_eq!(c.keys("jlock/pool/.slots/q/").len(), 2);
     let st = etcd.status().unwrap();
-    assert_eq!(st.slots.holders.len(), 2);
+    assert_eq!(st.slots.as_ref().map(|s| s.queue.holders.len()), Some(2));
     drop(a);
     let d = etcd.semaphore(2, &nw).unwrap();
     assert!(d.slot().is_some());
@@ -341,15 +341,19 @@ fn status_names_the_holder_and_the_waiters() {
         let st = etcd.status().unwrap();
         assert_eq!(st.lock.holders.len(), 1);
         let h = &st.lock.holders[0];
-        assert_eq!(h.fence, fence);
-        assert_eq!(h.holder.pid, child.id());
-        assert_eq!(h.holder.command, "hold");
-        assert_eq!(h.holder.mode, "exclusive");
-        assert!(h.holder.since > 0.0 && !h.holder.host.is_empty());
-        assert!(h.ttl_left.is_some_and(|t| t > 0));
+        assert_eq!(h.fence, Some(fence));
+        assert_eq!(h.pid, child.id());
+        assert_eq!(h.command, "hold");
+        assert_eq!(h.mode, jlock_core::LockMode::Exclusive);
+        assert!(h.queued.is_some() && h.host.as_ref().is_some_and(|h| !h.is_empty()));
+        assert!(h
+            .lease
+            .as_ref()
+            .and_then(|l| l.ttl_left)
+            .is_some_and(|t| t > 0));
         assert_eq!(st.lock.waiters.len(), 1);
-        assert_eq!(st.lock.waiters[0].holder.command, "waiter");
-        assert_eq!(st.lock.waiters[0].holder.pid, std::process::id());
+        assert_eq!(st.lock.waiters[0].command, "waiter");
+        assert_eq!(st.lock.waiters[0].pid, std::process::id());
         STOP.store(true, Ordering::SeqCst);
         assert!(waiter.join().unwrap().is_err());
     });

@@ -58,3 +58,9 @@ impl From<jlock_core::Error> for Error {
         Error::Core(e)
     }
 }
+
+impl From<jlock_json::Error> for Error {
+    fn from(e: jlock_json::Error) -> Error {
+        Error::Core(e.into())
+    }
+}

@@ -12,10 +12,10 @@
 //! infinities raise `ValueError`, other types and non-`str` keys `TypeError`,
 //! each naming where in the value the problem is.
 //!
-//! The only module here that reads jlock-core's number helpers
-//! (`document::number::f64_holds`).
+//! The only module here that reads jlock-json's number helpers
+//! (`number::f64_holds`).
 
-use jlock_core::document::number::f64_holds;
+use jlock_json::number::f64_holds;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -25,7 +25,7 @@ use serde_json::{Map, Number, Value};
 /// The most levels of arrays and objects a value may nest when converted
 /// to JSON: jlock-core's own limit, which it would refuse to write past
 /// anyway; it also stops a list that contains itself.
-const MAX_DEPTH: usize = jlock_core::document::MAX_DEPTH;
+const MAX_DEPTH: usize = jlock_json::MAX_DEPTH;
 
 /// `decimal.Decimal`, imported once.
 static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();

@@ -5,6 +5,7 @@
 //! `TimeoutError`) is plain; this module looks them up and instantiates them.
 
 use jlock_core::Error;
+use jlock_json::Error as JsonError;
 use pyo3::call::PyCallArgs;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -32,12 +33,12 @@ pub fn raise<'py, A: PyCallArgs<'py>>(py: Python<'py>, name: &str, args: A) -> P
 /// | jlock-core | Python |
 /// | --- | --- |
 /// | `LockTimeout`, `LockConflict` (`is_lock_contention`) | `jlock.Timeout(lock_file)` |
-/// | `InvalidJson { line, column }` | `jlock.InvalidJSONError` (`ValueError`; `path`, `lineno`, `colno`) |
-/// | `WrongType` | `jlock.WrongTypeError` (`TypeError`) |
-/// | `Overflow` | `jlock.NumberOverflowError` (`OverflowError`) |
-/// | `IndexOutOfRange` | `jlock.IndexOutOfRangeError` (`IndexError`) |
+/// | `Json`: `InvalidJson { line, column }` | `jlock.InvalidJSONError` (`ValueError`; `path`, `lineno`, `colno`) |
+/// | `Json`: `WrongType` | `jlock.WrongTypeError` (`TypeError`) |
+/// | `Json`: `Overflow` | `jlock.NumberOverflowError` (`OverflowError`) |
+/// | `Json`: `IndexOutOfRange` | `jlock.IndexOutOfRangeError` (`IndexError`) |
 /// | other `is_bad_data` | `jlock.DataError` (`ValueError`) |
-/// | `BadPath` | `jlock.BadPathError` (`ValueError`) |
+/// | `Json`: `BadPath` | `jlock.BadPathError` (`ValueError`) |
 /// | other `is_usage` | `jlock.UsageError` (`ValueError`) |
 /// | `UnsafePath` | `jlock.UnsafePathError` (`PermissionError`) |
 /// | `NotWritable` | `jlock.NotWritableError` (`PermissionError`) |
@@ -50,27 +51,25 @@ pub fn to_py_err(e: Error) -> PyErr {
             Error::LockTimeout { path, .. } | Error::LockConflict { path } => {
                 raise(py, "Timeout", (path.display().to_string(),))
             }
-            Error::InvalidJson {
-                path, line, column, ..
-            } => raise(
-                py,
-                "InvalidJSONError",
-                (message, path.display().to_string(), *line, *column),
-            ),
-            Error::WrongType { path, .. } => {
-                raise(py, "WrongTypeError", (message, path.display().to_string()))
+            Error::Json { path, error } => {
+                let file = path.as_ref().map(|p| p.display().to_string());
+                match error {
+                    JsonError::InvalidJson { line, column, .. } => raise(
+                        py,
+                        "InvalidJSONError",
+                        (message, file.unwrap_or_default(), *line, *column),
+                    ),
+                    JsonError::WrongType { .. } => raise(py, "WrongTypeError", (message, file)),
+                    JsonError::Overflow { .. } => raise(py, "NumberOverflowError", (message, file)),
+                    JsonError::IndexOutOfRange { .. } => {
+                        raise(py, "IndexOutOfRangeError", (message, file))
+                    }
+                    JsonError::BadPath { .. } => raise(py, "BadPathError", (message,)),
+                    _ if e.is_bad_data() => raise(py, "DataError", (message, file)),
+                    _ if e.is_usage() => raise(py, "UsageError", (message,)),
+                    _ => raise(py, "Error", (message,)),
+                }
             }
-            Error::Overflow { path, .. } => raise(
-                py,
-                "NumberOverflowError",
-                (message, path.display().to_string()),
-            ),
-            Error::IndexOutOfRange { path, .. } => raise(
-                py,
-                "IndexOutOfRangeError",
-                (message, path.display().to_string()),
-            ),
-            Error::BadPath { .. } => raise(py, "BadPathError", (message,)),
             Error::UnsafePath { path, .. } => {
                 raise(py, "UnsafePathError", (message, path.display().to_string()))
             }

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use jlock_core::document::Spellings;
-use jlock_core::{Document, Durability, Error, JsonPath, StoreBuilder};
+use jlock_core::{Document, Durability, Error, JsonPath, Spellings, StoreBuilder};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -65,7 +64,7 @@ fn op_err(e: Interrupted<OpError>) -> PyErr {
 fn parse_path(path: Option<&str>) -> PyResult<JsonPath> {
     match path {
         None => Ok(JsonPath::root()),
-        Some(p) => JsonPath::parse(p).map_err(to_py_err),
+        Some(p) => JsonPath::parse(p).map_err(|e| to_py_err(e.into())),
     }
 }
 

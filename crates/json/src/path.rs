@@ -5,13 +5,12 @@
 //! document along them, to read a value or to reach the place to change one.
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
-use crate::document::MAX_DEPTH;
 use crate::error::{Error, Result};
+use crate::MAX_DEPTH;
 
 /// One step of a [`JsonPath`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub enum Segment {
 /// is the whole document:
 ///
 /// ```
-/// use jlock_core::JsonPath;
+/// use jlock_json::JsonPath;
 /// use serde_json::json;
 ///
 /// let doc = json!({"jobs": [{"name": "build", "runs": 3}]});
@@ -41,7 +40,7 @@ pub enum Segment {
 /// assert_eq!(jq.get(&doc)?, Some(&json!(3)));
 /// assert_eq!(pointer.get(&doc)?, Some(&json!(3)));
 /// assert!(JsonPath::root().is_root());
-/// # Ok::<(), jlock_core::Error>(())
+/// # Ok::<(), jlock_json::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonPath {
@@ -101,12 +100,6 @@ impl JsonPath {
     /// Indexing into a string, number or boolean is an error
     /// ([`Error::WrongType`]), as it is in jq.
     pub fn get<'v>(&self, doc: &'v Value) -> Result<Option<&'v Value>> {
-        self.get_in(doc, Path::new(""))
-    }
-
-    /// [`JsonPath::get`], with errors naming `file` (the document's file or
-    /// target), for stores other than [`crate::Store`].
-    pub fn get_in<'v>(&self, doc: &'v Value, file: &Path) -> Result<Option<&'v Value>> {
         let mut cur = doc;
         for seg in &self.segments {
             let next = match (cur, seg) {
@@ -118,15 +111,13 @@ impl JsonPath {
                 (Value::Array(items), Segment::Token(t)) => match pointer_index(t) {
                     Some(i) => items.get(i),
                     None if t == "-" => None,
-                    None => return Err(self.wrong_type(file, "an array index", cur)),
+                    None => return Err(self.wrong_type("an array index", cur)),
                 },
-                (Value::Array(_), Segment::Key(_)) => {
-                    return Err(self.wrong_type(file, "an object", cur))
-                }
+                (Value::Array(_), Segment::Key(_)) => return Err(self.wrong_type("an object", cur)),
                 (Value::Object(_), Segment::Index(_)) => {
-                    return Err(self.wrong_type(file, "an array", cur))
+                    return Err(self.wrong_type("an array", cur))
                 }
-                (_, seg) => return Err(self.wrong_type(file, container_for(seg), cur)),
+                (_, seg) => return Err(self.wrong_type(container_for(seg), cur)),
             };
             match next {
                 Some(v) => cur = v,
@@ -144,10 +135,9 @@ impl JsonPath {
     /// A path longer than [`MAX_DEPTH`] is refused ([`Error::TooDeep`]) before
     /// anything is created, and an index more than [`JsonPath::MAX_GAP`] past
     /// the end of its array is [`Error::IndexPastEnd`].
-    pub fn slot_mut<'v>(&self, doc: &'v mut Value, file: &Path) -> Result<&'v mut Value> {
+    pub fn slot_mut<'v>(&self, doc: &'v mut Value) -> Result<&'v mut Value> {
         if self.segments.len() > MAX_DEPTH {
             return Err(Error::TooDeep {
-                path: file.to_path_buf(),
                 what: format!("the path {}", abbreviate(&self.text)),
                 limit: MAX_DEPTH,
             });
@@ -173,11 +163,11 @@ impl JsonPath {
                     };
                     let Some(at) = at else {
                         if *i >= 0 {
-                            return Err(self.past_end(file, &i.to_string(), len));
+                            return Err(self.past_end(&i.to_string(), len));
                         }
-                        return Err(self.out_of_range(file, *i, len));
+                        return Err(self.out_of_range(*i, len));
                     };
-                    self.grow_to(items, at, &i.to_string(), file)?
+                    self.grow_to(items, at, &i.to_string())?
                 }
                 (Value::Array(items), Segment::Token(t)) => {
                     let at = if t == "-" {
@@ -186,14 +176,14 @@ impl JsonPath {
                         pointer_index(t)
                     };
                     match at {
-                        Some(at) => self.grow_to(items, at, t, file)?,
+                        Some(at) => self.grow_to(items, at, t)?,
                         None if is_canonical_index(t) => {
                             // Digits too many for any array.
-                            return Err(self.past_end(file, t, items.len()));
+                            return Err(self.past_end(t, items.len()));
                         }
                         None => {
                             let found = Value::Array(Vec::new());
-                            return Err(self.wrong_type(file, "an array index", &found));
+                            return Err(self.wrong_type("an array index", &found));
                         }
                     }
                 }
@@ -203,7 +193,7 @@ impl JsonPath {
                         (Value::Object(_), _) => "an array",
                         (_, seg) => container_for(seg),
                     };
-                    return Err(self.wrong_type(file, expected, other));
+                    return Err(self.wrong_type(expected, other));
                 }
             };
         }
@@ -211,7 +201,7 @@ impl JsonPath {
     }
 
     /// Removes the value at this path; `Ok(false)` if there was none.
-    pub fn remove_in(&self, doc: &mut Value, file: &Path) -> Result<bool> {
+    pub fn remove(&self, doc: &mut Value) -> Result<bool> {
         let Some((last, parents)) = self.segments.split_last() else {
             let had = !doc.is_null();
             *doc = Value::Null;
@@ -221,11 +211,11 @@ impl JsonPath {
             text: self.text.clone(),
             segments: parents.to_vec(),
         };
-        // Walk with get_in first so a missing parent is not created.
-        if parent_path.get_in(doc, file)?.is_none() {
+        // Walk with get first so a missing parent is not created.
+        if parent_path.get(doc)?.is_none() {
             return Ok(false);
         }
-        let parent = parent_path.slot_mut(doc, file)?;
+        let parent = parent_path.slot_mut(doc)?;
         match (parent, last) {
             (Value::Object(map), Segment::Key(k) | Segment::Token(k)) => {
                 Ok(map.shift_remove(k).is_some())
@@ -247,7 +237,7 @@ impl JsonPath {
                 // "/arr/x", "/arr/01": not an index, as get and set say too.
                 None => {
                     let found = Value::Array(Vec::new());
-                    Err(self.wrong_type(file, "an array index", &found))
+                    Err(self.wrong_type("an array index", &found))
                 }
             },
             (Value::Null, _) => Ok(false),
@@ -257,7 +247,7 @@ impl JsonPath {
                     (Value::Object(_), _) => "an array",
                     (_, seg) => container_for(seg),
                 };
-                Err(self.wrong_type(file, expected, other))
+                Err(self.wrong_type(expected, other))
             }
         }
     }
@@ -271,19 +261,17 @@ impl JsonPath {
         }
     }
 
-    /// The error for a value of the wrong type at this path in `file`.
-    pub fn wrong_type(&self, file: &Path, expected: &'static str, found: &Value) -> Error {
+    /// The error for a value of the wrong type at this path.
+    pub fn wrong_type(&self, expected: &'static str, found: &Value) -> Error {
         Error::WrongType {
-            path: file.to_path_buf(),
             at: self.text.clone(),
             expected,
             found: type_name(found),
         }
     }
 
-    fn past_end(&self, file: &Path, index: &str, len: usize) -> Error {
+    fn past_end(&self, index: &str, len: usize) -> Error {
         Error::IndexPastEnd {
-            path: file.to_path_buf(),
             at: self.text.clone(),
             index: index.to_string(),
             len,
@@ -297,21 +285,19 @@ impl JsonPath {
         items: &'v mut Vec<Value>,
         at: usize,
         written: &str,
-        file: &Path,
     ) -> Result<&'v mut Value> {
         let len = items.len();
         if at >= len {
             if at - len > JsonPath::MAX_GAP {
-                return Err(self.past_end(file, written, len));
+                return Err(self.past_end(written, len));
             }
             items.resize(at + 1, Value::Null);
         }
         Ok(&mut items[at])
     }
 
-    fn out_of_range(&self, file: &Path, index: i64, len: usize) -> Error {
+    fn out_of_range(&self, index: i64, len: usize) -> Error {
         Error::IndexOutOfRange {
-            path: file.to_path_buf(),
             at: self.text.clone(),
             index,
             len,
@@ -582,48 +568,31 @@ mod tests {
     fn slot_creates_intermediates() {
         let mut doc = Value::Null;
         let p = JsonPath::parse(".a.b[1]").unwrap();
-        *p.slot_mut(&mut doc, Path::new("f")).unwrap() = json!(5);
+        *p.slot_mut(&mut doc).unwrap() = json!(5);
         assert_eq!(doc, json!({"a": {"b": [null, 5]}}));
         let p = JsonPath::parse("/a/b/-").unwrap();
-        *p.slot_mut(&mut doc, Path::new("f")).unwrap() = json!(6);
+        *p.slot_mut(&mut doc).unwrap() = json!(6);
         assert_eq!(doc, json!({"a": {"b": [null, 5, 6]}}));
         let p = JsonPath::parse(".a.b.c").unwrap();
-        assert!(matches!(
-            p.slot_mut(&mut doc, Path::new("f")),
-            Err(Error::WrongType { .. })
-        ));
+        assert!(matches!(p.slot_mut(&mut doc), Err(Error::WrongType { .. })));
     }
 
     #[test]
     fn remove_keeps_order_and_reports_absence() {
         let mut doc = json!({"z": 1, "a": 2, "m": [1, 2, 3]});
-        let f = Path::new("f");
-        assert!(JsonPath::parse(".a")
-            .unwrap()
-            .remove_in(&mut doc, f)
-            .unwrap());
-        assert!(!JsonPath::parse(".a")
-            .unwrap()
-            .remove_in(&mut doc, f)
-            .unwrap());
-        assert!(!JsonPath::parse(".q.r")
-            .unwrap()
-            .remove_in(&mut doc, f)
-            .unwrap());
-        assert!(JsonPath::parse(".m[-1]")
-            .unwrap()
-            .remove_in(&mut doc, f)
-            .unwrap());
+        assert!(JsonPath::parse(".a").unwrap().remove(&mut doc).unwrap());
+        assert!(!JsonPath::parse(".a").unwrap().remove(&mut doc).unwrap());
+        assert!(!JsonPath::parse(".q.r").unwrap().remove(&mut doc).unwrap());
+        assert!(JsonPath::parse(".m[-1]").unwrap().remove(&mut doc).unwrap());
         assert_eq!(serde_json::to_string(&doc).unwrap(), r#"{"z":1,"m":[1,2]}"#);
     }
 
     #[test]
     fn writes_past_the_end_are_bounded() {
-        let f = Path::new("db.json");
         let set = |path: &str, doc: &mut Value| {
             JsonPath::parse(path)
                 .unwrap()
-                .slot_mut(doc, f)
+                .slot_mut(doc)
                 .map(|slot| *slot = json!(1))
         };
         for path in [
@@ -639,7 +608,10 @@ mod tests {
                 matches!(err, Error::IndexPastEnd { len: 1, .. }),
                 "{path}: {err:?}"
             );
-            assert!(err.to_string().starts_with("db.json: at "), "{err}");
+            assert!(
+                err.to_string().starts_with(&format!("at {path}: ")),
+                "{err}"
+            );
             assert_eq!(doc, json!({"a": [0]}), "{path} changed the document");
         }
         // Appending, and a gap up to MAX_GAP, are fine.
@@ -672,13 +644,12 @@ mod tests {
 
     #[test]
     fn paths_deeper_than_the_limit_are_refused_before_writing() {
-        let f = Path::new("db.json");
         let deep = |n: usize| JsonPath::parse(&".a".repeat(n)).unwrap();
         let mut doc = Value::Null;
-        *deep(MAX_DEPTH).slot_mut(&mut doc, f).unwrap() = json!(1);
+        *deep(MAX_DEPTH).slot_mut(&mut doc).unwrap() = json!(1);
         let mut doc = Value::Null;
         for n in [MAX_DEPTH + 1, 200, 60_000] {
-            let err = deep(n).slot_mut(&mut doc, f).unwrap_err();
+            let err = deep(n).slot_mut(&mut doc).unwrap_err();
             assert!(
                 matches!(
                     err,
@@ -693,7 +664,7 @@ mod tests {
         }
         assert!(
             deep(60_000)
-                .slot_mut(&mut doc, f)
+                .slot_mut(&mut doc)
                 .unwrap_err()
                 .to_string()
                 .len()
@@ -703,7 +674,6 @@ mod tests {
 
     #[test]
     fn del_of_a_non_index_in_an_array_is_an_error_like_get() {
-        let f = Path::new("db.json");
         let doc = json!({"arr": [1, 2]});
         for path in ["/arr/x", "/arr/01", "/arr/-1", "/arr/"] {
             let p = JsonPath::parse(path).unwrap();
@@ -713,7 +683,7 @@ mod tests {
                 "get {path}"
             );
             assert!(
-                matches!(p.remove_in(&mut d, f), Err(Error::WrongType { .. })),
+                matches!(p.remove(&mut d), Err(Error::WrongType { .. })),
                 "del {path}"
             );
             assert_eq!(d, doc);
@@ -721,7 +691,7 @@ mod tests {
         let mut d = doc.clone();
         for path in ["/arr/-", "/arr/5", "/arr/99999999999999999999999"] {
             assert!(
-                !JsonPath::parse(path).unwrap().remove_in(&mut d, f).unwrap(),
+                !JsonPath::parse(path).unwrap().remove(&mut d).unwrap(),
                 "{path}"
             );
         }

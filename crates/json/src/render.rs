@@ -51,24 +51,22 @@ pub enum Style {
 }
 
 /// The new document nests arrays and objects deeper than [`MAX_DEPTH`]:
-/// jlock does not write what it would refuse to read.
+/// nothing is written that would be refused on reading. [`crate::Error::TooDeep`]
+/// to callers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TooDeep {
+pub(crate) struct TooDeep {
     /// The limit, [`MAX_DEPTH`].
     pub limit: usize,
 }
 
-impl std::fmt::Display for TooDeep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the document would nest arrays and objects deeper than {} levels",
-            self.limit
-        )
+impl From<TooDeep> for crate::Error {
+    fn from(e: TooDeep) -> crate::Error {
+        crate::Error::TooDeep {
+            what: "the new document".to_string(),
+            limit: e.limit,
+        }
     }
 }
-
-impl std::error::Error for TooDeep {}
 
 /// True if `v` nests arrays and objects deeper than `limit` (`[]` is 1 deep).
 /// Iterative, so any depth is safe to ask about.

@@ -227,7 +227,7 @@ pub fn same_value(a: &str, b: &str) -> bool {
 /// as serde_json holds it: which one belongs where is not known.
 ///
 /// ```
-/// use jlock_core::document::number::Spellings;
+/// use jlock_json::number::Spellings;
 ///
 /// let sp = Spellings::of(br#"{"a": 1E2, "b": [2.5e-3, 7], "c": "1E9"}"#);
 /// assert_eq!(sp.spell("1e+2"), "1E2");
@@ -321,7 +321,7 @@ fn serde_spelling(t: &str) -> std::borrow::Cow<'_, str> {
 /// `a + b`, exactly, spelled as the module documentation says.
 ///
 /// ```
-/// use jlock_core::document::number::add;
+/// use jlock_json::number::add;
 /// assert_eq!(add("0.1", "0.2").unwrap(), "0.3");
 /// assert_eq!(add("18446744073709551615", "1").unwrap(), "18446744073709551616");
 /// assert_eq!(add("1e400", "1e400").unwrap(), "2e+400");

@@ -42,7 +42,7 @@ macro_rules! exact_float {
 /// exactly is an error instead of being rounded.
 ///
 /// ```
-/// use jlock_core::document::from_value_exact;
+/// use jlock_json::from_value_exact;
 /// use serde_json::json;
 ///
 /// assert_eq!(from_value_exact::<f64>(&json!(0.5)).unwrap(), 0.5);

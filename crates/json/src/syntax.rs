@@ -11,7 +11,7 @@ use std::fmt;
 use serde_json::{Map, Number, Value};
 
 use super::MAX_DEPTH;
-use crate::json_path::{pointer_index, Segment};
+use crate::path::{pointer_index, Segment};
 
 /// A byte range `start..end` of the original document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,9 +96,10 @@ pub struct Tree {
     pub len: usize,
 }
 
-/// Why bytes are not a JSON document, and where.
+/// Why bytes are not a JSON document, and where: [`crate::Error::InvalidJson`]
+/// to callers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyntaxError {
+pub(crate) struct SyntaxError {
     /// 1-based line (lines end with LF).
     pub line: usize,
     /// 1-based column, in characters.
@@ -113,7 +114,15 @@ impl fmt::Display for SyntaxError {
     }
 }
 
-impl std::error::Error for SyntaxError {}
+impl From<SyntaxError> for crate::Error {
+    fn from(e: SyntaxError) -> crate::Error {
+        crate::Error::InvalidJson {
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        }
+    }
+}
 
 /// JSON whitespace (RFC 8259): space, tab, line feed, carriage return. Not
 /// form feed, not vertical tab, not NBSP.

@@ -1,8 +1,8 @@
 //! Checks real JSON files: for each file named on the command line, `set .k 1` then `del .k` through the lossless engine must give back the original bytes.
 //!
-//! Run: `find / -name '*.json' -size -2M 2>/dev/null | xargs cargo run -p jlock-core --example lossless_roundtrip`
+//! Run: `find / -name '*.json' -size -2M 2>/dev/null | xargs cargo run -p jlock-json --example lossless_roundtrip`
 
-use jlock_core::document::{Style, SyntaxTree};
+use jlock_json::{Style, SyntaxTree};
 use serde_json::{json, Value};
 
 fn main() {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use jlock_core::document::{check, parse_value, Spellings, Style, SyntaxTree};
+use jlock_json::{check, parse_value, Spellings, Style, SyntaxTree};
 use serde_json::Value;
 
 fn suite() -> Vec<(String, Vec<u8>)> {

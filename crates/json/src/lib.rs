@@ -1,14 +1,15 @@
-//! Lossless documents: a JSON file read into a `serde_json::Value` plus a concrete tree of where each value sits, so that an edit rewrites only the bytes of what it changed.
+//! Lossless JSON documents: bytes read into a `serde_json::Value` plus a concrete tree of where each value sits, so that an edit rewrites only the bytes of what it changed.
 //!
-//! The store reads a file with [`SyntaxTree::parse_file`], lets the caller
-//! change the [`Value`], and writes back [`SyntaxTree::render_file`]: the
+//! What toml_edit is for TOML: a caller reads a document with
+//! [`SyntaxTree::parse`], changes the [`Value`], and writes back
+//! [`SyntaxTree::render`]: the
 //! original bytes in which only the values that differ were rewritten (laid
 //! out like their neighbours), or — with [`Style::Pretty`] / [`Style::Compact`]
 //! — the whole document restyled. If the new value equals the old one, the
 //! original bytes come back unchanged and need not be written.
 //!
 //! ```
-//! use jlock_core::document::{SyntaxTree, Style};
+//! use jlock_json::{SyntaxTree, Style};
 //!
 //! let old = b"{\n\t\"name\": \"x\",\n\t\"n\": 1E2\n}";
 //! let (doc, mut value) = SyntaxTree::parse(old)?;
@@ -19,33 +20,49 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Numbers keep their value exactly (integers past 64 bits, decimals past
+//! `f64`) and, where unchanged, their spelling (`1E2` stays `1E2`); see
+//! [`number`]. Paths into a document are [`JsonPath`]s: jq-style (`.a[0]`)
+//! or RFC 6901 JSON Pointers (`/a/0`). Every error is an [`Error`], which
+//! says where in the document, never which file: the caller knows that.
+//!
 //! One limit, [`MAX_DEPTH`], bounds both reading and writing; the reasons and
-//! rules are in docs/design.md ("Lossless documents").
+//! rules are in jlock's docs/design.md ("Lossless documents"). No input makes
+//! the parser or an edit panic, recurse without bound or allocate more than
+//! a small multiple of the input (property-tested, and run against
+//! JSONTestSuite in `tests/conformance.rs`).
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
-use std::path::Path;
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
 
-use serde_json::Value;
-
-use crate::error::{Error, Result};
-use crate::json_path::{self, JsonPath, Segment};
+use serde_json::{Number, Value};
 
 mod convert;
+mod error;
 pub mod number;
+pub mod patch;
+mod path;
 mod render;
 mod syntax;
 
 pub use convert::from_value_exact;
+pub use error::{Error, Result};
 pub use number::Spellings;
-pub use render::{deeper_than, Style, TooDeep};
-pub use syntax::SyntaxError;
-use syntax::{Span, Tree};
+pub use path::{JsonPath, Segment};
+pub use render::{deeper_than, Style};
+pub use syntax::Span;
+use syntax::Tree;
 
-/// The deepest nesting of arrays and objects jlock reads or writes: `[]` is
-/// 1 level, `{"a": []}` 2. A deeper file is invalid JSON to jlock (exit 65);
-/// an edit that would make a document deeper is refused ([`Error::TooDeep`]),
-/// so jlock never writes a document it would refuse to read. serde_json
-/// refuses documents nested 128 deep and over, so anything it reads, jlock
-/// reads too.
+/// The deepest nesting of arrays and objects read or written: `[]` is
+/// 1 level, `{"a": []}` 2. A deeper document is invalid JSON here
+/// ([`Error::InvalidJson`]); an edit that would make a document deeper is
+/// refused ([`Error::TooDeep`]), so nothing is written that could not be
+/// read back. serde_json refuses documents nested 128 deep and over, so
+/// anything it reads, this crate reads too.
 pub const MAX_DEPTH: usize = 128;
 
 /// A parsed document: the concrete tree of the bytes it was parsed from.
@@ -59,14 +76,11 @@ pub struct SyntaxTree {
 impl SyntaxTree {
     /// Parses `bytes` (RFC 8259 JSON, optionally after a UTF-8 byte order
     /// mark; only whitespace means `null`) into the document and its value.
-    pub fn parse(bytes: &[u8]) -> std::result::Result<(SyntaxTree, Value), SyntaxError> {
+    /// Bytes that are not JSON are [`Error::InvalidJson`], with a line and
+    /// a column.
+    pub fn parse(bytes: &[u8]) -> Result<(SyntaxTree, Value)> {
         let (tree, value) = syntax::parse(bytes)?;
         Ok((SyntaxTree { tree }, value))
-    }
-
-    /// [`SyntaxTree::parse`], with errors as [`Error::InvalidJson`] naming `file`.
-    pub fn parse_file(bytes: &[u8], file: &Path) -> Result<(SyntaxTree, Value)> {
-        SyntaxTree::parse(bytes).map_err(|e| invalid_json(e, file))
     }
 
     /// True if the document was empty (nothing but whitespace).
@@ -76,14 +90,10 @@ impl SyntaxTree {
 
     /// Writes `new`, the changed value of this document, whose bytes were
     /// `original`. With [`Style::Preserve`], only what changed is rewritten and
-    /// an equal value gives back `original` itself.
-    pub fn render(
-        &self,
-        original: &[u8],
-        new: &Value,
-        style: Style,
-    ) -> std::result::Result<Vec<u8>, TooDeep> {
-        render::render(original, &self.tree, new, style, &Spellings::default())
+    /// an equal value gives back `original` itself. A value nested deeper
+    /// than [`MAX_DEPTH`] is [`Error::TooDeep`].
+    pub fn render(&self, original: &[u8], new: &Value, style: Style) -> Result<Vec<u8>> {
+        self.render_spelled(original, new, style, &Spellings::default())
     }
 
     /// [`SyntaxTree::render`], writing new numbers as `spellings` says — those
@@ -94,66 +104,66 @@ impl SyntaxTree {
         new: &Value,
         style: Style,
         spellings: &Spellings,
-    ) -> std::result::Result<Vec<u8>, TooDeep> {
-        render::render(original, &self.tree, new, style, spellings)
+    ) -> Result<Vec<u8>> {
+        Ok(render::render(original, &self.tree, new, style, spellings)?)
     }
 
-    /// [`SyntaxTree::render_spelled`] for the store: appends the new bytes to
+    /// [`SyntaxTree::render_spelled`] into a buffer: appends the new bytes to
     /// `out` (after whatever it holds, e.g. room for a journal header) and
     /// returns `Ok(true)`, or returns `Ok(false)` with `out` unchanged if the
-    /// new bytes would be `original` itself — nothing to write. Errors are
-    /// [`Error::TooDeep`] naming `file`.
-    pub fn render_into_file(
+    /// new bytes would be `original` itself — nothing to write.
+    pub fn render_into(
         &self,
         original: &[u8],
         new: &Value,
         style: Style,
         spellings: &Spellings,
-        file: &Path,
         out: &mut Vec<u8>,
     ) -> Result<bool> {
-        render::render_into(original, &self.tree, new, style, spellings, out)
-            .map_err(|e| too_deep(e, file))
-    }
-
-    /// [`SyntaxTree::render_spelled`], with errors as [`Error::TooDeep`] naming `file`.
-    pub fn render_file(
-        &self,
-        original: &[u8],
-        new: &Value,
-        style: Style,
-        spellings: &Spellings,
-        file: &Path,
-    ) -> Result<Vec<u8>> {
-        self.render_spelled(original, new, style, spellings)
-            .map_err(|e| too_deep(e, file))
+        Ok(render::render_into(
+            original, &self.tree, new, style, spellings, out,
+        )?)
     }
 }
 
 /// What an edit of one path does to the value the path reaches (as far as
 /// it exists), given the rest of the path: its result, and whether it
 /// changed anything.
-pub(crate) type PathEdit<'f, T> = dyn Fn(&mut Value, &JsonPath) -> Result<(T, bool)> + 'f;
+pub type PathEdit<'f, T, E> =
+    dyn Fn(&mut Value, &JsonPath) -> std::result::Result<(T, bool), E> + 'f;
 
 /// An edit of the value at `path` in the document `bytes` that reads into
 /// values only the part it changes: the document is checked whole (same
 /// grammar and limits as [`SyntaxTree::parse`]), the path followed over its
 /// bytes as far as it exists (to its parent, with `parent`) in the same
-/// pass, and only the
-/// value found there is parsed; `f` gets that value and the rest of the
-/// path, and returns its result and whether it changed anything. The bytes
-/// written are those [`SyntaxTree::render`] would write for the whole
-/// document changed the same way ([`render::render_at`]).
+/// pass, and only the value found there is parsed; `f` gets that value and
+/// the rest of the path, and returns its result and whether it changed
+/// anything. The bytes written are those [`SyntaxTree::render`] would write
+/// for the whole document changed the same way.
 ///
 /// `None` means "take the whole-document path": the path is the root, the
 /// document is empty or invalid, `f` failed, or the result is refused — the
 /// whole-document path then gives the same result or error.
-pub(crate) fn edit_at<T>(
+///
+/// ```
+/// use jlock_json::{edit_at, JsonPath, Spellings};
+///
+/// let old = br#"{"big": [1, 2, 3], "n": 1}"#;
+/// let path: JsonPath = ".n".parse()?;
+/// let edit = |v: &mut serde_json::Value, _: &JsonPath| {
+///     *v = 2.into();
+///     Ok::<_, jlock_json::Error>(((), true))
+/// };
+/// let (_, new) = edit_at(old, &path, false, &Spellings::default(), &edit).expect("a path edit");
+/// assert_eq!(new.as_deref(), Some(&br#"{"big": [1, 2, 3], "n": 2}"#[..]));
+/// # Ok::<(), jlock_json::Error>(())
+/// ```
+pub fn edit_at<T, E>(
     bytes: &[u8],
     path: &JsonPath,
     parent: bool,
     spellings: &Spellings,
-    f: &PathEdit<'_, T>,
+    f: &PathEdit<'_, T, E>,
 ) -> Option<(T, Option<Vec<u8>>)> {
     let steps = path.segments();
     if steps.is_empty() || steps.len() > MAX_DEPTH {
@@ -176,7 +186,7 @@ pub(crate) fn edit_at<T>(
         // Past the end (locate found no such element): appended.
         (b'[', Some(Segment::Index(i))) => *i >= 0 && !removes_here,
         (b'[', Some(Segment::Token(t))) => {
-            !removes_here && (t == "-" || json_path::pointer_index(t).is_some())
+            !removes_here && (t == "-" || path::pointer_index(t).is_some())
         }
         _ => false,
     };
@@ -200,10 +210,10 @@ pub(crate) fn edit_at<T>(
 }
 
 /// The value at `path` in the document `bytes`, reading into values only
-/// that value (the rest is checked, not built), as [`JsonPath::get_in`]
+/// that value (the rest is checked, not built), as [`JsonPath::get`]
 /// gives it on the whole document. `None` means "take the whole-document
 /// path" (the root, an empty or invalid document, an error to report).
-pub(crate) fn get_at(bytes: &[u8], path: &JsonPath) -> Option<(Option<Value>, Span)> {
+pub fn get_at(bytes: &[u8], path: &JsonPath) -> Option<(Option<Value>, Span)> {
     let steps = path.segments();
     if steps.is_empty() {
         return None;
@@ -223,11 +233,11 @@ pub(crate) fn get_at(bytes: &[u8], path: &JsonPath) -> Option<(Option<Value>, Sp
 /// stays `1E2`).
 ///
 /// ```
-/// use jlock_core::document::{self, Spellings};
+/// use jlock_json::Spellings;
 ///
 /// let text = br#"{"n": 1E2, "a": []}"#;
-/// let v = document::parse_value(text)?;
-/// assert_eq!(document::value_text(&v, true, &Spellings::of(text)), "{\n  \"n\": 1E2,\n  \"a\": []\n}");
+/// let v = jlock_json::parse_value(text)?;
+/// assert_eq!(jlock_json::value_text(&v, true, &Spellings::of(text)), "{\n  \"n\": 1E2,\n  \"a\": []\n}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn value_text(value: &Value, pretty: bool, spellings: &Spellings) -> String {
@@ -237,44 +247,51 @@ pub fn value_text(value: &Value, pretty: bool, spellings: &Spellings) -> String 
 /// Parses one JSON value (a VALUE argument, the output of an `update`
 /// command, a file read without writing) with the same grammar and limits
 /// as a data file: empty input is `null`, numbers keep their value exactly.
-pub fn parse_value(bytes: &[u8]) -> std::result::Result<Value, SyntaxError> {
-    syntax::parse_value_only(bytes)
+pub fn parse_value(bytes: &[u8]) -> Result<Value> {
+    Ok(syntax::parse_value_only(bytes)?)
 }
 
 /// Checks that `bytes` are a document [`SyntaxTree::parse`] accepts, with the
 /// same grammar, limits and errors, without building anything.
 ///
 /// ```
-/// use jlock_core::document::check;
+/// use jlock_json::check;
 ///
 /// assert!(check(b"{\"a\": [1, 2e400]}").is_ok());
 /// assert_eq!(check(b"[1,]").unwrap_err().to_string(), "1:4: unexpected character ']', expected a JSON value");
 /// ```
-pub fn check(bytes: &[u8]) -> std::result::Result<(), SyntaxError> {
-    syntax::check(bytes).map(|_| ())
+pub fn check(bytes: &[u8]) -> Result<()> {
+    syntax::check(bytes)?;
+    Ok(())
 }
 
-/// [`parse_value`], with errors as [`Error::InvalidJson`] naming `file`: what a
-/// read that writes nothing (`get`, `read`) needs, without the tree.
-pub fn parse_value_file(bytes: &[u8], file: &Path) -> Result<Value> {
-    parse_value(bytes).map_err(|e| invalid_json(e, file))
-}
-
-fn too_deep(e: TooDeep, file: &Path) -> Error {
-    Error::TooDeep {
-        path: file.to_path_buf(),
-        what: "the new document".to_string(),
-        limit: e.limit,
-    }
-}
-
-fn invalid_json(e: SyntaxError, file: &Path) -> Error {
-    Error::InvalidJson {
-        path: file.to_path_buf(),
-        line: e.line,
-        column: e.column,
-        message: e.message,
-    }
+/// The increment, the one place it is written: adds `by` to the value in
+/// `slot` (the value `path` reaches), exactly, and returns the sum. A
+/// missing or `null` value counts as 0; anything else that is not a number
+/// is [`Error::WrongType`]; a sum past the bounds of [`number::add_numbers`]
+/// is [`Error::Overflow`].
+///
+/// ```
+/// use jlock_json::{add_at, JsonPath};
+///
+/// let path: JsonPath = ".n".parse()?;
+/// let mut doc = serde_json::json!({"n": 0.1});
+/// let slot = path.slot_mut(&mut doc)?;
+/// assert_eq!(add_at(slot, &path, &jlock_json::parse_value(b"0.2")?.as_number().unwrap().clone())?.to_string(), "0.3");
+/// # Ok::<(), jlock_json::Error>(())
+/// ```
+pub fn add_at(slot: &mut Value, path: &JsonPath, by: &Number) -> Result<Number> {
+    let current = match slot {
+        Value::Null => Number::from(0),
+        Value::Number(n) => n.clone(),
+        other => return Err(path.wrong_type("a number", other)),
+    };
+    let sum = number::add_numbers(&current, by).map_err(|why| Error::Overflow {
+        at: path.to_string(),
+        message: why.to_string(),
+    })?;
+    *slot = Value::Number(sum.clone());
+    Ok(sum)
 }
 
 #[cfg(test)]
@@ -282,22 +299,19 @@ mod tests {
     //! The engine as the store will drive it: parse, edit through a
     //! [`JsonPath`], render.
     use super::*;
-    use crate::JsonPath;
     use serde_json::json;
 
     /// One store-like update: `f` edits the value at the path's slot.
     fn update(bytes: &[u8], f: impl FnOnce(&mut Value) -> Result<()>) -> Result<Vec<u8>> {
-        let file = Path::new("db.json");
-        let (doc, mut value) = SyntaxTree::parse_file(bytes, file)?;
+        let (doc, mut value) = SyntaxTree::parse(bytes)?;
         f(&mut value)?;
         // As the store does: room for a header, then the document, if changed.
         let mut record = vec![0xAA; 8];
-        if doc.render_into_file(
+        if doc.render_into(
             bytes,
             &value,
             Style::Preserve,
             &Spellings::default(),
-            file,
             &mut record,
         )? {
             assert_eq!(record[..8], [0xAA; 8]);
@@ -311,39 +325,23 @@ mod tests {
     fn set(bytes: &[u8], path: &str, v: Value) -> Result<Vec<u8>> {
         let path = JsonPath::parse(path)?;
         update(bytes, |doc| {
-            *path.slot_mut(doc, Path::new("db.json"))? = v;
+            *path.slot_mut(doc)? = v;
             Ok(())
         })
     }
 
     fn del(bytes: &[u8], path: &str) -> Result<Vec<u8>> {
         let path = JsonPath::parse(path)?;
-        update(bytes, |doc| {
-            path.remove_in(doc, Path::new("db.json")).map(|_| ())
-        })
+        update(bytes, |doc| path.remove(doc).map(|_| ()))
     }
 
     fn incr(bytes: &[u8], path: &str, by: &str) -> Result<Vec<u8>> {
         let path = JsonPath::parse(path)?;
-        let by = parse_value(by.as_bytes()).map_err(|e| Error::BadPath {
-            input: e.to_string(),
-            reason: String::new(),
-        })?;
+        let Value::Number(by) = parse_value(by.as_bytes())? else {
+            panic!("{by} is not a number")
+        };
         update(bytes, |doc| {
-            let slot = path.slot_mut(doc, Path::new("db.json"))?;
-            let cur = match slot {
-                Value::Null => serde_json::Number::from(0),
-                Value::Number(n) => n.clone(),
-                _ => panic!("not a number"),
-            };
-            let Value::Number(by) = by else { panic!() };
-            let sum = number::add_numbers(&cur, &by).map_err(|e| Error::Overflow {
-                path: "db.json".into(),
-                at: path.to_string(),
-                message: e.to_string(),
-            })?;
-            *slot = Value::Number(sum);
-            Ok(())
+            add_at(path.slot_mut(doc)?, &path, &by).map(|_| ())
         })
     }
 
@@ -417,7 +415,10 @@ mod tests {
         assert!(set(b"", &deep, json!(1)).is_ok());
         let err = set(b"", &deep, json!([[]])).unwrap_err();
         assert!(matches!(err, Error::TooDeep { .. }), "{err}");
-        assert!(err.to_string().starts_with("db.json: "), "{err}");
+        assert!(
+            err.to_string().starts_with("the new document would nest"),
+            "{err}"
+        );
         // What was written is read back.
         let out = set(b"", &deep, json!([])).unwrap();
         assert!(SyntaxTree::parse(&out).is_ok());
@@ -425,9 +426,6 @@ mod tests {
         let deep_file = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         let err = set(deep_file.as_bytes(), ".x", json!(1)).unwrap_err();
         assert!(err.is_bad_data(), "{err}");
-        assert!(
-            err.to_string().starts_with("db.json:1:129: invalid JSON"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("1:129: "), "{err}");
     }
 }

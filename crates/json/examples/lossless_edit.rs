@@ -1,6 +1,6 @@
 //! Measures a one-key edit of a 1 MB pretty-printed document with the lossless engine (parse + change + render), next to serde_json's parse + re-serialize.
 //!
-//! Run: `cargo run --release -p jlock-core --example lossless_edit` (a
+//! Run: `cargo run --release -p jlock-json --example lossless_edit` (a
 //! measurement to read, not a test: nothing here asserts a time). With
 //! `ONE_SHOT=1` it does one edit, as one `jlock set` process does (run it a
 //! few times); `PARSE_ONLY=1` / `RENDER_ONLY=1` loop one part, for a profiler.
@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use jlock_core::document::{Style, SyntaxTree};
+use jlock_json::{Style, SyntaxTree};
 use serde_json::{json, Value};
 
 fn document(size: usize) -> Vec<u8> {
@@ -139,7 +139,7 @@ fn main() {
     let (mut read_cpu, mut serde_read_cpu) = (vec![], vec![]);
     for _ in 0..RUNS {
         let c = cpu_now();
-        black_box(jlock_core::document::parse_value(&bytes).expect("parses"));
+        black_box(jlock_json::parse_value(&bytes).expect("parses"));
         read_cpu.push(cpu_now() - c);
         let c = cpu_now();
         black_box(serde_json::from_slice::<Value>(&bytes).expect("parses"));
@@ -161,7 +161,7 @@ fn main() {
     stats("  edit + render, CPU", render_cpu);
     stats("serde_json parse + to_vec_pretty, wall", serde_wall);
     stats("serde_json parse + to_vec_pretty, CPU", serde_cpu);
-    stats("read only: document::parse_value, CPU", read_cpu);
+    stats("read only: jlock_json::parse_value, CPU", read_cpu);
     stats("read only: serde_json::from_slice, CPU", serde_read_cpu);
     println!("bytes rewritten by the edit: {changed}");
 }

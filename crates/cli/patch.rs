@@ -1,0 +1,51 @@
+//! `jlock patch`: an RFC 6902 JSON Patch or RFC 7396 Merge Patch, from a file or stdin, applied to a target's document as one update (jlock-json's `patch` on the engine's `Document::update`).
+
+use jlock_json::Spellings;
+
+use crate::args::PatchArgs;
+use crate::document;
+use crate::exit::{CliError, OK};
+use crate::output::Ui;
+
+/// `jlock patch`: an RFC 6902 JSON Patch (or, with `--merge`, an RFC 7396
+/// Merge Patch) read from PATCH or stdin, applied as one update — every
+/// operation or none — and written back losslessly.
+pub fn patch(args: &PatchArgs, ui: &Ui) -> Result<u8, CliError> {
+    let (name, text) = match args.patch.as_deref() {
+        None => ("-".into(), read_stdin()?),
+        Some(p) if p.as_os_str() == "-" => ("-".into(), read_stdin()?),
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read(p).map_err(|source| CliError::Io {
+                path: p.to_path_buf(),
+                source,
+            })?,
+        ),
+    };
+    let patch = jlock_json::parse_value(&text)
+        .map_err(|e| CliError::Usage(format!("{name}: the patch is not JSON: {e}")))?;
+    let file = std::path::PathBuf::from(args.store.file.display().to_string());
+    let doc = document::open(&args.store, *ui)?;
+    doc.update(&mut |doc| {
+        if args.merge {
+            jlock_json::patch::apply_merge_patch(doc, &patch);
+        } else {
+            jlock_json::patch::apply_patch(doc, &patch)
+                .map_err(|e| jlock_core::Error::in_document(&file, e))?;
+        }
+        // New values are written as the patch spelled them.
+        Ok(Spellings::of(&text))
+    })?;
+    Ok(OK)
+}
+
+fn read_stdin() -> Result<Vec<u8>, CliError> {
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map_err(|source| {
+        CliError::Io {
+            path: "-".into(),
+            source,
+        }
+    })?;
+    Ok(text)
+}
