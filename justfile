@@ -56,6 +56,10 @@ install:
     jlock man > ~/.local/share/man/man1/jlock.1
     for c in run get set del incr update status demo bench completions man; do jlock man "$c" > ~/.local/share/man/man1/jlock-"$c".1; done
 
+# The Python package: a fresh venv, `pip install ./crates/py`, its pytest suite.
+py-test:
+    bash .ci/py-test
+
 # What CI runs.
 ci:
     bash .ci/run

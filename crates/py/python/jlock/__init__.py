@@ -1,0 +1,68 @@
+"""jlock: coordinate processes through files.
+
+* :class:`FileLock` — a ``flock(2)`` lock, a superset of py-filelock's
+  ``FileLock`` (same names and semantics), which excludes and is excluded by
+  py-filelock, ``jlock run`` and util-linux ``flock`` on the same path;
+  :class:`ReadWriteLock` (shared / exclusive) and :class:`Semaphore` (N slots).
+* :class:`Store` — a JSON file several processes share: ``get``, ``set``,
+  ``delete``, ``incr``, ``update`` and ``with store.transaction() as doc:``,
+  each atomic and serialized by the lock, crash-safe, and lossless (untouched
+  bytes and number spellings stay). The same files and locks as the ``jlock``
+  command line (``jlock incr counter.json`` and ``Store("counter.json").incr()``
+  can run side by side).
+
+Numbers come back exactly: integers of any size as ``int``; other numbers as
+``float`` when a float holds exactly the number written (``0.1``, ``2.5``,
+``1E2``), else as ``decimal.Decimal`` (``0.10000000000000000001``, ``1e400``).
+"""
+
+from ._errors import (
+    BadPathError,
+    DataError,
+    Error,
+    FileError,
+    IndexOutOfRangeError,
+    InvalidJSONError,
+    NotWritableError,
+    NumberOverflowError,
+    RefusedError,
+    Timeout,
+    UnsafePathError,
+    UsageError,
+    WrongTypeError,
+)
+from ._jlock import Store, Transaction
+from ._locks import (
+    AcquireReturnProxy,
+    FileLock,
+    ReadWriteLock,
+    Semaphore,
+    SoftFileLock,
+    UnixFileLock,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AcquireReturnProxy",
+    "BadPathError",
+    "DataError",
+    "Error",
+    "FileError",
+    "FileLock",
+    "IndexOutOfRangeError",
+    "InvalidJSONError",
+    "NotWritableError",
+    "NumberOverflowError",
+    "ReadWriteLock",
+    "RefusedError",
+    "Semaphore",
+    "SoftFileLock",
+    "Store",
+    "Timeout",
+    "Transaction",
+    "UnixFileLock",
+    "UnsafePathError",
+    "UsageError",
+    "WrongTypeError",
+]

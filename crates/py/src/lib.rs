@@ -1,0 +1,29 @@
+//! jlock for Python: the extension module `jlock._jlock`.
+//!
+//! A thin front end on jlock-core: [`lock`] holds `flock(2)` locks and
+//! semaphore slots ([`jlock_core::LockFile`], [`jlock_core::Semaphore`]),
+//! [`store`] calls the engine ([`jlock_core::Document`] on a
+//! [`jlock_core::Store`]); [`wait`] makes their waits release the GIL and
+//! give way to Ctrl-C; [`convert`] turns JSON into Python objects and back,
+//! exactly; [`errors`] is the one mapping of jlock-core's errors to Python
+//! exceptions. The Python package around it (`python/jlock`) adds
+//! py-filelock's API: re-entrant `FileLock`, `ReadWriteLock`, context
+//! managers.
+
+use pyo3::prelude::*;
+
+pub mod convert;
+pub mod errors;
+pub mod lock;
+pub mod store;
+pub mod wait;
+
+/// The extension module.
+#[pymodule]
+fn _jlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<lock::RawLock>()?;
+    m.add_class::<lock::RawSemaphore>()?;
+    m.add_class::<store::Store>()?;
+    m.add_class::<store::Transaction>()?;
+    Ok(())
+}
