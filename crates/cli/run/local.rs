@@ -17,33 +17,18 @@ use crate::output::Ui;
 /// Runs the command under the flock(2) lock (or slot) `lock_file` and
 /// returns the exit code to leave with.
 pub fn run(lock_file: &Path, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
-    #[cfg(feature = "etcd")]
-    if args.ttl.is_some() {
-        return Err(CliError::Usage(
-            "--ttl applies to etcd:// locks only".into(),
-        ));
-    }
-    #[cfg(feature = "etcd")]
-    args.etcd.refuse_for_files()?;
-    let mode = if args.shared {
-        LockMode::Shared
-    } else {
-        LockMode::Exclusive
-    };
-    let wait = args.wait.wait();
-    let mut cmd = command(args);
-    // A caller's own jlock run must not pass its token or slot down to a
-    // command that holds neither.
-    cmd.env_remove("JLOCK_FENCE")
-        .env_remove("JLOCK_SLOT")
-        .env_remove("JLOCK_LOCK_KEY");
+    let Prepared {
+        mode,
+        wait,
+        mut cmd,
+        start,
+        report,
+        verbose,
+    } = prepare(args, ui)?;
     let spawn_err = |source| CliError::Spawn {
         program: cmd_name(args),
         source,
     };
-    let start = Instant::now();
-    let report = ui.reports_waits(wait);
-    let verbose = ui.verbose && !ui.quiet;
     // Unless -o, the lock is handed on to the command (`into_fds`): it is
     // held as long as the command, or anything it started that kept the
     // descriptor, runs; jlock never unlocks it explicitly, as flock(1) does
@@ -104,10 +89,7 @@ pub fn run(lock_file: &Path, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
             supervise(&mut cmd, args).map_err(spawn_err)?
         }
     };
-    Ok(match outcome {
-        Outcome::Exited(status) => status_code(status),
-        Outcome::TimedOut => exit::TIMED_OUT,
-    })
+    Ok(outcome.exit_code())
 }
 
 /// Runs the command holding every lock of `locks` (`jlock run A B C --
@@ -116,36 +98,23 @@ pub fn run(lock_file: &Path, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
 /// `JLOCK_FENCE`, the first lock's fence, as it would with that lock alone
 /// (every lock's fence advances).
 pub fn run_set(locks: &[std::path::PathBuf], args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
-    #[cfg(feature = "etcd")]
-    if args.ttl.is_some() {
-        return Err(CliError::Usage(
-            "--ttl applies to etcd:// locks only".into(),
-        ));
-    }
-    #[cfg(feature = "etcd")]
-    args.etcd.refuse_for_files()?;
     if args.slots.is_some() {
         return Err(CliError::Usage(
             "--slots takes one LOCKFILE: several locks at once are each one lock".into(),
         ));
     }
-    let mode = if args.shared {
-        LockMode::Shared
-    } else {
-        LockMode::Exclusive
-    };
-    let wait = args.wait.wait();
-    let mut cmd = command(args);
-    cmd.env_remove("JLOCK_FENCE")
-        .env_remove("JLOCK_SLOT")
-        .env_remove("JLOCK_LOCK_KEY");
+    let Prepared {
+        mode,
+        wait,
+        mut cmd,
+        start,
+        report,
+        verbose,
+    } = prepare(args, ui)?;
     let spawn_err = |source| CliError::Spawn {
         program: cmd_name(args),
         source,
     };
-    let start = Instant::now();
-    let report = ui.reports_waits(wait);
-    let verbose = ui.verbose && !ui.quiet;
     let shown = locks
         .iter()
         .map(|p| p.display().to_string())
@@ -177,9 +146,49 @@ pub fn run_set(locks: &[std::path::PathBuf], args: &RunArgs, ui: &Ui) -> Result<
         pass_on(held.into_fds()?, &mut cmd);
         None
     };
-    Ok(match supervise(&mut cmd, args).map_err(spawn_err)? {
-        Outcome::Exited(status) => status_code(status),
-        Outcome::TimedOut => exit::TIMED_OUT,
+    Ok(supervise(&mut cmd, args).map_err(spawn_err)?.exit_code())
+}
+
+/// What both supervisors of lock files start from.
+struct Prepared {
+    mode: LockMode,
+    wait: jlock_core::Wait,
+    cmd: Command,
+    start: Instant,
+    /// Whether to say whom a wait is for.
+    report: bool,
+    /// Whether to say that the lock was not got.
+    verbose: bool,
+}
+
+/// Refuses the etcd options, and builds the command: a caller's own `jlock
+/// run` must not pass its token or slot down to a command that holds
+/// neither.
+fn prepare(args: &RunArgs, ui: &Ui) -> Result<Prepared, CliError> {
+    #[cfg(feature = "etcd")]
+    if args.ttl.is_some() {
+        return Err(CliError::Usage(
+            "--ttl applies to etcd:// locks only".into(),
+        ));
+    }
+    #[cfg(feature = "etcd")]
+    args.etcd.refuse_for_files()?;
+    let wait = args.wait.wait();
+    let mut cmd = command(args);
+    cmd.env_remove("JLOCK_FENCE")
+        .env_remove("JLOCK_SLOT")
+        .env_remove("JLOCK_LOCK_KEY");
+    Ok(Prepared {
+        mode: if args.shared {
+            LockMode::Shared
+        } else {
+            LockMode::Exclusive
+        },
+        wait,
+        cmd,
+        start: Instant::now(),
+        report: ui.reports_waits(wait),
+        verbose: ui.verbose && !ui.quiet,
     })
 }
 
@@ -212,6 +221,17 @@ fn conflict(ui: &Ui, verbose: bool, shown: &str, err: &jlock_core::Error, code: 
 enum Outcome {
     Exited(ExitStatus),
     TimedOut,
+}
+
+impl Outcome {
+    /// The code `jlock run` exits with: the command's (128+S if a signal
+    /// killed it), or 124 if `--kill-after` stopped it.
+    fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Exited(status) => status_code(status),
+            Outcome::TimedOut => exit::TIMED_OUT,
+        }
+    }
 }
 
 /// Spawns `cmd` and waits for it, passing on signals and enforcing
