@@ -22,6 +22,7 @@ mod lock;
 mod lossless;
 mod operators;
 mod patch;
+mod queue;
 mod revision;
 mod trust;
 mod unwritable;
