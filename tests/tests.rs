@@ -26,3 +26,4 @@ mod queue;
 mod revision;
 mod trust;
 mod unwritable;
+mod watch;
