@@ -52,7 +52,7 @@ fn four_producers_and_four_consumers_take_every_element_exactly_once() {
                 .to_string()
         } else {
             "while [ \"$(\"$J\" get q.json .taken --default 0)\" -lt 200 ]; do \
-               if item=$(\"$J\" pop -r -w 0.5 q.json .todo); then \
+               if item=$(\"$J\" pop -q -r -w 0.5 q.json .todo); then \
                  echo \"$item\" >> out.$I; \"$J\" incr -q q.json .taken || exit 1; \
                fi; \
              done"

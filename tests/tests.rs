@@ -15,6 +15,8 @@ mod descriptor;
 mod errors;
 #[cfg(feature = "etcd")]
 mod etcd;
+#[cfg(feature = "etcd")]
+mod etcd_queue;
 mod examples;
 mod flock_compat;
 mod get;
