@@ -203,3 +203,112 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Backend, BytesEdit, CasDocument};
+    use jlock_json::Style;
+    use serde_json::json;
+    use std::cell::{Cell, RefCell};
+
+    /// A compare-and-swap backend in memory whose first transaction loses
+    /// a race: another consumer pops the queue's first element meanwhile.
+    struct Racy {
+        bytes: RefCell<Vec<u8>>,
+        raced: Cell<bool>,
+    }
+
+    fn aborted() -> Error {
+        Error::Io {
+            op: crate::Operation::Write,
+            path: "mem://q".into(),
+            source: std::io::Error::other("aborted"),
+        }
+    }
+
+    impl Backend for Racy {
+        type Error = Error;
+        fn name(&self) -> &Path {
+            Path::new("mem://q")
+        }
+        fn read(&self) -> crate::Result<Option<Vec<u8>>> {
+            Ok(Some(self.bytes.borrow().clone()))
+        }
+        fn transact(&self, edit: &mut BytesEdit<'_>) -> crate::Result<()> {
+            let seen = self.bytes.borrow().clone();
+            let first = edit(Some(&seen)).map_err(|_| aborted())?;
+            if !self.raced.replace(true) {
+                // The other consumer's pop lands first: this compare fails.
+                let mut doc: Value = serde_json::from_slice(&seen).map_err(|_| aborted())?;
+                if let Some(items) = doc["todo"].as_array_mut() {
+                    items.remove(0);
+                }
+                *self.bytes.borrow_mut() = serde_json::to_vec(&doc).map_err(|_| aborted())?;
+                let now = self.bytes.borrow().clone();
+                if let Some(new) = edit(Some(&now)).map_err(|_| aborted())? {
+                    *self.bytes.borrow_mut() = new;
+                }
+                return Ok(());
+            }
+            if let Some(new) = first {
+                *self.bytes.borrow_mut() = new;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_retried_pop_takes_the_element_it_finally_removed_and_only_that() {
+        let racy = Racy {
+            bytes: RefCell::new(br#"{"todo": ["a", "b", "c"]}"#.to_vec()),
+            raced: Cell::new(false),
+        };
+        let doc = CasDocument::new(racy, Style::Compact);
+        let q = WorkQueue::new(&doc, Path::new("mem://q"), ".todo".parse().unwrap());
+        let doing: JsonPath = ".doing".parse().unwrap();
+        let (got, _) = q.try_pop::<Error>(Some(&doing)).unwrap().unwrap();
+        // "a" went to the other consumer; this one's retry took "b".
+        assert_eq!(got, json!("b"));
+        let now: Value = serde_json::from_slice(&doc.backend().bytes.borrow()).unwrap();
+        assert_eq!(now, json!({"todo": ["c"], "doing": ["b"]}));
+    }
+
+    #[test]
+    fn push_and_pop_keep_order_and_refuse_non_arrays_on_any_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path().join("q.json")).unwrap();
+        let q = WorkQueue::new(&store, store.path(), ".q".parse().unwrap());
+        assert!(q.try_pop::<Error>(None).unwrap().is_none());
+        assert_eq!(
+            q.push::<Error>(vec![json!(1), json!(2)], &Spellings::default())
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            q.push::<Error>(vec![json!(3)], &Spellings::default())
+                .unwrap(),
+            3
+        );
+        for want in 1..=3 {
+            let (v, _) = q.try_pop::<Error>(None).unwrap().unwrap();
+            assert_eq!(v, json!(want));
+        }
+        assert!(q.try_pop::<Error>(None).unwrap().is_none());
+        store.set(&".n".parse().unwrap(), json!(5)).unwrap();
+        let before = std::fs::read(store.path()).unwrap();
+        let n = WorkQueue::new(&store, store.path(), ".n".parse().unwrap());
+        let err = n
+            .push::<Error>(vec![json!(1)], &Spellings::default())
+            .unwrap_err();
+        assert!(err.is_bad_data(), "{err}");
+        assert!(n.try_pop::<Error>(None).unwrap_err().is_bad_data());
+        let to: JsonPath = ".n".parse().unwrap();
+        q.push::<Error>(vec![json!(9)], &Spellings::default())
+            .unwrap();
+        let before_to = std::fs::read(store.path()).unwrap();
+        assert!(q.try_pop::<Error>(Some(&to)).unwrap_err().is_bad_data());
+        assert_eq!(std::fs::read(store.path()).unwrap(), before_to);
+        assert_ne!(before, before_to);
+    }
+}
