@@ -82,44 +82,58 @@ fn consumers_killed_with_9_lose_nothing_with_an_in_progress_list() {
     let mut args = vec!["push", "q.json", ".todo", "--string"];
     args.extend(all.iter().map(String::as_str));
     jlock(dir.path(), &args).assert().success();
-    // A cheap pseudo-random sequence of kill delays: 0 to ~3 ms, some never.
-    let mut seed: u64 = std::process::id() as u64 ^ 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    // 4 threads at once, each starting 30 consumers one after another and
+    // killing most of them (SIGKILL) after a pseudo-random 0 to ~3 ms.
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut seed: u64 = (std::process::id() as u64 + t) ^ 0x9e37_79b9_7f4a_7c15;
+                let mut next = move || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed
+                };
+                let (mut printed, mut killed) = (Vec::new(), 0);
+                for k in 0..30 {
+                    let wait = if k % 2 == 0 { "-n" } else { "-w5" };
+                    let mut child = test_process(
+                        Command::new(jlock_bin())
+                            .current_dir(&dir)
+                            .args(["pop", "-r", wait, "--to", ".doing", "q.json", ".todo"]),
+                    )
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                    let _dog = Watchdog::new(child.id());
+                    if next() % 4 != 0 {
+                        std::thread::sleep(Duration::from_micros(next() % 3000));
+                        let _ = child.kill(); // it may have finished already
+                    }
+                    let mut out = String::new();
+                    child
+                        .stdout
+                        .take()
+                        .unwrap()
+                        .read_to_string(&mut out)
+                        .unwrap();
+                    if child.wait().unwrap().success() {
+                        printed.push(out.trim_end().to_string());
+                    } else {
+                        killed += 1;
+                    }
+                }
+                (printed, killed)
+            })
+        })
+        .collect();
     let (mut printed, mut killed) = (Vec::new(), 0);
-    for _ in 0..120 {
-        let mut child = test_process(
-            Command::new(jlock_bin())
-                .current_dir(dir.path())
-                .args(["pop", "-r", "-n", "--to", ".doing", "q.json", ".todo"]),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-        let _dog = Watchdog::new(child.id());
-        let r = next() % 4;
-        if r != 0 {
-            std::thread::sleep(Duration::from_micros(next() % 3000));
-            let _ = child.kill(); // SIGKILL; it may have finished already
-        }
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let status = child.wait().unwrap();
-        if status.success() {
-            printed.push(out.trim_end().to_string());
-        } else {
-            killed += 1;
-        }
+    for t in threads {
+        let (p, k) = t.join().unwrap();
+        printed.extend(p);
+        killed += k;
     }
     let todo = strings_at(&file, "todo");
     let doing = strings_at(&file, "doing");
