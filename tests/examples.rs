@@ -92,3 +92,13 @@ fn cookbook_at_most_two_heavy_builds() {
     assert!(ok, "{text}");
     assert!(text.contains("5 builds, at most"), "{text}");
 }
+
+#[test]
+fn cookbook_worker_pool_does_every_job_once_and_recovers_a_killed_workers_job() {
+    let (ok, text) = run_recipe("worker-pool.sh");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("40 jobs, 40 done by 4 workers, 40 distinct; w0 was killed holding [1]"),
+        "{text}"
+    );
+}

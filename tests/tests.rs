@@ -15,6 +15,8 @@ mod descriptor;
 mod errors;
 #[cfg(feature = "etcd")]
 mod etcd;
+#[cfg(feature = "etcd")]
+mod etcd_queue;
 mod examples;
 mod flock_compat;
 mod get;
@@ -23,6 +25,8 @@ mod lock_set;
 mod lossless;
 mod operators;
 mod patch;
+mod queue;
 mod revision;
 mod trust;
 mod unwritable;
+mod watch;

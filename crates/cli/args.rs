@@ -59,6 +59,18 @@ pub enum Command {
     /// Print the document's revision, for a later write with --if-rev (a compare-and-set).
     #[command(after_help = REV_HELP)]
     Rev(RevArgs),
+    /// Append each VALUE to the array at PATH (a work queue), in one update.
+    #[command(after_help = PUSH_HELP)]
+    Push(PushArgs),
+    /// Remove and print the array's first element, waiting for one (without polling).
+    #[command(after_help = POP_HELP)]
+    Pop(PopArgs),
+    /// Wait until the value at PATH equals VALUE (or, with --change, changes), without polling.
+    #[command(after_help = WAIT_HELP)]
+    Wait(WaitForArgs),
+    /// Print the value at PATH now and after every change, one JSON line each, until killed.
+    #[command(after_help = WATCH_HELP)]
+    Watch(WatchArgs),
     /// Tell whether a lock is free or held, by whom and since when.
     #[command(after_help = STATUS_HELP)]
     Status(StatusArgs),
@@ -469,4 +481,85 @@ pub struct PatchArgs {
     /// document's, null removing one), not an RFC 6902 JSON Patch.
     #[arg(long)]
     pub merge: bool,
+}
+
+/// `jlock push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The array (a queue): a JSON Pointer (/a/0) or jq-style path (.a[0]); a missing
+    /// or null value there becomes [] first.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// The values to append, in order, as JSON (42, "text", {"job": 1}).
+    #[arg(value_name = "VALUE", required = true, allow_hyphen_values = true)]
+    pub values: Vec<String>,
+    /// Append each VALUE as a string, verbatim, instead of parsing it as JSON.
+    #[arg(long)]
+    pub string: bool,
+}
+
+/// `jlock pop`.
+#[derive(Debug, Args)]
+pub struct PopArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The array (a queue): a JSON Pointer (/a/0) or jq-style path (.a[0]).
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// In the same update, append the element to the array at OTHER_PATH (an
+    /// in-progress list): remove it from there when done (`jlock del`), and a
+    /// crashed worker's element is still there to push back.
+    #[arg(long, value_name = "OTHER_PATH")]
+    pub to: Option<String>,
+    /// Print a string without quotes (like jq -r).
+    #[arg(short = 'r', long = "raw")]
+    pub raw: bool,
+    /// Print the element on one line (like jq -c).
+    #[arg(short = 'c', long = "compact-output")]
+    pub compact_output: bool,
+}
+
+/// `jlock wait`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("until_what").required(true).args(["until", "change"])))]
+pub struct WaitForArgs {
+    /// The JSON data file.
+    #[arg(value_name = "FILE", value_parser = target_parser())]
+    pub file: Target,
+    /// The value to watch: a JSON Pointer (/a/0) or jq-style path (.a[0]); the whole
+    /// document if left out.
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+    /// Return (exit 0) once the value at PATH equals VALUE (JSON; numbers by value,
+    /// 1.0 equals 1; a missing value counts as null).
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
+    pub until: Option<String>,
+    /// Return once the value at PATH differs from what it was when jlock started.
+    #[arg(long)]
+    pub change: bool,
+    /// Give up after SECS seconds (fractions allowed): exit 1.
+    #[arg(short = 'w', long = "wait", visible_alias = "timeout", value_name = "SECS", value_parser = parse_secs)]
+    pub wait: Option<Duration>,
+    /// Lock this file instead of FILE.lock.
+    #[arg(long, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
+}
+
+/// `jlock watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The JSON data file.
+    #[arg(value_name = "FILE", value_parser = target_parser())]
+    pub file: Target,
+    /// The value to watch; the whole document if left out.
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+    /// Write RFC 7464 JSON text sequences (each value after an ASCII RS, 0x1E).
+    #[arg(long)]
+    pub json_seq: bool,
+    /// Lock this file instead of FILE.lock.
+    #[arg(long, value_name = "PATH")]
+    pub lock_file: Option<PathBuf>,
 }

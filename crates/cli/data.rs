@@ -15,11 +15,11 @@ use crate::exit::{status_code, CliError, CONFLICT, OK};
 use crate::output::{print_line, try_print_line, Ui};
 use crate::target::Target;
 
-fn parse_path(path: Option<&str>) -> Result<JsonPath, CliError> {
+pub(crate) fn parse_path(path: Option<&str>) -> Result<JsonPath, CliError> {
     Ok(JsonPath::parse(path.unwrap_or("."))?)
 }
 
-fn to_text(value: &Value, raw: bool, pretty: bool, spellings: &Spellings) -> String {
+pub(crate) fn to_text(value: &Value, raw: bool, pretty: bool, spellings: &Spellings) -> String {
     match value {
         Value::String(s) if raw => s.clone(),
         // Numbers as the file spelled them (`1E2`, not `1e+2`).
@@ -257,7 +257,7 @@ fn is_blank(bytes: &[u8]) -> bool {
 
 /// A JSON argument (VALUE, `--by`), read with the data file's own grammar
 /// and limits — numbers exactly as written; empty is not JSON here.
-fn parse_json_arg(text: &str) -> Result<Value, String> {
+pub(crate) fn parse_json_arg(text: &str) -> Result<Value, String> {
     if is_blank(text.as_bytes()) {
         return Err("it is empty".into());
     }

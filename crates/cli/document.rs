@@ -18,11 +18,21 @@ use crate::target::Target;
 /// Opens the document the data command's options name: the one place where
 /// parsed options become a store.
 pub fn open(args: &StoreArgs, ui: Ui) -> Result<Box<dyn Document<CliError>>, CliError> {
+    open_waiting(args, ui, args.wait.wait())
+}
+
+/// [`open`], with each lock taken under `wait` instead of what `-n`/`-w`
+/// say (`pop`, whose `-n`/`-w` are about the queue's elements).
+pub fn open_waiting(
+    args: &StoreArgs,
+    ui: Ui,
+    wait: jlock_core::Wait,
+) -> Result<Box<dyn Document<CliError>>, CliError> {
     match &args.file {
         Target::File(path) => {
             #[cfg(feature = "etcd")]
             args.etcd.refuse_for_files()?;
-            Ok(Box::new(FileDocument::open(path, args, ui)?))
+            Ok(Box::new(FileDocument::open(path, args, ui, wait)?))
         }
         #[cfg(feature = "etcd")]
         Target::Etcd(target) => {
@@ -98,8 +108,12 @@ struct FileDocument {
 }
 
 impl FileDocument {
-    fn open(path: &Path, args: &StoreArgs, ui: Ui) -> Result<FileDocument, CliError> {
-        let wait = args.wait.wait();
+    fn open(
+        path: &Path,
+        args: &StoreArgs,
+        ui: Ui,
+        wait: jlock_core::Wait,
+    ) -> Result<FileDocument, CliError> {
         let report = WaitReport::new(ui, wait);
         let mut builder = Store::builder(path);
         builder

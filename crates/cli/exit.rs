@@ -54,8 +54,10 @@ Exit codes:
   0    success
   1    lock conflict (-n) or timeout (-w); run -E CODE picks another;
        status: the lock is held (every slot of a --slots lock), 0: free;
-       get -e: the value is null or false (as jq -e)
-  3    incr: applied, but the new value could not be printed (do not retry)
+       get -e: the value is null or false (as jq -e);
+       pop -n / pop -w: the queue is (still) empty; wait -w: timed out
+  3    incr: applied, but the new value could not be printed (do not retry);
+       pop: the element was taken, but could not be printed
   4    --if-rev: the document is at another revision; patch: a test operation
        failed. Nothing was written
   64   usage: bad option, bad path syntax, VALUE or --by that is not JSON,

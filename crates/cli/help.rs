@@ -169,3 +169,63 @@ Examples:
   jlock completions bash > ~/.local/share/bash-completion/completions/jlock
   jlock completions zsh > ~/.zfunc/_jlock
   jlock completions fish > ~/.config/fish/completions/jlock.fish";
+
+/// `push --help`'s examples and notes.
+pub const PUSH_HELP: &str = "\
+Examples:
+  jlock push q.json .todo '{\"url\": \"https://example.com\"}' '{\"url\": \"https://example.org\"}'
+  jlock push --string q.json .todo \"$file\"        # a string, verbatim
+  jlock push q.json .todo 1 2 3                    # three elements, in this order
+
+Every VALUE is appended in one update under the lock: a consumer sees all of them or
+none. A missing or null value at PATH becomes [] first; anything else but an array is
+bad data (exit 65) and the file is left byte for byte as it was. `jlock pop` takes them.";
+
+/// `pop --help`'s examples and notes.
+pub const POP_HELP: &str = "\
+Examples:
+  item=$(jlock pop -r q.json .todo) && work \"$item\"       # wait for one, for ever
+  jlock pop -w 10 q.json .todo || echo 'nothing to do for 10 s'
+  jlock pop -n q.json .todo || echo empty                 # exit 1 at once if empty
+
+  # At-least-once: take the item into an in-progress list, remove it when done.
+  item=$(jlock pop -c --to .doing q.json .todo)
+  work \"$item\" && jlock update q.json -- jq --argjson i \"$item\" '.doing -= [$i]'
+
+pop removes the array's first element and prints it (as get does: -r for a raw string,
+-c on one line) in one update: however many consumers run, each element is taken by
+exactly one. While the array is empty (or missing) pop waits without polling (inotify
+on the file's directory) — for ever, or -w SECS (then exit 1, nothing taken); -n exits
+1 at once. A non-array at PATH: exit 65, the file untouched.
+A consumer killed after its update and before it printed has taken the element: it is
+no longer in the queue. With --to OTHER_PATH the same update appends it to the array
+at OTHER_PATH, so a crashed worker's element stays there to be pushed back
+(`jlock pop --to .todo q.json .doing` moves one back). If printing fails after the
+element was taken, pop exits 3. On etcd:// targets pop -w reads the key again every
+0.1 s (polling) while the queue is empty.";
+
+/// `wait --help`'s examples and notes.
+pub const WAIT_HELP: &str = "\
+Examples:
+  jlock wait state.json .db --until '\"ready\"' -w 60 && start-app
+  jlock wait jobs.json .left --until 0                 # 0, 0.0 and 0e0 are equal
+  jlock wait config.json --change                      # any change of the document
+
+Returns 0 as soon as the value at PATH equals VALUE (JSON equality: numbers by value,
+objects regardless of member order; a missing value is null), or with --change as soon
+as it differs from what it was when wait started; -w SECS gives up with exit 1. No
+polling: wait sleeps on inotify (the file's directory) and reads the value again,
+under the lock, after each change, so it uses no CPU while nothing changes. Creates no
+file. Local files only (not etcd://).";
+
+/// `watch --help`'s examples and notes.
+pub const WATCH_HELP: &str = "\
+Examples:
+  jlock watch state.json .progress                     # one compact JSON line per change
+  jlock watch --json-seq state.json | jq --seq -c .    # RFC 7464 for tools
+
+Prints the value at PATH (null if missing) now, then again after every change, until
+killed (or its reader goes away). Changes that come faster than it reads may be
+coalesced — it prints the value it finds after each burst, never a torn one, and the
+last value written is always printed. No polling (inotify on the file's directory).
+Local files only (not etcd://).";

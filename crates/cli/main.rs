@@ -11,10 +11,12 @@ mod exit;
 mod help;
 mod output;
 mod patch;
+mod queue;
 mod run;
 mod status;
 mod target;
 mod usage;
+mod wait;
 
 use clap::{CommandFactory, Parser};
 
@@ -99,6 +101,10 @@ fn run() -> i32 {
         Command::Update(a) => data::update(a, &ui),
         Command::Patch(a) => patch::patch(a, &ui),
         Command::Rev(a) => data::rev(a, &ui),
+        Command::Push(a) => queue::push(a, &ui),
+        Command::Pop(a) => queue::pop(a, &ui),
+        Command::Wait(a) => wait::wait(a, &ui),
+        Command::Watch(a) => wait::watch(a, &ui),
         Command::Status(a) => status::status(a, &ui),
         #[cfg(feature = "lab")]
         Command::Demo(a) => lab(jlock_lab::demo::demo(a), &ui),

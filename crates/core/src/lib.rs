@@ -10,6 +10,9 @@
 //!   updates run under the exclusive lock and replace the file atomically, so
 //!   no update is lost and no reader ever sees a torn document. Three
 //!   [`Durability`] modes trade speed against what survives which crash.
+//! * [`WorkQueue`]: push onto and pop from an array in any [`Document`], each
+//!   one atomic update; [`FileWatch`] and [`wait_for`]: wait for a change of
+//!   a data file without polling (inotify).
 //! * [`Semaphore`]: at most N holders at once, over N lock files; and
 //!   [`holders`]: who holds a lock, from the kernel's lock table, and
 //!   [`Status`]: what `jlock status` shows, for any backend.
@@ -53,6 +56,7 @@ mod journal;
 mod lock;
 mod lock_set;
 mod names;
+mod queue;
 mod replace;
 mod revision;
 mod semaphore;
@@ -60,6 +64,7 @@ mod shared_dir;
 mod status;
 mod store;
 mod sys;
+mod watch;
 
 pub use crate::durability::Durability;
 pub use crate::engine::{Backend, CasDocument, Document};
@@ -67,8 +72,10 @@ pub use crate::error::{Error, Operation, Result};
 pub use crate::holders::{holders, Holder, Lease};
 pub use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub use crate::lock_set::{LockSet, LockSetGuard};
+pub use crate::queue::{wait_for, WorkQueue};
 pub use crate::revision::Revision;
 pub use crate::semaphore::{Semaphore, SemaphoreGuard};
 pub use crate::status::{DocumentInfo, LockState, Queue, Slots, Status};
 pub use crate::store::{Lookup, Store, StoreBuilder};
+pub use crate::watch::{Changes, FileWatch, Poll};
 pub use jlock_json::{JsonPath, Segment, Spellings, Style};

@@ -288,7 +288,7 @@ fn remove(doc: &mut Value, at: &[String]) -> std::result::Result<Value, String> 
 }
 
 /// RFC 6902 equality: numbers by value, objects regardless of member order.
-fn equal(a: &Value, b: &Value) -> bool {
+pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => same_value(&x.to_string(), &y.to_string()),
         (Value::Array(x), Value::Array(y)) => {

@@ -1,0 +1,180 @@
+//! `jlock wait` and `jlock watch` (issue 18 C): waiting for a value, and
+//! following one, on inotify, against real writer processes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::queue::blocked_in_poll;
+use crate::util::{jlock, jlock_bin, run_loops_together, test_process, Watchdog};
+
+#[test]
+fn wait_until_returns_once_another_process_sets_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.json"), "{\"db\": \"starting\"}\n").unwrap();
+    let mut child = test_process(Command::new(jlock_bin()).current_dir(dir.path()).args([
+        "wait",
+        "s.json",
+        ".db",
+        "--until",
+        "\"ready\"",
+        "-w",
+        "120",
+    ]))
+    .spawn()
+    .unwrap();
+    let _dog = Watchdog::new(child.id());
+    blocked_in_poll(child.id());
+    // Other changes do not end it.
+    jlock(dir.path(), &["set", "s.json", ".other", "1"])
+        .assert()
+        .success();
+    jlock(dir.path(), &["set", "s.json", ".db", "\"migrating\""])
+        .assert()
+        .success();
+    blocked_in_poll(child.id());
+    assert!(child.try_wait().unwrap().is_none(), "wait returned early");
+    jlock(dir.path(), &["set", "s.json", ".db", "\"ready\""])
+        .assert()
+        .success();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn wait_times_out_with_1_and_compares_numbers_by_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.json"),
+        "{\"n\": 1.0, \"o\": {\"a\": 1, \"b\": 2}}\n",
+    )
+    .unwrap();
+    jlock(
+        dir.path(),
+        &["wait", "s.json", ".n", "--until", "2", "-w", "0.2"],
+    )
+    .assert()
+    .code(1);
+    jlock(
+        dir.path(),
+        &["wait", "s.json", ".n", "--until", "1", "-w", "5"],
+    )
+    .assert()
+    .success();
+    jlock(
+        dir.path(),
+        &["wait", "s.json", ".o", "--until", "{\"b\": 2.0, \"a\": 1}"],
+    )
+    .assert()
+    .success();
+    jlock(dir.path(), &["wait", "s.json", ".gone", "--until", "null"])
+        .assert()
+        .success();
+    jlock(
+        dir.path(),
+        &["wait", "s.json", ".n", "--change", "-w", "0.2"],
+    )
+    .assert()
+    .code(1);
+    jlock(dir.path(), &["wait", "s.json", ".n"])
+        .assert()
+        .code(64);
+    // No file: waiting creates none.
+    jlock(
+        dir.path(),
+        &["wait", "none.json", "--until", "1", "-w", "0.1"],
+    )
+    .assert()
+    .code(1);
+    assert!(!dir.path().join("none.json").exists());
+    assert!(!dir.path().join("none.json.lock").exists());
+}
+
+#[test]
+fn wait_change_returns_on_a_change_of_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.json"), "{\"n\": 1}\n").unwrap();
+    let child = test_process(
+        Command::new(jlock_bin())
+            .current_dir(dir.path())
+            .args(["wait", "s.json", ".n", "--change", "-w", "120"]),
+    )
+    .spawn()
+    .unwrap();
+    let _dog = Watchdog::new(child.id());
+    blocked_in_poll(child.id());
+    jlock(dir.path(), &["incr", "s.json", ".n"])
+        .assert()
+        .success();
+    assert!(child.wait_with_output().unwrap().status.success());
+}
+
+#[test]
+fn watch_prints_the_first_value_and_the_last_after_a_burst() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.json"), "{\"n\": 0}\n").unwrap();
+    let mut child = test_process(
+        Command::new(jlock_bin())
+            .current_dir(dir.path())
+            .args(["watch", "s.json", ".n"]),
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let _dog = Watchdog::new(child.id());
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let limit = Duration::from_secs(60);
+    assert_eq!(rx.recv_timeout(limit).unwrap(), "0");
+    // 100 updates from another process, as fast as it can.
+    run_loops_together(dir.path(), 1, |_| {
+        "i=1; while [ $i -le 100 ]; do \"$J\" set s.json .n $i || exit 1; i=$((i+1)); done"
+            .to_string()
+    });
+    let mut seen = vec![0];
+    while *seen.last().unwrap() != 100 {
+        let line = rx
+            .recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("no final value; seen {seen:?}"));
+        seen.push(line.parse().unwrap());
+    }
+    // Every value printed was one written, in the order written.
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    eprintln!("watch printed {} of 101 values", seen.len());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn watch_json_seq_writes_rfc_7464_records() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.json"), "{\"a\": [1, 2]}\n").unwrap();
+    let mut child = test_process(Command::new(jlock_bin()).current_dir(dir.path()).args([
+        "watch",
+        "--json-seq",
+        "s.json",
+    ]))
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let _dog = Watchdog::new(child.id());
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "\u{1e}{\"a\":[1,2]}\n");
+    jlock(dir.path(), &["del", "s.json", ".a"])
+        .assert()
+        .success();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "\u{1e}{}\n");
+    let _ = child.kill();
+    let _ = child.wait();
+}
