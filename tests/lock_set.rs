@@ -99,3 +99,76 @@ fn shared_sets_duplicates_and_the_commands_own_separator() {
         .assert()
         .code(64);
 }
+
+/// The number of waiters `jlock status` lists for `lock`, once it is at
+/// least `n` (bounded).
+fn await_waiters(dir: &std::path::Path, lock: &str, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = jlock(dir, &["status", "--json", lock]).output().unwrap();
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if s["waiters"].as_array().is_some_and(|w| w.len() >= n) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not {n} waiters on {lock}: {s}"
+        );
+    }
+}
+
+/// A lock file replaced while a set waits for it (found by an adversarial
+/// pass): the set that took the new inode, which sorts elsewhere, gives
+/// everything back and orders itself again, instead of holding A and
+/// waiting for B while another set holds B and waits for A.
+#[test]
+fn a_lock_file_replaced_while_a_set_waits_does_not_deadlock_it() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Files whose inodes order them: A's first inode < B's < A's second.
+    let mut files: Vec<(u64, std::path::PathBuf)> = (0..20)
+        .map(|k| {
+            let p = d.join(format!("f{k}"));
+            fs::write(&p, "").unwrap();
+            (fs::metadata(&p).unwrap().ino(), p)
+        })
+        .collect();
+    files.sort();
+    fs::rename(&files[0].1, d.join("A")).unwrap();
+    fs::rename(&files[10].1, d.join("B")).unwrap();
+    let later_a = files[19].1.clone();
+    let flock = std::path::Path::new("/usr/bin/flock");
+    let first = Holder::start(d, flock, &["A", "sh", "-c", "echo held; read x"]);
+    let run = |name: &str| {
+        crate::util::test_process(
+            std::process::Command::new(crate::util::jlock_bin())
+                .current_dir(d)
+                .args(["run", "-w", "30", "A", "B", "--", "sh", "-c"])
+                .arg(format!("echo {name} >> ran")),
+        )
+        .spawn()
+        .unwrap()
+    };
+    let mut p1 = run("p1");
+    let _w1 = crate::util::Watchdog::new(p1.id());
+    await_waiters(d, "A", 1); // p1 waits for A's first inode
+    fs::rename(&later_a, d.join("A")).unwrap();
+    let second = Holder::start(d, flock, &["A", "sh", "-c", "echo held; read x"]);
+    first.release(); // p1 gets the old inode, finds A replaced, waits for the new one
+    await_waiters(d, "A", 1);
+    let mut p2 = run("p2"); // orders B before the new A: takes B, waits for A
+    let _w2 = crate::util::Watchdog::new(p2.id());
+    await_waiters(d, "A", 2);
+    second.release();
+    for p in [&mut p1, &mut p2] {
+        assert!(
+            p.wait().unwrap().success(),
+            "a set gave up (deadlocked until -w)"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(d.join("ran")).unwrap().lines().count(),
+        2
+    );
+}

@@ -4,6 +4,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::claim::Claim;
 use crate::error::{Error, Result};
 use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 
@@ -33,6 +34,8 @@ use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 pub struct LockSet {
     /// In canonical order, one per file.
     files: Vec<LockFile>,
+    /// Each file's device and inode when the set was ordered.
+    ids: Vec<(u64, u64)>,
 }
 
 impl LockSet {
@@ -45,14 +48,27 @@ impl LockSet {
     {
         let mut files = Vec::new();
         for path in paths {
-            let lock = LockFile::open(path.as_ref())?;
+            files.push(LockFile::open(path.as_ref())?);
+        }
+        let mut set = LockSet {
+            files,
+            ids: Vec::new(),
+        };
+        set.order()?;
+        Ok(set)
+    }
+
+    /// Puts the files in the order of the inodes they have open now, one
+    /// per inode.
+    fn order(&mut self) -> Result<()> {
+        let mut files = Vec::with_capacity(self.files.len());
+        for lock in self.files.drain(..) {
             files.push((lock.file_id()?, lock));
         }
         files.sort_by_key(|(id, _)| *id);
         files.dedup_by_key(|(id, _)| *id);
-        Ok(LockSet {
-            files: files.into_iter().map(|(_, lock)| lock).collect(),
-        })
+        (self.ids, self.files) = files.into_iter().unzip();
+        Ok(())
     }
 
     /// The lock files, in the order they are taken.
@@ -77,8 +93,38 @@ impl LockSet {
         mut on_wait: impl FnMut(&Path),
     ) -> Result<LockSetGuard<'_>> {
         let start = Instant::now();
-        let mut guards = Vec::with_capacity(self.files.len());
-        for lock in self.files.iter_mut() {
+        let claims = loop {
+            match self.one_pass(mode, wait, start, &mut on_wait)? {
+                Some(claims) => break claims,
+                // A lock file was replaced while the set waited: its lock
+                // is now on an inode that sorts elsewhere. Nothing is held;
+                // order again, and start over within the same deadline.
+                None => self.order()?,
+            }
+        };
+        let guards = self
+            .files
+            .iter_mut()
+            .zip(claims)
+            .map(|(lock, claim)| lock.guard(mode, claim))
+            .collect();
+        Ok(LockSetGuard { guards })
+    }
+
+    /// Takes the locks in order: `Some` with every one held (and each
+    /// exclusive lock's claim), or `None` with none held if a lock, once
+    /// taken, is on another inode than the one the set was ordered by (its
+    /// file was deleted or replaced, and [`LockFile`] took the new one):
+    /// keeping it would break the order every holder relies on.
+    fn one_pass(
+        &mut self,
+        mode: LockMode,
+        wait: Wait,
+        start: Instant,
+        on_wait: &mut impl FnMut(&Path),
+    ) -> Result<Option<Vec<Option<Claim>>>> {
+        let mut held: Vec<Option<Claim>> = Vec::with_capacity(self.files.len());
+        for i in 0..self.files.len() {
             let this = match wait {
                 Wait::Timeout(limit) => match limit.checked_sub(start.elapsed()) {
                     Some(left) if !left.is_zero() => Wait::Timeout(left),
@@ -86,22 +132,35 @@ impl LockSet {
                 },
                 other => other,
             };
-            let path = lock.path().to_path_buf();
-            match lock.lock_with(mode, this, || on_wait(&path)) {
-                Ok(g) => guards.push(g),
+            let path = self.files[i].path().to_path_buf();
+            let taken = self.files[i].acquire(mode, this, || on_wait(&path));
+            let failed = match taken {
+                Ok(claim) => {
+                    held.push(claim);
+                    match self.files[i].file_id() {
+                        Ok(id) if id == self.ids[i] => continue,
+                        Ok(_) => None,
+                        Err(e) => Some(e),
+                    }
+                }
                 // The deadline is the set's: a lock reached after it ran
                 // out is a time-out of the set, not a conflict.
                 Err(Error::LockConflict { path }) if matches!(wait, Wait::Timeout(_)) => {
-                    return Err(timed_out(path, start.elapsed()))
+                    Some(timed_out(path, start.elapsed()))
                 }
-                Err(Error::LockTimeout { path, .. }) => {
-                    return Err(timed_out(path, start.elapsed()))
-                }
-                // `guards` is dropped here: every lock taken is released.
-                Err(e) => return Err(e),
+                Err(Error::LockTimeout { path, .. }) => Some(timed_out(path, start.elapsed())),
+                Err(e) => Some(e),
+            };
+            // Every lock taken so far is released before anything else.
+            for (lock, claim) in self.files.iter_mut().zip(held) {
+                drop(lock.guard(mode, claim));
             }
+            return match failed {
+                Some(e) => Err(e),
+                None => Ok(None),
+            };
         }
-        Ok(LockSetGuard { guards })
+        Ok(Some(held))
     }
 }
 
