@@ -538,3 +538,39 @@ fn temp_and_journal_files_are_never_written_through_a_planted_symlink() {
     );
     assert_eq!(std::fs::read_to_string(d.join("tmp/db.json")).unwrap(), "2");
 }
+
+/// Found by an adversarial pass: `status --json` panicked on a path that is
+/// not UTF-8, and a holder's command line with a newline could forge a line
+/// of `status` (a fake "free"). The JSON now shows such a name with U+FFFD,
+/// and control characters in a command are escaped.
+#[test]
+fn status_survives_odd_names_and_commands() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let odd = std::ffi::OsStr::from_bytes(b"bad\xff.lock");
+    std::fs::write(d.join(odd), "").unwrap();
+    let out = Command::new(jlock_bin())
+        .current_dir(d)
+        .args(["status", "--json"])
+        .arg(odd)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["lock_file"], "bad\u{fffd}.lock");
+    let holder = Holder::start(
+        d,
+        std::path::Path::new("/usr/bin/flock"),
+        &["lk", "sh", "-c", "echo held; read x", "sh", "x\nlk: free"],
+    );
+    let out = jlock(d, &["status", "lk"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .all(|l| l != "lk: free" && !l.starts_with("lk: free")),
+        "{text}"
+    );
+    assert!(text.contains("x\\nlk: free"), "{text}");
+    holder.release();
+}

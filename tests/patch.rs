@@ -128,3 +128,47 @@ fn patches_from_many_processes_are_serialized() {
     items.dedup();
     assert_eq!(items.len(), 200, "an element was added twice or lost");
 }
+
+/// Found by an adversarial pass: an empty merge patch (empty stdin, an empty
+/// file, white space) replaced the document with `null`; a patch nesting the
+/// document 20,000 deep crashed the renderer; `/dev/zero` as PATCH was read
+/// without end. Each is now refused with 64 and the file left as it was.
+#[test]
+fn empty_deep_and_endless_patches_are_refused_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let original = "{\"users\": {\"alice\": 1}, \"c\": {}}\n";
+    fs::write(d.join("db.json"), original).unwrap();
+    fs::write(d.join("empty"), "").unwrap();
+    for (args, stdin) in [
+        (&["patch", "--merge", "db.json"][..], ""),
+        (&["patch", "--merge", "db.json"], " \n"),
+        (&["patch", "--merge", "db.json", "empty"], ""),
+        (&["patch", "db.json"], ""),
+    ] {
+        jlock(d, args)
+            .write_stdin(stdin)
+            .assert()
+            .code(64)
+            .stderr(contains("the patch is empty"));
+        assert_eq!(fs::read_to_string(d.join("db.json")).unwrap(), original);
+    }
+    let round = r#"{"op": "add", "path": "/n", "value": {}}, {"op": "move", "from": "/c", "path": "/n/c"}, {"op": "move", "from": "/n", "path": "/c"}"#;
+    let deep = format!("[{}]", vec![round; 20_000].join(", "));
+    fs::write(d.join("deep.json"), deep).unwrap();
+    for extra in [&[][..], &["--compact"]] {
+        let mut args = vec!["patch"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["db.json", "deep.json"]);
+        jlock(d, &args)
+            .assert()
+            .code(64)
+            .stderr(contains("deeper than 128 levels"));
+        assert_eq!(fs::read_to_string(d.join("db.json")).unwrap(), original);
+    }
+    jlock(d, &["patch", "db.json", "/dev/zero"])
+        .assert()
+        .code(64)
+        .stderr(contains("larger than 256 MiB"));
+    assert_eq!(fs::read_to_string(d.join("db.json")).unwrap(), original);
+}

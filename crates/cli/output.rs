@@ -145,7 +145,17 @@ pub fn describe(h: &Holder) -> String {
         None => format!("pid {}", h.pid),
     };
     if !h.command.is_empty() {
-        s.push_str(&format!(" ({})", h.command));
+        // Another user's command line is theirs to write: a newline or an
+        // escape sequence in it must not forge a line of this output.
+        let command: String = h
+            .command
+            .chars()
+            .flat_map(|c| match c.is_control() {
+                true => c.escape_default().collect::<Vec<_>>(),
+                false => vec![c],
+            })
+            .collect();
+        s.push_str(&format!(" ({command})"));
     }
     if let Some(t) = h.started {
         s.push_str(&format!(", running since {}", timestamp(t)));

@@ -12,16 +12,27 @@ use crate::output::Ui;
 /// operation or none — and written back losslessly.
 pub fn patch(args: &PatchArgs, ui: &Ui) -> Result<u8, CliError> {
     let (name, text) = match args.patch.as_deref() {
-        None => ("-".into(), read_stdin()?),
-        Some(p) if p.as_os_str() == "-" => ("-".into(), read_stdin()?),
-        Some(p) => (
-            p.display().to_string(),
-            std::fs::read(p).map_err(|source| CliError::Io {
+        None => ("-".to_string(), read_patch(std::io::stdin().lock(), "-")?),
+        Some(p) if p.as_os_str() == "-" => ("-".into(), read_patch(std::io::stdin().lock(), "-")?),
+        Some(p) => {
+            let io = |source| CliError::Io {
                 path: p.to_path_buf(),
                 source,
-            })?,
-        ),
+            };
+            let file = std::fs::File::open(p).map_err(io)?;
+            (
+                p.display().to_string(),
+                read_patch(file, &p.display().to_string())?,
+            )
+        }
     };
+    // Empty text is `null` to the parser: a merge patch of null would
+    // replace the whole document. An empty patch is no patch.
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Err(CliError::Usage(format!(
+            "{name}: the patch is empty (a JSON Patch is an array of operations; a merge patch, a JSON value)"
+        )));
+    }
     let patch = jlock_json::parse_value(&text)
         .map_err(|e| CliError::Usage(format!("{name}: the patch is not JSON: {e}")))?;
     let file = std::path::PathBuf::from(args.store.file.display().to_string());
@@ -39,13 +50,23 @@ pub fn patch(args: &PatchArgs, ui: &Ui) -> Result<u8, CliError> {
     Ok(OK)
 }
 
-fn read_stdin() -> Result<Vec<u8>, CliError> {
+/// The largest patch read (as `update` bounds its command's output): no
+/// input, `/dev/zero` included, makes jlock allocate without bound.
+const MAX_PATCH: u64 = 256 << 20;
+
+fn read_patch(from: impl std::io::Read, name: &str) -> Result<Vec<u8>, CliError> {
     let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text).map_err(|source| {
-        CliError::Io {
-            path: "-".into(),
+    std::io::Read::read_to_end(&mut std::io::Read::take(from, MAX_PATCH + 1), &mut text).map_err(
+        |source| CliError::Io {
+            path: name.into(),
             source,
-        }
-    })?;
+        },
+    )?;
+    if text.len() as u64 > MAX_PATCH {
+        return Err(CliError::Usage(format!(
+            "{name}: the patch is larger than {} MiB",
+            MAX_PATCH >> 20
+        )));
+    }
     Ok(text)
 }

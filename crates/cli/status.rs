@@ -144,7 +144,8 @@ fn document_line(out: &mut String, name: &str, d: &jlock_core::DocumentInfo) {
         line.push_str(&format!(", changed {}", timestamp(t)));
     }
     if let Some(r) = d.revision {
-        line.push_str(&format!(", revision {r}"));
+        // etcd's own revision of the key, not a `jlock rev` token.
+        line.push_str(&format!(", etcd mod revision {r}"));
     }
     if let Some(j) = d.journal {
         line.push_str(&format!("; journal: {j}"));
@@ -153,6 +154,9 @@ fn document_line(out: &mut String, name: &str, d: &jlock_core::DocumentInfo) {
     out.push('\n');
 }
 
+/// Paths in the JSON are text: a name that is not UTF-8 is shown with
+/// U+FFFD in place of its bad bytes (serde_json refuses such a path).
+///
 /// One holder or waiter as JSON: what every backend knows, then what this
 /// one adds (host, when it queued, fence, slot, lease).
 fn holder_json(h: &Holder) -> Value {
@@ -187,7 +191,7 @@ fn as_json(st: &Status) -> String {
     let mut v = Map::new();
     v.insert("target".into(), json!(st.target));
     if let Some(l) = &st.lock_file {
-        v.insert("lock_file".into(), json!(l));
+        v.insert("lock_file".into(), json!(l.to_string_lossy()));
     }
     v.insert("exists".into(), json!(st.exists));
     let slots_only =
@@ -212,14 +216,16 @@ fn as_json(st: &Status) -> String {
             "waiters": list(&s.queue.waiters),
         });
         if !s.files.is_empty() {
-            slots["files"] = json!(s.files);
+            let files: Vec<_> = s.files.iter().map(|f| f.to_string_lossy()).collect();
+            slots["files"] = json!(files);
         }
         v.insert("slots".into(), slots);
     }
     match &st.document {
         // A data file: always described, under "data".
         Some(d) if d.path.is_some() => {
-            let mut data = json!({"path": d.path, "exists": d.exists, "journal": d.journal});
+            let path = d.path.as_ref().map(|p| p.to_string_lossy());
+            let mut data = json!({"path": path, "exists": d.exists, "journal": d.journal});
             if d.exists {
                 data["bytes"] = json!(d.bytes);
                 data["modified"] = json!(d.modified.map(timestamp));

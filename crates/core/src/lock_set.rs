@@ -28,7 +28,7 @@ use crate::lock::{LockFile, LockGuard, LockMode, Wait};
 /// assert!(other.lock(LockMode::Exclusive, Wait::NoWait).unwrap_err().is_lock_contention());
 /// drop(held);
 /// assert!(other.lock(LockMode::Exclusive, Wait::NoWait).is_ok());
-/// # Ok::<(), jlock_core::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct LockSet {

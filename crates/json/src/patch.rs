@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 use crate::number::same_value;
 use crate::path::pointer_index;
-use crate::{Error, JsonPath, Result, Segment};
+use crate::{deeper_than, Error, JsonPath, Result, Segment, MAX_DEPTH};
 
 /// How many values a patch may add by `copy`, beyond a small multiple of
 /// the document and the patch: a patch of `copy` operations that each copy
@@ -134,11 +134,29 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value, allowance: &mut usize) ->
         path: path.clone(),
         message,
     };
+    // The document never nests deeper than MAX_DEPTH, so a patch cannot
+    // build one that is too deep to render or even to drop (recursion):
+    // every value placed is checked against where it lands.
+    let fits = |placed: &Value| -> Result<()> {
+        match deeper_than(placed, MAX_DEPTH.saturating_sub(at.len())) {
+            true => Err(Error::TooDeep {
+                what: format!("patch operation {index} ({name} at {path:?})"),
+                limit: MAX_DEPTH,
+            }),
+            false => Ok(()),
+        }
+    };
     match name {
-        "add" => add(doc, &at, value()?.clone()).map_err(failed),
+        "add" => {
+            let new = value()?;
+            fits(new)?;
+            add(doc, &at, new.clone()).map_err(failed)
+        }
         "remove" => remove(doc, &at).map(drop).map_err(failed),
         "replace" => {
-            let new = value()?.clone();
+            let new = value()?;
+            fits(new)?;
+            let new = new.clone();
             match get_mut(doc, &at) {
                 Some(slot) => {
                     *slot = new;
@@ -160,6 +178,9 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value, allowance: &mut usize) ->
                     .map(drop)
                     .ok_or_else(|| failed(format!("from {from:?}: there is no value there")));
             }
+            if let Some(moving) = get(doc, &from_at) {
+                fits(moving)?;
+            }
             let moved = remove(doc, &from_at).map_err(|m| failed(format!("from {from:?}: {m}")))?;
             add(doc, &at, moved).map_err(failed)
         }
@@ -168,6 +189,7 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value, allowance: &mut usize) ->
             let copied = get(doc, &from_at)
                 .ok_or_else(|| failed(format!("from {from:?}: there is no value there")))?
                 .clone();
+            fits(&copied)?;
             let n = size(&copied);
             if n > *allowance {
                 return Err(bad(
@@ -336,6 +358,37 @@ mod tests {
         let err = apply_patch(&mut doc, &patch).unwrap_err();
         assert!(matches!(err, Error::BadPatch { .. }), "{err}");
         assert_eq!(doc, json!({"a": [1, 2, 3]}));
+    }
+
+    #[test]
+    fn a_patch_cannot_nest_the_document_deeper_than_max_depth() {
+        // Each round nests the document one level deeper with no copy: an
+        // adversarial pass crashed the renderer (stack overflow) this way.
+        let mut doc = json!({"c": {}});
+        let round = [
+            json!({"op": "add", "path": "/n", "value": {}}),
+            json!({"op": "move", "from": "/c", "path": "/n/c"}),
+            json!({"op": "move", "from": "/n", "path": "/c"}),
+        ];
+        let patch = Value::Array(round.iter().cycle().take(3 * 20_000).cloned().collect());
+        let err = apply_patch(&mut doc, &patch).unwrap_err();
+        assert!(
+            matches!(err, Error::TooDeep { .. }) && err.is_usage(),
+            "{err}"
+        );
+        assert_eq!(doc, json!({"c": {}}));
+        // Up to the limit is fine.
+        let mut doc = json!({"c": {}});
+        let patch = Value::Array(
+            round
+                .iter()
+                .cycle()
+                .take(3 * (MAX_DEPTH - 2))
+                .cloned()
+                .collect(),
+        );
+        apply_patch(&mut doc, &patch).unwrap();
+        assert!(!deeper_than(&doc, MAX_DEPTH));
     }
 
     #[test]
