@@ -457,7 +457,8 @@ class Semaphore(_Leased):
     :class:`jlock.Timeout` when no slot frees within ``timeout`` seconds
     (negative: wait forever). A wait checks every slot with a short back-off
     (``flock(2)`` cannot wait for any one of N files) and can be interrupted
-    by Ctrl-C.
+    by Ctrl-C. An ``etcd://`` ``path`` (built with etcd) is the etcd semaphore of
+    ``jlock run --slots N etcd://...`` (leased, ``ttl`` seconds; see :class:`FileLock`).
     """
 
     def __init__(
