@@ -270,6 +270,16 @@ def test_revoked_lease_is_lock_lost(etcd: Cluster, name: str) -> None:
             assert lock.wait_lost(BOUND) is not None
 
 
+def test_deleted_key_is_lock_lost(etcd: Cluster, name: str) -> None:
+    lock = jlock.FileLock(etcd.target(name), timeout=BOUND)
+    lock.acquire()
+    etcd.etcdctl("del", lock._raw.key)  # by hand, the lease still alive
+    assert lock.wait_lost(BOUND) == "key_deleted"
+    with pytest.raises(jlock.LockLost) as err:
+        lock.release()
+    assert err.value.reason == "key_deleted" and not lock.is_locked
+
+
 def test_shared_and_semaphore(etcd: Cluster, name: str) -> None:
     rw1, rw2 = jlock.ReadWriteLock(etcd.target(name)), jlock.ReadWriteLock(etcd.target(name))
     with rw1.read_lock(), rw2.read_lock():
