@@ -8,12 +8,16 @@
 //! exactly; [`errors`] is the one mapping of jlock-core's errors to Python
 //! exceptions. The Python package around it (`python/jlock`) adds
 //! py-filelock's API: re-entrant `FileLock`, `ReadWriteLock`, context
-//! managers.
+//! managers. With the cargo feature `etcd`, [`etcd`] serves `etcd://`
+//! targets: the store through jlock-core's `CasDocument` over jlock-etcd,
+//! and leased locks (`jlock_etcd::EtcdLock`).
 
 use pyo3::prelude::*;
 
 pub mod convert;
 pub mod errors;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod lock;
 pub mod store;
 pub mod wait;
@@ -25,5 +29,9 @@ fn _jlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<lock::RawSemaphore>()?;
     m.add_class::<store::Store>()?;
     m.add_class::<store::Transaction>()?;
+    // Whether etcd:// targets work: built with the cargo feature `etcd`.
+    m.add("HAS_ETCD", cfg!(feature = "etcd"))?;
+    #[cfg(feature = "etcd")]
+    m.add_class::<etcd::RawEtcdLock>()?;
     Ok(())
 }

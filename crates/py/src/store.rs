@@ -1,6 +1,9 @@
 //! `jlock.Store`: the shared JSON document, through jlock-core's engine
 //! ([`Document`] on a [`jlock_core::Store`]) — get, set, delete, incr,
-//! update, and transactions.
+//! update, and transactions. With the cargo feature `etcd`, an
+//! `etcd://HOST:PORT[,…]/NAME` target is served by the same engine over
+//! compare-and-swap (`CasDocument` over jlock-etcd's `EtcdDocument`, as the
+//! CLI's data commands): no lock, an update runs again after a conflict.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "etcd")]
+use crate::etcd::{etcd_err, Remote, RemoteDoc};
 use jlock_core::{Document, Durability, Error, JsonPath, Spellings, StoreBuilder};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -30,6 +35,19 @@ pub enum OpError {
     Py(PyErr),
     /// A transaction ended without a new document: nothing to write.
     Aborted,
+    /// etcd's (an etcd target's document).
+    #[cfg(feature = "etcd")]
+    Etcd(jlock_etcd::Error),
+    /// An etcd transaction's document changed after the block read it.
+    #[cfg(feature = "etcd")]
+    Conflict,
+}
+
+#[cfg(feature = "etcd")]
+impl From<jlock_etcd::Error> for OpError {
+    fn from(e: jlock_etcd::Error) -> OpError {
+        OpError::Etcd(e)
+    }
 }
 
 impl From<Error> for OpError {
@@ -44,10 +62,32 @@ impl OpError {
     }
 
     fn into_py(self) -> PyErr {
+        self.into_py_at("")
+    }
+
+    /// As a Python exception; `target`: the etcd target, for etcd's errors.
+    fn into_py_at(self, target: &str) -> PyErr {
+        let _ = target;
         match self {
             OpError::Core(e) => to_py_err(e),
             OpError::Py(e) => e,
             OpError::Aborted => state_error("the transaction was abandoned"),
+            #[cfg(feature = "etcd")]
+            OpError::Etcd(e) => etcd_err(e, target),
+            #[cfg(feature = "etcd")]
+            OpError::Conflict => Python::attach(|py| {
+                crate::errors::raise(
+                    py,
+                    "ConflictError",
+                    (
+                        format!(
+                            "{target}: the document changed after the transaction read it; \
+                             nothing written (store.update(fn) retries instead)"
+                        ),
+                        target.to_string(),
+                    ),
+                )
+            }),
         }
     }
 }
@@ -71,14 +111,36 @@ fn parse_path(path: Option<&str>) -> PyResult<JsonPath> {
 /// A JSON data file several processes share (`jlock.Store`).
 #[pyclass(module = "jlock._jlock", frozen)]
 pub struct Store {
-    /// The options, to open the store again in a forked child.
-    builder: StoreBuilder,
-    /// The store, and the process that opened it.
-    opened: Mutex<Opened>,
+    kind: Kind,
     patience: Patience,
     /// The threads that have a transaction of this store open: an
     /// operation of theirs on this store would wait for themselves.
     in_transaction: Arc<Mutex<Vec<ThreadId>>>,
+}
+
+/// What a `jlock.Store` is the front of.
+enum Kind {
+    /// A local file.
+    File {
+        /// The options, to open the store again in a forked child.
+        builder: StoreBuilder,
+        /// The store, and the process that opened it.
+        opened: Mutex<Opened>,
+    },
+    /// An etcd target's document.
+    #[cfg(feature = "etcd")]
+    Etcd(RemoteDoc),
+}
+
+/// What an `etcd://` path says in a build without etcd.
+#[cfg(not(feature = "etcd"))]
+const NO_ETCD: &str = "etcd:// targets need the jlock package built with etcd: \
+     pip install ./crates/py --config-settings=build-args=--features=etcd (jlock.HAS_ETCD is False)";
+
+/// Whether `path` is an etcd target (`etcd://`, `etcds://`).
+pub fn is_etcd_path(path: &std::path::Path) -> bool {
+    path.to_str()
+        .is_some_and(|s| s.starts_with("etcd://") || s.starts_with("etcds://"))
 }
 
 /// A core store and the process it was opened in.
@@ -91,11 +153,15 @@ impl Store {
     /// The core store of this process. After a `fork` the child opens its
     /// own: the one it inherited shares its lock's open file description
     /// with the parent's, and `flock(2)` would not exclude the two.
-    fn current(&self, py: Python<'_>) -> PyResult<Arc<jlock_core::Store>> {
-        let mut opened = lock_ignoring_poison(&self.opened);
+    fn current(
+        py: Python<'_>,
+        builder: &StoreBuilder,
+        opened: &Mutex<Opened>,
+    ) -> PyResult<Arc<jlock_core::Store>> {
+        let mut opened = lock_ignoring_poison(opened);
         let pid = std::process::id();
         if opened.pid != pid {
-            let store = py.detach(|| self.builder.open()).map_err(to_py_err)?;
+            let store = py.detach(|| builder.open()).map_err(to_py_err)?;
             let old = std::mem::replace(
                 &mut *opened,
                 Opened {
@@ -128,19 +194,33 @@ impl Store {
     fn run<T: Send>(
         &self,
         py: Python<'_>,
-        mut op: impl FnMut(&jlock_core::Store) -> Result<T, OpError> + Send,
+        mut op: impl FnMut(&dyn Document<OpError>) -> Result<T, OpError> + Send,
     ) -> PyResult<T> {
         self.check_not_in_transaction()?;
-        let store = self.current(py)?;
-        let store = &*store;
-        retry(
-            py,
-            self.patience,
-            MAX_SLICE,
-            |_wait| op(store),
-            OpError::contended,
-        )
-        .map_err(op_err)
+        match &self.kind {
+            Kind::File { builder, opened } => {
+                let store = Store::current(py, builder, opened)?;
+                let store = &*store;
+                retry(
+                    py,
+                    self.patience,
+                    MAX_SLICE,
+                    |_wait| op(store),
+                    OpError::contended,
+                )
+                .map_err(op_err)
+            }
+            // No lock to wait for: one compare-and-swap operation (retried
+            // by the engine after a conflict), bounded by etcd's request
+            // timeouts; not interruptible while it runs.
+            #[cfg(feature = "etcd")]
+            Kind::Etcd(remote) => {
+                let doc = remote.current(py)?;
+                let doc: &Remote = &doc;
+                py.detach(|| op(doc))
+                    .map_err(|e| e.into_py_at(&remote.shown()))
+            }
+        }
     }
 }
 
@@ -162,6 +242,26 @@ impl Store {
     ) -> PyResult<Store> {
         let durability: Durability = durability.parse().map_err(PyValueError::new_err)?;
         let patience = Patience::from_timeout(timeout, true)?;
+        if is_etcd_path(&path) {
+            #[cfg(not(feature = "etcd"))]
+            return Err(crate::errors::raise(py, "UsageError", (NO_ETCD,)));
+            #[cfg(feature = "etcd")]
+            {
+                if lock_file.is_some() {
+                    return Err(crate::errors::raise(
+                        py,
+                        "UsageError",
+                        ("lock_file applies to files, not to etcd:// targets",),
+                    ));
+                }
+                let target = path.to_str().unwrap_or_default();
+                return Ok(Store {
+                    kind: Kind::Etcd(RemoteDoc::open(py, target)?),
+                    patience,
+                    in_transaction: Arc::new(Mutex::new(Vec::new())),
+                });
+            }
+        }
         let mut builder = jlock_core::Store::builder(path);
         builder
             .durability(durability)
@@ -171,11 +271,13 @@ impl Store {
         }
         let store = py.detach(|| builder.open()).map_err(to_py_err)?;
         Ok(Store {
-            builder,
-            opened: Mutex::new(Opened {
-                pid: std::process::id(),
-                store: Arc::new(store),
-            }),
+            kind: Kind::File {
+                builder,
+                opened: Mutex::new(Opened {
+                    pid: std::process::id(),
+                    store: Arc::new(store),
+                }),
+            },
             patience,
             in_transaction: Arc::new(Mutex::new(Vec::new())),
         })
@@ -266,9 +368,15 @@ impl Store {
     /// lock for the block; `doc` is the document (a dict or list to change
     /// in place); it is written back when the block ends, if it changed, and
     /// not at all if the block raises.
-    fn transaction(&self) -> PyResult<Transaction> {
+    fn transaction(&self, py: Python<'_>) -> PyResult<Transaction> {
+        let source = match &self.kind {
+            Kind::File { builder, .. } => TxSource::File(builder.clone()),
+            #[cfg(feature = "etcd")]
+            Kind::Etcd(remote) => TxSource::Etcd(remote.current(py)?, remote.shown()),
+        };
+        let _ = py;
         Ok(Transaction {
-            builder: self.builder.clone(),
+            source,
             patience: self.patience,
             state: TxState::New,
             in_transaction: Arc::clone(&self.in_transaction),
@@ -277,31 +385,36 @@ impl Store {
         })
     }
 
-    /// The data file's path, as given.
+    /// The data file's path, as given (for an etcd target: the target, a str).
     #[getter]
-    fn path(&self) -> PathBuf {
-        self.shown().path().to_path_buf()
+    fn path<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.shown() {
+            Some(store) => Ok(store.path().to_path_buf().into_pyobject(py)?.into_any()),
+            None => Ok(self.target().into_pyobject(py)?.into_any()),
+        }
     }
 
-    /// The lock file's path.
+    /// The lock file's path (`None` for an etcd target: there is none).
     #[getter]
-    fn lock_file(&self) -> PathBuf {
-        self.shown().lock_path().to_path_buf()
+    fn lock_file(&self) -> Option<PathBuf> {
+        self.shown().map(|s| s.lock_path().to_path_buf())
     }
 
-    /// The durability mode: "rename", "fsync" or "journal".
+    /// The durability mode: "rename", "fsync" or "journal" ("etcd" for an etcd target).
     #[getter]
     fn durability(&self) -> &'static str {
-        self.shown().durability().as_str()
+        self.shown().map_or("etcd", |s| s.durability().as_str())
     }
 
     fn __repr__(&self) -> String {
-        let store = self.shown();
-        format!(
-            "jlock.Store({:?}, durability={:?})",
-            store.path().display().to_string(),
-            store.durability().as_str()
-        )
+        match self.shown() {
+            Some(store) => format!(
+                "jlock.Store({:?}, durability={:?})",
+                store.path().display().to_string(),
+                store.durability().as_str()
+            ),
+            None => format!("jlock.Store({:?})", self.target()),
+        }
     }
 }
 
@@ -311,9 +424,23 @@ fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Store {
-    /// The store opened last, for its names and options (the same in every process).
-    fn shown(&self) -> Arc<jlock_core::Store> {
-        Arc::clone(&lock_ignoring_poison(&self.opened).store)
+    /// The store opened last, for its names and options (the same in every
+    /// process); `None` for an etcd target.
+    fn shown(&self) -> Option<Arc<jlock_core::Store>> {
+        match &self.kind {
+            Kind::File { opened, .. } => Some(Arc::clone(&lock_ignoring_poison(opened).store)),
+            #[cfg(feature = "etcd")]
+            Kind::Etcd(_) => None,
+        }
+    }
+
+    /// An etcd target, as written back ("" for a file).
+    fn target(&self) -> String {
+        match &self.kind {
+            Kind::File { .. } => String::new(),
+            #[cfg(feature = "etcd")]
+            Kind::Etcd(remote) => remote.shown(),
+        }
     }
 }
 
@@ -334,7 +461,24 @@ enum TxState {
         reply: SyncSender<Option<Value>>,
         events: Mutex<Receiver<TxMessage>>,
     },
+    /// An etcd target's transaction: the document as the block read it
+    /// (written back at the end by compare-and-swap, only if nobody changed
+    /// it meanwhile).
+    #[cfg(feature = "etcd")]
+    OpenCas {
+        original: Value,
+        doc: Py<PyAny>,
+    },
     Closed,
+}
+
+/// Where a transaction's document is.
+enum TxSource {
+    /// A file: the store's options (see [`Transaction::source`]).
+    File(StoreBuilder),
+    /// An etcd target's document, and the target.
+    #[cfg(feature = "etcd")]
+    Etcd(Arc<Remote>, String),
 }
 
 /// `store.transaction()`: a context manager holding the exclusive lock.
@@ -346,11 +490,11 @@ enum TxState {
 /// dropped, in which case nothing is written.
 #[pyclass(module = "jlock._jlock")]
 pub struct Transaction {
-    /// The store's options: a transaction opens a store of its own, whose
+    /// For a file, the store's options: a transaction opens a store of its own, whose
     /// lock (its own open file description) other threads of this process
     /// wait for in the kernel, with their timeouts and Ctrl-C, rather than on
     /// the shared store's mutex for as long as the block runs.
-    builder: StoreBuilder,
+    source: TxSource,
     patience: Patience,
     state: TxState,
     /// The store's list of threads in a transaction: this one's while open.
@@ -436,6 +580,23 @@ impl Transaction {
         if !matches!(self.state, TxState::New) {
             return Err(state_error("a transaction can be entered once"));
         }
+        let builder = match &self.source {
+            TxSource::File(b) => b.clone(),
+            #[cfg(feature = "etcd")]
+            TxSource::Etcd(remote, target) => {
+                let remote = Arc::clone(remote);
+                let found = py
+                    .detach(|| Document::<OpError>::get(&*remote, &JsonPath::root()))
+                    .map_err(|e| e.into_py_at(target))?;
+                let original = found.map(|(v, _)| v).unwrap_or(Value::Null);
+                let doc = to_py(py, &original)?.unbind();
+                self.state = TxState::OpenCas {
+                    original,
+                    doc: doc.clone_ref(py),
+                };
+                return Ok(doc);
+            }
+        };
         let me = std::thread::current().id();
         if lock_ignoring_poison(&self.in_transaction).contains(&me) {
             return Err(state_error(
@@ -447,7 +608,6 @@ impl Transaction {
         let events = Mutex::new(events);
         let (reply, reply_rx) = mpsc::sync_channel::<Option<Value>>(1);
         let cancelled = Arc::new(AtomicBool::new(false));
-        let builder = self.builder.clone();
         let store = py.detach(|| builder.open()).map_err(to_py_err)?;
         let patience = self.patience;
         let flag = Arc::clone(&cancelled);
@@ -500,6 +660,32 @@ impl Transaction {
     #[pyo3(signature = (*exc))]
     fn __exit__(&mut self, py: Python<'_>, exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
         let state = std::mem::replace(&mut self.state, TxState::Closed);
+        #[cfg(feature = "etcd")]
+        if let TxState::OpenCas { original, doc } = state {
+            let raised = exc.get_item(0).is_ok_and(|t| !t.is_none());
+            if raised {
+                return Ok(false);
+            }
+            let new = from_py(doc.bind(py))?;
+            if new == original {
+                return Ok(false);
+            }
+            let TxSource::Etcd(remote, target) = &self.source else {
+                return Ok(false);
+            };
+            let remote = Arc::clone(remote);
+            py.detach(|| {
+                Document::<OpError>::update(&*remote, &mut |d: &mut Value| {
+                    if *d != original {
+                        return Err(OpError::Conflict);
+                    }
+                    *d = new.clone();
+                    Ok(Spellings::default())
+                })
+            })
+            .map_err(|e| e.into_py_at(target))?;
+            return Ok(false);
+        }
         let TxState::Open {
             original,
             doc,

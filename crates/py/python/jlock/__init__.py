@@ -11,6 +11,10 @@
   command line (``jlock incr counter.json`` and ``Store("counter.json").incr()``
   can run side by side).
 
+Where a path is accepted, an ``etcd://HOST:PORT[,...]/NAME`` target works too
+when the package was built with etcd (:data:`HAS_ETCD`): the store's document
+on etcd, and leased locks with a ``fence`` and :class:`LockLost`.
+
 Numbers come back exactly: integers of any size as ``int``; other numbers as
 ``float`` when a float holds exactly the number written (``0.1``, ``2.5``,
 ``1E2``), else as ``decimal.Decimal`` (``0.10000000000000000001``, ``1e400``).
@@ -18,11 +22,15 @@ Numbers come back exactly: integers of any size as ``int``; other numbers as
 
 from ._errors import (
     BadPathError,
+    ConflictError,
     DataError,
     Error,
+    EtcdConnectionError,
+    EtcdError,
     FileError,
     IndexOutOfRangeError,
     InvalidJSONError,
+    LockLost,
     NotWritableError,
     NumberOverflowError,
     RefusedError,
@@ -31,7 +39,7 @@ from ._errors import (
     UsageError,
     WrongTypeError,
 )
-from ._jlock import Store, Transaction
+from ._jlock import HAS_ETCD, Store, Transaction
 from ._locks import (
     AcquireReturnProxy,
     FileLock,
@@ -46,12 +54,17 @@ __version__ = "0.1.0"
 __all__ = [
     "AcquireReturnProxy",
     "BadPathError",
+    "ConflictError",
     "DataError",
     "Error",
+    "EtcdConnectionError",
+    "EtcdError",
     "FileError",
+    "HAS_ETCD",
     "FileLock",
     "IndexOutOfRangeError",
     "InvalidJSONError",
+    "LockLost",
     "NotWritableError",
     "NumberOverflowError",
     "ReadWriteLock",

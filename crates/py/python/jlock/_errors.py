@@ -106,6 +106,38 @@ class NotWritableError(RefusedError):
     """An update of a data file this user may not write, refused before any work."""
 
 
+class LockLost(Error):
+    """A held etcd lock was lost: its lease expired or was revoked, its key was deleted,
+    or no keep-alive was acknowledged within the TTL (the lock must be presumed taken by
+    another holder). ``target``: the etcd target; ``reason``: ``"lease_gone"``,
+    ``"key_deleted"``, ``"no_renewal"`` or ``"fenced"``."""
+
+    def __init__(self, message: str, target: Optional[str] = None, reason: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.target = target
+        self.reason = reason
+        self._ctor = (message, target, reason)
+
+
+class EtcdError(Error):
+    """An error from etcd (an ``etcd://`` target)."""
+
+
+class EtcdConnectionError(EtcdError, ConnectionError):
+    """etcd could not be reached, or did not answer in time (for a write: whether it
+    was applied is unknown)."""
+
+
+class ConflictError(Error):
+    """An etcd transaction's document changed after the ``with`` block read it; nothing
+    was written. ``target``: the etcd target. ``Store.update(fn)`` retries instead."""
+
+    def __init__(self, message: str, target: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.target = target
+        self._ctor = (message, target)
+
+
 class FileError(Error, OSError):
     """A system call on a lock or data file failed; ``errno`` and ``filename`` as for :class:`OSError`."""
 
@@ -123,11 +155,15 @@ class FileError(Error, OSError):
 
 __all__ = [
     "BadPathError",
+    "ConflictError",
     "DataError",
     "Error",
+    "EtcdConnectionError",
+    "EtcdError",
     "FileError",
     "IndexOutOfRangeError",
     "InvalidJSONError",
+    "LockLost",
     "NotWritableError",
     "NumberOverflowError",
     "RefusedError",

@@ -5,6 +5,12 @@ Every lock here is an advisory ``flock(2)`` lock taken by jlock-core, so a
 ``jlock run`` and util-linux ``flock`` on the same path, in any process. The
 kernel frees it when its holder exits or is killed. A wait releases the GIL
 and is interrupted by Ctrl-C (``KeyboardInterrupt``), leaving no lock held.
+
+With the package built with etcd (``jlock.HAS_ETCD``), a ``lock_file`` (or a
+semaphore's ``path``) ``etcd://HOST:PORT[,...]/NAME`` is a leased etcd lock
+instead, the one ``jlock run etcd://...`` takes: ``fence``, ``lease``,
+``lost``, ``check()`` and ``wait_lost()`` say what became of it, and
+``release()`` raises :class:`jlock.LockLost` if it was lost while held.
 """
 
 from __future__ import annotations
@@ -16,8 +22,67 @@ from types import TracebackType
 from typing import Any, Generic, Iterator, Optional, Type, TypeVar, Union
 from contextlib import ContextDecorator, contextmanager
 
-from ._errors import Timeout
+from . import _jlock
+from ._errors import Timeout, UsageError
 from ._jlock import RawLock, RawSemaphore
+
+#: The etcd lock primitive (None in a build without etcd).
+RawEtcdLock: Any = getattr(_jlock, "RawEtcdLock", None)
+
+NO_ETCD = (
+    "etcd:// targets need the jlock package built with etcd: "
+    "pip install ./crates/py --config-settings=build-args=--features=etcd "
+    "(jlock.HAS_ETCD is False)"
+)
+
+
+def _is_etcd(path: str) -> bool:
+    return path.startswith(("etcd://", "etcds://"))
+
+
+def _raw(path: str, ttl: Optional[float], slots: Optional[int] = None) -> Any:
+    """The lock primitive for `path`: an etcd lock for an etcd:// target, else flock(2)."""
+    if _is_etcd(path):
+        if RawEtcdLock is None:
+            raise UsageError(NO_ETCD)
+        return RawEtcdLock(path, slots, ttl)
+    if ttl is not None:
+        raise UsageError(f"{path}: ttl applies to etcd:// targets, not to lock files")
+    return RawLock(path) if slots is None else RawSemaphore(path, slots)
+
+
+class _Leased:
+    """What an etcd lock adds (``None``/no-ops for a lock file, which cannot be lost)."""
+
+    _raw: Any
+
+    @property
+    def fence(self) -> Optional[int]:
+        """The fencing token of the etcd hold (grows with every acquisition); ``None`` if none is held."""
+        return getattr(self._raw, "fence", None)
+
+    @property
+    def lease(self) -> Optional[int]:
+        """The etcd lease id of the hold (``etcdctl lease revoke`` takes it in hex)."""
+        return getattr(self._raw, "lease", None)
+
+    @property
+    def lost(self) -> Optional[str]:
+        """Why the held etcd lock was lost (``"lease_gone"``, ``"key_deleted"``,
+        ``"no_renewal"``, ``"fenced"``), or ``None`` while it is held."""
+        return getattr(self._raw, "lost", None)
+
+    def check(self) -> None:
+        """Raise :class:`jlock.LockLost` if the held etcd lock was lost."""
+        check = getattr(self._raw, "check", None)
+        if check is not None:
+            check()
+
+    def wait_lost(self, timeout: Optional[float] = None) -> Optional[str]:
+        """Wait (at most ``timeout`` seconds; ``None``: for ever) for the held etcd
+        lock to be lost: why, or ``None``. ``None`` at once for a lock file."""
+        wait = getattr(self._raw, "wait_lost", None)
+        return None if wait is None else wait(timeout)
 
 _L = TypeVar("_L")
 PathLike = Union[str, "os.PathLike[str]"]
@@ -63,7 +128,7 @@ def _check_timeout(value: Any) -> float:
     return t
 
 
-class FileLock(ContextDecorator):
+class FileLock(ContextDecorator, _Leased):
     """An exclusive ``flock(2)`` lock on ``lock_file``, re-entrant per object.
 
     The same constructor, methods and properties as py-filelock's ``FileLock``:
@@ -84,6 +149,9 @@ class FileLock(ContextDecorator):
     whatever thread uses it (a second thread's acquire while it is held
     counts on that hold, as py-filelock's ``thread_local=False`` does) —
     give each thread its own ``FileLock`` to make threads exclude each other. The lock file is never deleted.
+
+    ``etcd://HOST:PORT[,...]/NAME`` (built with etcd): a leased etcd lock
+    (``ttl``: the lease's, in seconds, default 10); see :class:`_Leased`.
     """
 
     def __init__(
@@ -95,9 +163,10 @@ class FileLock(ContextDecorator):
         *,
         blocking: bool = True,
         poll_interval: float = 0.05,
+        ttl: Optional[float] = None,
     ) -> None:
         self._path = os.fspath(lock_file)
-        self._raw = RawLock(self._path)
+        self._raw = _raw(self._path, ttl)
         self._timeout = _check_timeout(timeout)
         self._blocking = bool(blocking)
         self._poll_interval = float(poll_interval)
@@ -182,6 +251,7 @@ class FileLock(ContextDecorator):
             raise Timeout(self._path)
         try:
             if self._counter > 0:
+                self.check()  # an etcd lock lost meanwhile: LockLost
                 self._counter += 1
                 return AcquireReturnProxy(self)
             self._raw.acquire(False, None if t < 0 else t, block, float(poll_interval))
@@ -221,7 +291,10 @@ class FileLock(ContextDecorator):
     def __del__(self) -> None:
         raw = getattr(self, "_raw", None)
         if raw is not None:
-            raw.release()
+            try:
+                raw.release()
+            except Exception:
+                pass  # a lost etcd lock: nobody to tell
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self._path!r}, locked={self.is_locked})"
@@ -232,7 +305,7 @@ UnixFileLock = FileLock
 SoftFileLock = FileLock
 
 
-class ReadWriteLock:
+class ReadWriteLock(_Leased):
     """Readers together, writers alone: a shared or exclusive ``flock(2)`` lock on ``lock_file``.
 
     ``with rw.read_lock():`` holds a shared lock (any number of readers, in
@@ -250,9 +323,10 @@ class ReadWriteLock:
         *,
         blocking: bool = True,
         poll_interval: float = 0.05,
+        ttl: Optional[float] = None,
     ) -> None:
         self._path = os.fspath(lock_file)
-        self._raw = RawLock(self._path)
+        self._raw = _raw(self._path, ttl)
         self.timeout = _check_timeout(timeout)
         self.blocking = bool(blocking)
         self.poll_interval = float(poll_interval)
@@ -302,6 +376,7 @@ class ReadWriteLock:
                         f"{self._path}: this ReadWriteLock holds a {held} lock; "
                         f"release it before taking a {asked} lock"
                     )
+                self.check()
                 self._counter += 1
                 return
             try:
@@ -366,10 +441,13 @@ class ReadWriteLock:
     def __del__(self) -> None:
         raw = getattr(self, "_raw", None)
         if raw is not None:
-            raw.release()
+            try:
+                raw.release()
+            except Exception:
+                pass
 
 
-class Semaphore:
+class Semaphore(_Leased):
     """At most ``slots`` holders at once, across processes: the CLI's ``--slots``.
 
     The slots are the lock files ``<path>.slot0`` … ``<path>.slot<N-1>``; a
@@ -379,7 +457,8 @@ class Semaphore:
     :class:`jlock.Timeout` when no slot frees within ``timeout`` seconds
     (negative: wait forever). A wait checks every slot with a short back-off
     (``flock(2)`` cannot wait for any one of N files) and can be interrupted
-    by Ctrl-C.
+    by Ctrl-C. An ``etcd://`` ``path`` (built with etcd) is the etcd semaphore of
+    ``jlock run --slots N etcd://...`` (leased, ``ttl`` seconds; see :class:`FileLock`).
     """
 
     def __init__(
@@ -390,11 +469,12 @@ class Semaphore:
         *,
         blocking: bool = True,
         poll_interval: float = 0.05,
+        ttl: Optional[float] = None,
     ) -> None:
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
             raise ValueError(f"slots must be an int of at least 1, not {slots!r}")
         self._path = os.fspath(path)
-        self._raw = RawSemaphore(self._path, slots)
+        self._raw = _raw(self._path, ttl, slots)
         self.timeout = _check_timeout(timeout)
         self.blocking = bool(blocking)
         self.poll_interval = float(poll_interval)
@@ -429,7 +509,9 @@ class Semaphore:
         """Take a free slot; :class:`jlock.Timeout` if none frees in time."""
         t = self.timeout if timeout is None else _check_timeout(timeout)
         block = self.blocking if blocking is None else bool(blocking)
-        self._raw.acquire(None if t < 0 else t, block, self.poll_interval)
+        self._raw.acquire(
+            timeout=None if t < 0 else t, blocking=block, poll_interval=self.poll_interval
+        )
         return AcquireReturnProxy(self)
 
     def release(self) -> None:
