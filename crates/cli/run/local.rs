@@ -134,9 +134,9 @@ pub fn run_set(locks: &[std::path::PathBuf], args: &RunArgs, ui: &Ui) -> Result<
     };
     ui.got(&shown, start);
     // Each lock's fence advances; the command is given the first-named one's.
-    for g in held.guards_mut() {
-        let fence = g.advance_fence()?;
-        if let (Some(fence), true) = (fence, same_lock(&locks[0], g.lock_file().path())) {
+    let first = held.first_named();
+    for (i, g) in held.guards_mut().iter_mut().enumerate() {
+        if let (Some(fence), true) = (g.advance_fence()?, Some(i) == first) {
             cmd.env("JLOCK_FENCE", fence.to_string());
         }
     }
@@ -190,15 +190,6 @@ fn prepare(args: &RunArgs, ui: &Ui) -> Result<Prepared, CliError> {
         report: ui.reports_waits(wait),
         verbose: ui.verbose && !ui.quiet,
     })
-}
-
-/// Whether two lock paths name one file.
-fn same_lock(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
-        _ => a == b,
-    }
 }
 
 /// With `-v`, says that the lock was not got (as `flock --verbose` does);

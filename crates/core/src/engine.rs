@@ -225,14 +225,9 @@ impl<B: Backend> CasDocument<B> {
         let (name, style) = (self.backend.name(), self.style);
         let r = self.backend.transact(&mut |old: Option<&[u8]>| {
             let old = old.unwrap_or_default();
-            let edited = match &self.expect {
-                Some(want) if Revision::of(old) != *want => Err(Error::RevisionChanged {
-                    path: name.to_path_buf(),
-                    expected: want.clone(),
-                    found: Revision::of(old),
-                }
-                .into()),
-                _ => edit_bytes(old, name, style, &mut f),
+            let edited = match crate::revision::check(self.expect.as_ref(), old, name) {
+                Ok(()) => edit_bytes(old, name, style, &mut f),
+                Err(e) => Err(e.into()),
             };
             match edited {
                 Ok((t, new)) => {

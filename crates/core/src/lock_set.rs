@@ -36,6 +36,9 @@ pub struct LockSet {
     files: Vec<LockFile>,
     /// Each file's device and inode when the set was ordered.
     ids: Vec<(u64, u64)>,
+    /// Each file's place in the list the set was opened with (the first
+    /// place, for a file named twice).
+    named: Vec<usize>,
 }
 
 impl LockSet {
@@ -51,6 +54,7 @@ impl LockSet {
             files.push(LockFile::open(path.as_ref())?);
         }
         let mut set = LockSet {
+            named: (0..files.len()).collect(),
             files,
             ids: Vec::new(),
         };
@@ -62,12 +66,16 @@ impl LockSet {
     /// per inode.
     fn order(&mut self) -> Result<()> {
         let mut files = Vec::with_capacity(self.files.len());
-        for lock in self.files.drain(..) {
-            files.push((lock.file_id()?, lock));
+        for (lock, named) in self.files.drain(..).zip(self.named.drain(..)) {
+            files.push(((lock.file_id()?, named), lock));
         }
-        files.sort_by_key(|(id, _)| *id);
-        files.dedup_by_key(|(id, _)| *id);
-        (self.ids, self.files) = files.into_iter().unzip();
+        // By inode, and for one inode named twice, its first place first:
+        // the one `dedup` keeps.
+        files.sort_by_key(|(key, _)| *key);
+        files.dedup_by_key(|((id, _), _)| *id);
+        let (keys, locks): (Vec<_>, Vec<_>) = files.into_iter().unzip();
+        (self.ids, self.named) = keys.into_iter().unzip();
+        self.files = locks;
         Ok(())
     }
 
@@ -108,7 +116,10 @@ impl LockSet {
             .zip(claims)
             .map(|(lock, claim)| lock.guard(mode, claim))
             .collect();
-        Ok(LockSetGuard { guards })
+        Ok(LockSetGuard {
+            guards,
+            named: self.named.clone(),
+        })
     }
 
     /// Takes the locks in order: `Some` with every one held (and each
@@ -172,12 +183,21 @@ fn timed_out(path: std::path::PathBuf, waited: Duration) -> Error {
 #[derive(Debug)]
 pub struct LockSetGuard<'a> {
     guards: Vec<LockGuard<'a>>,
+    /// Each guard's place in the list the set was opened with.
+    named: Vec<usize>,
 }
 
 impl<'a> LockSetGuard<'a> {
     /// The locks held, in the order they were taken.
     pub fn guards_mut(&mut self) -> &mut [LockGuard<'a>] {
         &mut self.guards
+    }
+
+    /// Where, in [`LockSetGuard::guards_mut`], the lock of the file named
+    /// first when the set was opened is (the one whose fence a holder of
+    /// the set hands on, say).
+    pub fn first_named(&self) -> Option<usize> {
+        self.named.iter().position(|n| *n == 0)
     }
 
     /// Every lock's descriptors ([`LockGuard::into_fds`]), to hand on to a
@@ -210,7 +230,10 @@ mod tests {
         };
         assert_eq!(ids(&one), ids(&two));
         let mut one = one;
-        let _held = one.lock(LockMode::Exclusive, Wait::NoWait).unwrap();
+        let mut held = one.lock(LockMode::Exclusive, Wait::NoWait).unwrap();
+        // The file named first is b, wherever it sorts.
+        let first = held.first_named().unwrap();
+        assert_eq!(held.guards_mut()[first].lock_file().path(), b);
     }
 
     #[test]

@@ -32,6 +32,27 @@ impl Revision {
     }
 }
 
+/// A conditional write's check, the one place it is written (for the store
+/// and for a compare-and-swap document): `Ok` if nothing is `expected` or
+/// `bytes` are at it, else [`crate::Error::RevisionChanged`] naming `name`.
+pub(crate) fn check(
+    expected: Option<&Revision>,
+    bytes: &[u8],
+    name: &std::path::Path,
+) -> crate::Result<()> {
+    let Some(want) = expected else {
+        return Ok(());
+    };
+    match Revision::of(bytes) {
+        found if found == *want => Ok(()),
+        found => Err(crate::Error::RevisionChanged {
+            path: name.to_path_buf(),
+            expected: want.clone(),
+            found,
+        }),
+    }
+}
+
 impl fmt::Display for Revision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -568,14 +568,7 @@ impl Store {
     /// [`StoreBuilder::expect_revision`]'s check, on the bytes an update
     /// read under the exclusive lock.
     fn check_revision(&self, bytes: &[u8]) -> Result<()> {
-        match &self.expect {
-            Some(want) if Revision::of(bytes) != *want => Err(Error::RevisionChanged {
-                path: self.target.clone(),
-                expected: want.clone(),
-                found: Revision::of(bytes),
-            }),
-            _ => Ok(()),
-        }
+        crate::revision::check(self.expect.as_ref(), bytes, &self.target)
     }
 
     fn parse(&self, bytes: &[u8]) -> Result<Value> {
