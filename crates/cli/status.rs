@@ -3,7 +3,7 @@
 //! or JSON) of the [`Status`] every backend gives: the kernel's lock table for files,
 //! the queue keys for `etcd://`.
 
-use jlock_core::{Holder, LockMode, Queue, Slots, Status};
+use jlock_core::{Holder, Queue, Slots, Status};
 use serde_json::{json, Map, Value};
 
 use crate::args::StatusArgs;
@@ -39,13 +39,6 @@ pub fn status(args: &StatusArgs, ui: &Ui) -> Result<u8, CliError> {
         });
     }
     Ok(if st.is_free() { OK } else { HELD })
-}
-
-fn mode_name(mode: LockMode) -> &'static str {
-    match mode {
-        LockMode::Exclusive => "exclusive",
-        LockMode::Shared => "shared",
-    }
 }
 
 /// What a status line calls one part of a target: its file where it is one,
@@ -98,7 +91,7 @@ fn waiter_lines(out: &mut String, waiters: &[Holder]) {
     if !waiters.is_empty() {
         out.push_str("waiting for it:\n");
         for h in waiters {
-            out.push_str(&format!("  {} [{}]\n", describe(h), mode_name(h.mode)));
+            out.push_str(&format!("  {} [{}]\n", describe(h), h.mode.name()));
         }
     }
 }
@@ -162,7 +155,7 @@ fn document_line(out: &mut String, name: &str, d: &jlock_core::DocumentInfo) {
 fn holder_json(h: &Holder) -> Value {
     let mut v = Map::new();
     v.insert("pid".into(), json!(h.pid));
-    v.insert("mode".into(), json!(mode_name(h.mode)));
+    v.insert("mode".into(), json!(h.mode.name()));
     v.insert("command".into(), json!(h.command));
     v.insert("started".into(), json!(h.started.map(timestamp)));
     if let Some(host) = &h.host {

@@ -35,6 +35,17 @@ pub enum LockMode {
     Shared,
 }
 
+impl LockMode {
+    /// `exclusive` or `shared`, as `jlock status` and etcd's holder records
+    /// write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LockMode::Exclusive => "exclusive",
+            LockMode::Shared => "shared",
+        }
+    }
+}
+
 /// How long to wait for a lock that another process holds.
 ///
 /// `#[non_exhaustive]`: a later version may add ways to wait (a deadline, say),

@@ -31,8 +31,8 @@ impl LockState {
     pub fn name(self) -> &'static str {
         match self {
             LockState::Free => "free",
-            LockState::Shared => "shared",
-            LockState::Exclusive => "exclusive",
+            LockState::Shared => LockMode::Shared.name(),
+            LockState::Exclusive => LockMode::Exclusive.name(),
         }
     }
 }

@@ -248,8 +248,7 @@ fn acquire(
     let mut holder = HolderInfo::current(&opts.command);
     holder.mode = match (kind, opts.mode) {
         ("slot", _) => format!("slot/{}", spec.limit),
-        (_, LockMode::Exclusive) => "exclusive".into(),
-        (_, LockMode::Shared) => "shared".into(),
+        (_, mode) => mode.name().into(),
     };
     let (pipe_r, pipe_w) = std::io::pipe().map_err(|e| inner.engine("creating a pipe", e))?;
     let (tx, mut loss_rx) = tokio::sync::watch::channel(None);
