@@ -94,7 +94,7 @@ fn wait_times_out_with_1_and_compares_numbers_by_value() {
 fn wait_change_returns_on_a_change_of_the_value() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("s.json"), "{\"n\": 1}\n").unwrap();
-    let child = test_process(
+    let mut child = test_process(
         Command::new(jlock_bin())
             .current_dir(dir.path())
             .args(["wait", "s.json", ".n", "--change", "-w", "120"]),
@@ -103,10 +103,30 @@ fn wait_change_returns_on_a_change_of_the_value() {
     .unwrap();
     let _dog = Watchdog::new(child.id());
     blocked_in_poll(child.id());
-    jlock(dir.path(), &["incr", "s.json", ".n"])
-        .assert()
-        .success();
-    assert!(child.wait_with_output().unwrap().status.success());
+    // A change made before the waiter's first read is not a change to it
+    // (and /proc's wchan can be read before it blocks): change the value
+    // until it has seen one, within a bound.
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        jlock(dir.path(), &["incr", "s.json", ".n"])
+            .assert()
+            .success();
+        let seen = std::time::Instant::now() + Duration::from_millis(500);
+        while std::time::Instant::now() < seen {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "wait --change never returned"
+        );
+    };
+    assert!(status.success());
 }
 
 #[test]
