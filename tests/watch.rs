@@ -198,3 +198,39 @@ fn watch_json_seq_writes_rfc_7464_records() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn wait_on_a_symlinked_data_file_sees_the_change_made_where_the_link_points() {
+    // The store writes the file the link names (in another directory); the
+    // watch must be on that directory, not only on the link's.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::fs::create_dir(dir.path().join("links")).unwrap();
+    std::fs::write(dir.path().join("real/s.json"), "{\"db\": \"starting\"}\n").unwrap();
+    std::os::unix::fs::symlink("../real/s.json", dir.path().join("links/s.json")).unwrap();
+    let mut child = test_process(Command::new(jlock_bin()).current_dir(dir.path()).args([
+        "wait",
+        "links/s.json",
+        ".db",
+        "--until",
+        "\"ready\"",
+        "-w",
+        "600",
+    ]))
+    .spawn()
+    .unwrap();
+    let _dog = Watchdog::new(child.id());
+    blocked_in_poll(child.id());
+    // Written through the real path, so nothing happens in links/. (Its
+    // -w is past the watchdog's limit: a wait that missed the change is
+    // killed, and fails, rather than seeing the value at its deadline.)
+    jlock(dir.path(), &["set", "real/s.json", ".db", "\"ready\""])
+        .assert()
+        .success();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_link(dir.path().join("links/s.json")).unwrap(),
+        std::path::Path::new("../real/s.json"),
+        "the link is left a link"
+    );
+}

@@ -14,6 +14,11 @@
 //! the final value is never missed; several changes in a burst may be
 //! reported as one (the events are drained before returning).
 //!
+//! A data file reached through a symlink is written where the link points
+//! (the store resolves links), so the watch is on the target's directory
+//! for the target's name, and also on the link's own directory for the
+//! link's name (retargeting the link changes what the path holds).
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use jlock_core::{Changes, Error, FileWatch, JsonPath, Store};
@@ -75,8 +80,9 @@ pub struct FileWatch {
     file: PathBuf,
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fd: rustix::fd::OwnedFd,
+    /// The names watched, each with the watch descriptor of its directory.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    name: std::ffi::OsString,
+    names: Vec<(i32, std::ffi::OsString)>,
 }
 
 impl FileWatch {
@@ -90,39 +96,52 @@ impl FileWatch {
                 path: file.to_path_buf(),
                 source: source.into(),
             };
-            let name = file
-                .file_name()
-                .ok_or_else(|| Error::Io {
-                    op: Operation::Stat,
-                    path: file.to_path_buf(),
-                    source: std::io::Error::other("not a file name"),
-                })?
-                .to_os_string();
-            let dir = match file.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
             let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).map_err(err)?;
-            inotify::add_watch(
-                &fd,
-                dir,
-                WatchFlags::MOVED_TO
-                    | WatchFlags::CLOSE_WRITE
-                    | WatchFlags::MODIFY
-                    | WatchFlags::CREATE
-                    | WatchFlags::DELETE
-                    | WatchFlags::MOVED_FROM
-                    | WatchFlags::ONLYDIR,
-            )
-            .map_err(|e| Error::Io {
-                op: Operation::Stat,
-                path: dir.to_path_buf(),
-                source: e.into(),
-            })?;
+            let mut names = Vec::new();
+            let mut watch = |path: &Path| -> crate::Result<()> {
+                let name = path
+                    .file_name()
+                    .ok_or_else(|| Error::Io {
+                        op: Operation::Stat,
+                        path: file.to_path_buf(),
+                        source: std::io::Error::other("not a file name"),
+                    })?
+                    .to_os_string();
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                let wd = inotify::add_watch(
+                    &fd,
+                    dir,
+                    WatchFlags::MOVED_TO
+                        | WatchFlags::CLOSE_WRITE
+                        | WatchFlags::MODIFY
+                        | WatchFlags::CREATE
+                        | WatchFlags::DELETE
+                        | WatchFlags::MOVED_FROM
+                        | WatchFlags::ONLYDIR,
+                )
+                .map_err(|e| Error::Io {
+                    op: Operation::Stat,
+                    path: dir.to_path_buf(),
+                    source: e.into(),
+                })?;
+                names.push((wd, name));
+                Ok(())
+            };
+            watch(file)?;
+            // Where the store writes: the file the links lead to. A link
+            // the store would refuse is refused by the read that follows.
+            if let Ok(target) = crate::shared_dir::resolve_links(file) {
+                if target != file {
+                    watch(&target)?;
+                }
+            }
             Ok(FileWatch {
                 file: file.to_path_buf(),
                 fd,
-                name,
+                names,
             })
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -148,9 +167,11 @@ impl FileWatch {
         loop {
             match reader.next() {
                 Ok(ev) => {
-                    let ours = ev
-                        .file_name()
-                        .is_some_and(|n| n.to_bytes() == self.name.as_bytes());
+                    let ours = ev.file_name().is_some_and(|n| {
+                        self.names
+                            .iter()
+                            .any(|(wd, name)| *wd == ev.wd() && n.to_bytes() == name.as_bytes())
+                    });
                     if ours || ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
                         hit = true;
                     }
