@@ -63,7 +63,16 @@ pub enum Command {
     #[command(after_help = PUSH_HELP)]
     Push(PushArgs),
     /// Remove and print the array's first element, waiting for one (without polling).
-    #[command(after_help = POP_HELP)]
+    #[command(
+        after_help = POP_HELP,
+        mut_arg("nonblock", |a| a.help(
+            "Fail at once (exit 1) if the array is empty or the lock is held"
+        )),
+        mut_arg("wait", |a| a.help(
+            "Wait at most SECS seconds for an element (and the lock; fractions allowed; 0 is -n), \
+             then fail (exit 1)"
+        )),
+    )]
     Pop(PopArgs),
     /// Wait until the value at PATH equals VALUE (or, with --change, changes), without polling.
     #[command(after_help = WAIT_HELP)]
