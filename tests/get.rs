@@ -245,6 +245,13 @@ fn a_reader_reads_in_a_directory_it_may_not_write() {
     jlock_as(user, &ro, &["get", "-e", "c.json", ".missing"])
         .assert()
         .code(1);
+    // `rev` reads as get does: the same token root's rev gives.
+    let root_rev = jlock(&ro, &["rev", "c.json"]).assert().success();
+    jlock_as(user, &ro, &["rev", "c.json"])
+        .assert()
+        .success()
+        .stdout(root_rev.get_output().stdout.clone());
+    assert_eq!(snapshot(&ro), before);
     // A writer may not: refused, nothing changed.
     jlock_as(user, &ro, &["incr", "c.json", ".n"])
         .assert()

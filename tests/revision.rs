@@ -21,6 +21,10 @@ fn every_write_command_honours_if_rev() {
     // A missing document has the revision of an empty one: "only if it
     // does not exist yet".
     let none = rev(d, "db.json");
+    assert!(
+        fs::read_dir(d).unwrap().next().is_none(),
+        "rev of a missing document creates nothing (no db.json.lock)"
+    );
     fs::write(d.join("empty.json"), "").unwrap();
     assert_eq!(rev(d, "empty.json"), none);
     jlock(d, &["set", "--if-rev", &none, "db.json", ".n", "1"])

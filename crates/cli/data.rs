@@ -34,7 +34,11 @@ pub fn rev(args: &RevArgs, ui: &Ui) -> Result<u8, CliError> {
             "--if-rev applies to writes (set, del, incr, update, patch), not to rev".into(),
         ));
     }
-    let rev = document::open(&args.store, *ui)?.revision()?;
+    let rev = match &args.store.file {
+        Target::File(file) => document::revision(file, &args.store, *ui)?,
+        #[cfg(feature = "etcd")]
+        Target::Etcd(_) => document::open(&args.store, *ui)?.revision()?,
+    };
     print_line(&rev.to_string());
     Ok(OK)
 }

@@ -63,27 +63,47 @@ pub fn lookup(
 ) -> Result<Lookup, CliError> {
     #[cfg(feature = "etcd")]
     args.etcd.refuse_for_files()?;
-    let wait = args.wait.wait();
+    read_creating_nothing(path, args.lock_file.as_deref(), args.wait.wait(), ui, |b| {
+        b.lookup(json_path)
+    })
+}
+
+/// `rev` on a local file: the revision, read as [`lookup`] reads, creating
+/// no file (a missing data file has the empty document's revision).
+pub fn revision(path: &Path, args: &StoreArgs, ui: Ui) -> Result<Revision, CliError> {
+    #[cfg(feature = "etcd")]
+    args.etcd.refuse_for_files()?;
+    read_creating_nothing(path, args.lock_file.as_deref(), args.wait.wait(), ui, |b| {
+        b.revision()
+    })
+}
+
+/// `read` with a store builder for `path` (its lock file `lock`, if given),
+/// reporting a lock wait as `-v` asks.
+fn read_creating_nothing<T>(
+    path: &Path,
+    lock: Option<&Path>,
+    wait: jlock_core::Wait,
+    ui: Ui,
+    read: impl FnOnce(&jlock_core::StoreBuilder) -> jlock_core::Result<T>,
+) -> Result<T, CliError> {
     let report = WaitReport::new(ui, wait);
     let mut builder = Store::builder(path);
     builder.wait(wait);
-    if let Some(lock) = &args.lock_file {
+    if let Some(lock) = lock {
         builder.lock_path(lock);
     }
     if let Some(hook) = report.hook() {
         builder.on_wait(hook);
     }
-    let found = builder.lookup(json_path)?;
-    let lock = args
-        .lock_file
-        .clone()
-        .unwrap_or_else(|| builder.default_lock_path());
+    let got = read(&builder)?;
+    let lock = lock.map_or_else(|| builder.default_lock_path(), Path::to_path_buf);
     // With no lock file the read took the data file's lock alone: no lock
     // wait of the lock file's to report.
     if lock.exists() {
         report.done(&lock);
     }
-    Ok(found)
+    Ok(got)
 }
 
 /// `get` on an etcd:// target: its backend, to read the key once.

@@ -1,7 +1,9 @@
-//! A read that creates no file: [`StoreBuilder::lookup`], for readers (`jlock
-//! get`) that must not leave a lock file behind for a data file that does not
+//! A read that creates no file: [`StoreBuilder::lookup`] and
+//! [`StoreBuilder::revision`], for readers (`jlock get`, `jlock rev`) that must not leave a lock file behind for a data file that does not
 //! exist, and that must still read a data file whose directory they may not
 //! write. See docs/design.md, "A reader creates nothing".
+
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -12,6 +14,7 @@ use crate::disk::{Disk, Snapshot};
 use crate::error::Result;
 use crate::lock::LockMode;
 use crate::names;
+use crate::revision::Revision;
 use crate::shared_dir::resolve_links;
 
 /// What [`StoreBuilder::lookup`] found.
@@ -39,6 +42,19 @@ impl StoreBuilder {
     ///
     /// A missing data file is [`Lookup::NoFile`], and leaves no file behind.
     pub fn lookup(&self, path: &JsonPath) -> Result<Lookup> {
+        self.read_creating_nothing(|snap, file| found(snap, path, file))
+    }
+
+    /// The document's [`Revision`], read as [`lookup`](Self::lookup) reads,
+    /// creating no file: a missing data file has the empty document's
+    /// revision, as [`Store::revision`](super::Store::revision) says.
+    pub fn revision(&self) -> Result<Revision> {
+        self.read_creating_nothing(|snap, _| Ok(Revision::of(&snap.bytes)))
+    }
+
+    /// `read` of what the data file holds, under the lock
+    /// [`lookup`](Self::lookup) explains, creating no file.
+    fn read_creating_nothing<T>(&self, read: impl Fn(&Snapshot, &Path) -> Result<T>) -> Result<T> {
         let target = resolve_links(&self.data_path)?;
         let lock_path = match &self.lock_path {
             Some(p) => p.clone(),
@@ -61,19 +77,19 @@ impl StoreBuilder {
             let snap = disk.load(false)?;
             drop(disk);
             if std::fs::metadata(&lock_path).is_err() {
-                return found(&snap, path, &target);
+                return read(&snap, &target);
             }
         }
         let store = self.open()?;
         store.locked(LockMode::Shared, |disk| {
             let snap = disk.load(false)?;
-            found(&snap, path, store.target())
+            read(&snap, store.target())
         })
     }
 }
 
 /// The value at `path` in what `snap` read (as `Store::get_spelled` finds it).
-fn found(snap: &Snapshot, path: &JsonPath, file: &std::path::Path) -> Result<Lookup> {
+fn found(snap: &Snapshot, path: &JsonPath, file: &Path) -> Result<Lookup> {
     if !snap.exists() {
         return Ok(Lookup::NoFile);
     }
