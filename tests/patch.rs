@@ -172,3 +172,28 @@ fn empty_deep_and_endless_patches_are_refused_and_write_nothing() {
         .stderr(contains("larger than 256 MiB"));
     assert_eq!(fs::read_to_string(d.join("db.json")).unwrap(), original);
 }
+
+#[test]
+fn a_failing_patch_on_a_missing_document_creates_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    jlock(d, &["patch", "new.json", "-"])
+        .write_stdin(r#"[{"op": "test", "path": "/a", "value": 1}]"#)
+        .assert()
+        .code(4)
+        .stderr(contains("new.json: patch operation 0 (test at \"/a\")"));
+    jlock(d, &["patch", "new.json", "-"])
+        .write_stdin(r#"[{"op": "remove", "path": "/a"}]"#)
+        .assert()
+        .code(predicate::ne(0));
+    assert!(
+        fs::read_dir(d).unwrap().next().is_none(),
+        "no data file and no lock file was made"
+    );
+    // One that succeeds creates the document as usual.
+    jlock(d, &["patch", "new.json", "-"])
+        .write_stdin(r#"[{"op": "add", "path": "", "value": {"a": 1}}]"#)
+        .assert()
+        .success();
+    jlock(d, &["get", "new.json", ".a"]).assert().stdout("1\n");
+}

@@ -36,6 +36,11 @@ pub fn patch(args: &PatchArgs, ui: &Ui) -> Result<u8, CliError> {
     let patch = jlock_json::parse_value(&text)
         .map_err(|e| CliError::Usage(format!("{name}: the patch is not JSON: {e}")))?;
     let file = std::path::PathBuf::from(args.store.file.display().to_string());
+    match &args.store.file {
+        crate::target::Target::File(path) => refuse_before_creating(path, args, &patch, &file)?,
+        #[cfg(feature = "etcd")]
+        crate::target::Target::Etcd(_) => {}
+    }
     let doc = document::open(&args.store, *ui)?;
     doc.update(&mut |doc| {
         if args.merge {
@@ -48,6 +53,32 @@ pub fn patch(args: &PatchArgs, ui: &Ui) -> Result<u8, CliError> {
         Ok(Spellings::of(&text))
     })?;
     Ok(OK)
+}
+
+/// A patch that fails on the empty document (a missing file's: `null`) is
+/// refused before any file is made, when neither the data file nor its lock
+/// file exists yet: a failed patch leaves no lock file behind. (The update
+/// that follows still applies the patch under the lock, to whatever the
+/// file holds by then.)
+fn refuse_before_creating(
+    path: &std::path::Path,
+    args: &PatchArgs,
+    patch: &serde_json::Value,
+    file: &std::path::Path,
+) -> Result<(), CliError> {
+    let lock = args
+        .store
+        .lock_file
+        .clone()
+        .unwrap_or_else(|| jlock_core::Store::builder(path).default_lock_path());
+    let missing = |p: &std::path::Path| matches!(p.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    if args.merge || !missing(path) || !missing(&lock) {
+        return Ok(());
+    }
+    let mut empty = serde_json::Value::Null;
+    jlock_json::patch::apply_patch(&mut empty, patch)
+        .map_err(|e| jlock_core::Error::in_document(file, e))?;
+    Ok(())
 }
 
 /// The largest patch read (as `update` bounds its command's output): no
