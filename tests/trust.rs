@@ -601,3 +601,26 @@ fn a_world_writable_directory_without_the_sticky_bit_is_shared_too() {
         "{\"n\": 1}\n"
     );
 }
+
+#[test]
+fn status_of_another_users_private_lock_still_lists_its_holder() {
+    let Some(user) = other_user() else { return };
+    let (_dir, d) = open_dir();
+    fs::write(d.join("c.json"), "{\"n\": 1}\n").unwrap();
+    jlock(&d, &["incr", "c.json", ".n"]).assert().success();
+    for f in ["c.json", "c.json.lock"] {
+        fs::set_permissions(d.join(f), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // Free: exit 0, the journal's state unknown to this user, not an error.
+    jlock_as(user, &d, &["status", "c.json"])
+        .assert()
+        .code(0)
+        .stdout(contains("this user may not open the lock file"));
+    // Held by root: the kernel's table still says so (exit 1).
+    let holder = crate::util::Holder::jlock_run(&d, &["c.json.lock"]);
+    jlock_as(user, &d, &["status", "c.json"])
+        .assert()
+        .code(1)
+        .stdout(contains("held exclusive by"));
+    holder.release();
+}

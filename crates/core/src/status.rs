@@ -257,15 +257,25 @@ fn journal_state(path: &Path, lock_path: &Path) -> Result<&'static str> {
         // Opening a store would create the lock file; a status creates nothing.
         return Ok("unknown: no lock file yet");
     }
-    let store = Store::builder(path)
+    let unreadable = "unknown: this user may not open the lock file or the data file";
+    let denied = |e: &Error| matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied);
+    let store = match Store::builder(path)
         .lock_path(lock_path)
         .wait(Wait::NoWait)
-        .open()?;
+        .open()
+    {
+        Ok(store) => store,
+        // Another user's lock file (0600, say): its holders are still
+        // listed, from the kernel's table; only this is unknown.
+        Err(e) if denied(&e) => return Ok(unreadable),
+        Err(e) => return Err(e),
+    };
     // Looking needs the shared lock; a status must not wait for it.
     Ok(match store.replay_pending() {
         Ok(true) => "awaiting replay (a writer was killed; the next one repairs the file)",
         Ok(false) => "nothing to replay",
         Err(Error::LockConflict { .. }) => "unknown while the lock is held exclusively",
+        Err(e) if denied(&e) => unreadable,
         Err(e) => return Err(e),
     })
 }
