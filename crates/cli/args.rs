@@ -15,15 +15,23 @@ use crate::target::Target;
 #[derive(Debug, Parser)]
 #[command(name = "jlock", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
 pub struct Cli {
+    /// -q and -v, which every subcommand takes.
+    #[command(flatten)]
+    pub globals: Globals,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options of jlock's own, before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct Globals {
     /// Print no messages of jlock's own (the exit code tells).
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Say whom a lock wait is for, and how long it took.
     #[arg(short = 'v', long, global = true)]
     pub verbose: bool,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 /// The subcommands.

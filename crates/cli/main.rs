@@ -10,6 +10,7 @@ mod document;
 mod exit;
 mod help;
 mod output;
+mod parse;
 mod patch;
 mod queue;
 mod run;
@@ -18,7 +19,7 @@ mod target;
 mod usage;
 mod wait;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 use crate::args::{Cli, Command};
 
@@ -70,7 +71,7 @@ fn run() -> i32 {
             return i32::from(code);
         }
     }
-    let cli = match Cli::try_parse() {
+    let cli = match parse::command_line(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version print to stdout and succeed; real usage
@@ -89,8 +90,8 @@ fn run() -> i32 {
         }
     };
     let ui = output::Ui {
-        quiet: cli.quiet,
-        verbose: cli.verbose,
+        quiet: cli.globals.quiet,
+        verbose: cli.globals.verbose,
     };
     let result = match &cli.command {
         Command::Run(a) => run::run(a, &ui),
