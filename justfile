@@ -42,19 +42,20 @@ bench:
 compare:
     python3 docs/bench/compare.py
 
-# A statically linked jlock (fastest start-up), in target/<host>/release/jlock.
+# A statically linked, position-dependent jlock (fastest start-up: no loader, no
+# relocations to apply), in target/<host>/release/jlock.
 build-static:
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$(rustc -vV | sed -n 's/^host: //p')"
+    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --target "$(rustc -vV | sed -n 's/^host: //p')"
 
 # Install jlock (static), its shell completions and every man page, for this user.
 install:
-    RUSTFLAGS="-C target-feature=+crt-static" cargo install --path . --target "$(rustc -vV | sed -n 's/^host: //p')"
+    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo install --path . --target "$(rustc -vV | sed -n 's/^host: //p')"
     mkdir -p ~/.local/share/bash-completion/completions ~/.local/share/zsh/site-functions ~/.config/fish/completions ~/.local/share/man/man1
     jlock completions bash > ~/.local/share/bash-completion/completions/jlock
     jlock completions zsh > ~/.local/share/zsh/site-functions/_jlock
     jlock completions fish > ~/.config/fish/completions/jlock.fish
     jlock man > ~/.local/share/man/man1/jlock.1
-    for c in run get set del incr update status demo bench completions man; do jlock man "$c" > ~/.local/share/man/man1/jlock-"$c".1; done
+    for c in run get set del incr update patch rev push pop wait watch status demo bench completions man; do jlock man "$c" > ~/.local/share/man/man1/jlock-"$c".1; done
 
 # The Python package: a fresh venv, `pip install ./crates/py`, its pytest suite.
 py-test:

@@ -33,7 +33,7 @@ def build():
     os.makedirs(BENCH, exist_ok=True)
     sh(["cargo", "build", "--release", "--quiet"], cwd=ROOT)
     host = [l.split()[1] for l in sh(["rustc", "-vV"]).splitlines() if l.startswith("host:")][0]
-    env = dict(os.environ, RUSTFLAGS="-C target-feature=+crt-static")
+    env = dict(os.environ, RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static")
     sh(["cargo", "build", "--release", "--quiet", "--target", host,
         "--target-dir", os.path.join(ROOT, "target", "static")], cwd=ROOT, env=env)
     floor = os.path.join(BENCH, "floor")
