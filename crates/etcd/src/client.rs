@@ -351,9 +351,16 @@ impl Inner {
         self.members.len()
     }
 
-    /// How long one member gets to answer one request.
+    /// How long one member gets to answer one request. Until a member has answered one
+    /// (a connection made without a probe), each gets its share of the connect timeout,
+    /// so that a member that hangs, listed first, leaves time for the others — as the
+    /// probe, which asked them all at once, did.
     pub(crate) fn attempt_timeout(&self) -> Duration {
-        self.opts.connect_timeout.min(self.opts.request_timeout)
+        let each = self.opts.connect_timeout.min(self.opts.request_timeout);
+        if self.answered.load(Ordering::SeqCst) {
+            return each;
+        }
+        each / self.members.len().max(1) as u32
     }
 
     /// The end of a request started now: the request timeout, but at least one full try
