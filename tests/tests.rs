@@ -17,6 +17,8 @@ mod errors;
 mod etcd;
 #[cfg(feature = "etcd")]
 mod etcd_queue;
+#[cfg(feature = "etcd")]
+mod etcd_requests;
 mod examples;
 mod flock_compat;
 mod get;

@@ -562,6 +562,10 @@ pub struct WaitForArgs {
     /// Lock this file instead of FILE.lock.
     #[arg(long, value_name = "PATH")]
     pub lock_file: Option<PathBuf>,
+    /// How to reach an etcd:// or etcds:// target.
+    #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }
 
 /// `jlock watch`.
@@ -579,4 +583,8 @@ pub struct WatchArgs {
     /// Lock this file instead of FILE.lock.
     #[arg(long, value_name = "PATH")]
     pub lock_file: Option<PathBuf>,
+    /// How to reach an etcd:// or etcds:// target.
+    #[cfg(feature = "etcd")]
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
 }

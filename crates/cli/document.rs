@@ -193,4 +193,8 @@ impl Document<CliError> for FileDocument {
     fn revision(&self) -> Result<Revision, CliError> {
         self.op(Document::<CliError>::revision)
     }
+
+    fn changes(&self) -> Result<Box<dyn jlock_core::Changes<CliError>>, CliError> {
+        Document::<CliError>::changes(&self.store)
+    }
 }

@@ -201,8 +201,8 @@ A consumer killed after its update and before it printed has taken the element: 
 no longer in the queue. With --to OTHER_PATH the same update appends it to the array
 at OTHER_PATH, so a crashed worker's element stays there to be pushed back
 (`jlock pop --to .todo q.json .doing` moves one back). If printing fails after the
-element was taken, pop exits 3. On etcd:// targets pop -w reads the key again every
-0.1 s (polling) while the queue is empty.";
+element was taken, pop exits 3. On etcd:// targets pop -w waits on an etcd watch of the
+key (no polling); exit 69 if the server goes away.";
 
 /// `wait --help`'s examples and notes.
 pub const WAIT_HELP: &str = "\
@@ -216,7 +216,8 @@ objects regardless of member order; a missing value is null), or with --change a
 as it differs from what it was when wait started; -w SECS gives up with exit 1. No
 polling: wait sleeps on inotify (the file's directory) and reads the value again,
 under the lock, after each change, so it uses no CPU while nothing changes. Creates no
-file. Local files only (not etcd://).";
+file. On etcd:// targets: an etcd watch of the key from the revision read (no change
+missed); exit 69 if the server goes away.";
 
 /// `watch --help`'s examples and notes.
 pub const WATCH_HELP: &str = "\
@@ -227,5 +228,5 @@ Examples:
 Prints the value at PATH (null if missing) now, then again after every change, until
 killed (or its reader goes away). Changes that come faster than it reads may be
 coalesced — it prints the value it finds after each burst, never a torn one, and the
-last value written is always printed. No polling (inotify on the file's directory).
-Local files only (not etcd://).";
+last value written is always printed. No polling (inotify on the file's directory; on
+etcd:// an etcd watch of the key). If an etcd server goes away, watch exits 69.";

@@ -1,11 +1,12 @@
 //! `jlock push` and `jlock pop`: a work queue in the array at a path of a
 //! target's document — jlock-core's [`WorkQueue`], each call one update
 //! under the lock (or one compare-and-swap on etcd), waiting for an element
-//! through inotify on a file's directory ([`FileWatch`]; polling on etcd).
+//! on the document's [`Document::changes`](jlock_core::Document::changes):
+//! inotify on a file's directory, an etcd watch on the key — no polling.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use jlock_core::{Changes, FileWatch, Wait, WorkQueue};
+use jlock_core::{Wait, WorkQueue};
 use jlock_json::Spellings;
 use serde_json::Value;
 
@@ -14,11 +15,6 @@ use crate::data::{parse_json_arg, parse_path, to_text};
 use crate::document;
 use crate::exit::{CliError, CONFLICT, OK};
 use crate::output::{try_print_line, Ui};
-use crate::target::Target;
-
-/// How often `pop -w` reads an etcd key again while its queue is empty.
-#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
-const ETCD_POLL: Duration = Duration::from_millis(100);
 
 /// `jlock push`.
 pub fn push(args: &PushArgs, ui: &Ui) -> Result<u8, CliError> {
@@ -79,13 +75,7 @@ pub fn pop(args: &PopArgs, ui: &Ui) -> Result<u8, CliError> {
     } else {
         // The watch is opened before the first look, so that a push made
         // between that look and the wait still wakes this one.
-        let mut changes: Box<dyn Changes<CliError>> = match &args.store.file {
-            Target::File(file) => Box::new(FileWatch::new(file)?),
-            #[cfg(feature = "etcd")]
-            Target::Etcd(_) => Box::new(jlock_core::Poll {
-                interval: ETCD_POLL,
-            }),
-        };
+        let mut changes = doc.changes()?;
         queue.pop::<CliError>(to.as_ref(), &mut *changes, deadline)?
     };
     let Some((value, spellings)) = found else {

@@ -63,11 +63,17 @@ impl Target {
 
 /// Connects to an etcd target with `options` (from the shared etcd options:
 /// `EtcdArgs::connect_options`). The only place the CLI starts etcd's
-/// client runtime, so local-file commands never do.
+/// client runtime, so local-file commands never do. Without a probe: the
+/// command's first request is the reachability check (the same
+/// "etcd unreachable" error, exit 69), so an `incr` is two round trips.
 #[cfg(feature = "etcd")]
 pub fn connect(
     target: &jlock_etcd::Target,
     options: &jlock_etcd::ConnectOptions,
 ) -> Result<jlock_etcd::Etcd, CliError> {
-    Ok(jlock_etcd::Etcd::connect(target, options)?)
+    let options = jlock_etcd::ConnectOptions {
+        probe: false,
+        ..options.clone()
+    };
+    Ok(jlock_etcd::Etcd::connect(target, &options)?)
 }

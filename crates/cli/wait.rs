@@ -1,8 +1,9 @@
-//! `jlock wait` and `jlock watch`: a value at a path of a data file, read
-//! again after each change inotify reports on the file's directory
-//! (jlock-core's [`FileWatch`]) — no polling, no CPU while nothing changes.
-//! Each read is a locked read that creates no file. Not offered on
-//! `etcd://` targets (a usage error).
+//! `jlock wait` and `jlock watch`: a value at a path of a target's
+//! document, read again after each report of the document's changes —
+//! inotify on a data file's directory (jlock-core's [`FileWatch`]), an etcd
+//! watch on an `etcd://` key (jlock-etcd's `DocumentWatch`): no polling, no
+//! CPU while nothing changes. A file's reads are locked reads that create no
+//! file. One loop for both: only [`watched`] knows which target it is.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,16 +18,45 @@ use crate::exit::{CliError, CONFLICT, OK};
 use crate::output::{try_print_line, Ui};
 use crate::target::Target;
 
-/// The local file a target names; `etcd://` is refused.
-fn local_file<'a>(target: &'a Target, _command: &str) -> Result<&'a Path, CliError> {
+/// Reads the value at a path now (`None`: missing, or no document).
+type Reader = Box<dyn Fn(&JsonPath) -> Result<Option<(Value, Spellings)>, CliError>>;
+
+/// What `wait` and `watch` follow: a way to read the value, and the
+/// document's change reports, opened before the first read so that no
+/// change after it is missed.
+fn watched(
+    target: &Target,
+    lock_file: Option<&PathBuf>,
+    #[cfg(feature = "etcd")] etcd: &crate::args::EtcdArgs,
+) -> Result<(Reader, Box<dyn Changes<CliError>>), CliError> {
     match target {
-        Target::File(p) => Ok(p),
+        Target::File(file) => {
+            #[cfg(feature = "etcd")]
+            etcd.refuse_for_files()?;
+            let changes = Box::new(FileWatch::new(file)?);
+            let (file, lock_file) = (file.clone(), lock_file.cloned());
+            let reader: Reader = Box::new(move |path| read(&file, lock_file.as_ref(), path));
+            Ok((reader, changes))
+        }
         #[cfg(feature = "etcd")]
-        Target::Etcd(t) => Err(CliError::Usage(format!(
-            "`jlock {command}` watches local files only (inotify), not {t}: \
-             for etcd, use `etcdctl watch`, or `jlock pop -w` for a queue",
-            command = _command
-        ))),
+        Target::Etcd(t) => {
+            if lock_file.is_some() {
+                return Err(CliError::Usage(format!(
+                    "--lock-file applies to files, not to {t}"
+                )));
+            }
+            let etcd = crate::target::connect(t, &etcd.connect_options())?;
+            let doc = jlock_core::CasDocument::new(
+                jlock_etcd::EtcdDocument::new(etcd),
+                jlock_json::Style::Preserve,
+            );
+            // The watch starts after the document's latest read: opened now, it
+            // misses nothing either.
+            let changes = jlock_core::Document::<CliError>::changes(&doc)?;
+            let reader: Reader =
+                Box::new(move |path| jlock_core::Document::<CliError>::get(&doc, path));
+            Ok((reader, changes))
+        }
     }
 }
 
@@ -50,7 +80,6 @@ fn read(
 
 /// `jlock wait`.
 pub fn wait(args: &WaitForArgs, ui: &Ui) -> Result<u8, CliError> {
-    let file = local_file(&args.file, "wait")?;
     let path = parse_path(args.path.as_deref())?;
     let until = match &args.until {
         Some(text) => Some(parse_json_arg(text).map_err(|e| {
@@ -62,8 +91,13 @@ pub fn wait(args: &WaitForArgs, ui: &Ui) -> Result<u8, CliError> {
     };
     let deadline = args.wait.map(|d| Instant::now() + d);
     // The watch first, then the first read: no change can fall between.
-    let mut watch = FileWatch::new(file)?;
-    let first = read(file, args.lock_file.as_ref(), &path)?;
+    let (read, mut watch) = watched(
+        &args.file,
+        args.lock_file.as_ref(),
+        #[cfg(feature = "etcd")]
+        &args.etcd,
+    )?;
+    let first = read(&path)?;
     let first = first.map(|(v, _)| v).unwrap_or(Value::Null);
     let done = |now: &Value| match &until {
         Some(want) => jlock_json::patch::equal(now, want),
@@ -73,15 +107,15 @@ pub fn wait(args: &WaitForArgs, ui: &Ui) -> Result<u8, CliError> {
         return Ok(OK);
     }
     loop {
-        let more = Changes::<CliError>::wait(&mut watch, deadline)?;
-        let now = read(file, args.lock_file.as_ref(), &path)?;
+        let more = watch.wait(deadline)?;
+        let now = read(&path)?;
         if done(&now.map(|(v, _)| v).unwrap_or(Value::Null)) {
             return Ok(OK);
         }
         if !more {
             ui.say(&format!(
                 "{}: {path}: timed out after {:.3} s",
-                file.display(),
+                args.file.display(),
                 args.wait.unwrap_or_default().as_secs_f64()
             ));
             return Ok(CONFLICT);
@@ -91,13 +125,16 @@ pub fn wait(args: &WaitForArgs, ui: &Ui) -> Result<u8, CliError> {
 
 /// `jlock watch`.
 pub fn watch(args: &WatchArgs, _ui: &Ui) -> Result<u8, CliError> {
-    let file = local_file(&args.file, "watch")?;
     let path = parse_path(args.path.as_deref())?;
-    let mut watch = FileWatch::new(file)?;
+    let (read, mut watch) = watched(
+        &args.file,
+        args.lock_file.as_ref(),
+        #[cfg(feature = "etcd")]
+        &args.etcd,
+    )?;
     let mut last: Option<String> = None;
     loop {
-        let (value, spellings) = read(file, args.lock_file.as_ref(), &path)?
-            .unwrap_or((Value::Null, Spellings::default()));
+        let (value, spellings) = read(&path)?.unwrap_or((Value::Null, Spellings::default()));
         let text = jlock_json::value_text(&value, false, &spellings);
         if last.as_deref() != Some(&text) {
             let line = if args.json_seq {
@@ -117,6 +154,6 @@ pub fn watch(args: &WatchArgs, _ui: &Ui) -> Result<u8, CliError> {
             }
             last = Some(text);
         }
-        Changes::<CliError>::wait(&mut watch, None)?;
+        watch.wait(None)?;
     }
 }

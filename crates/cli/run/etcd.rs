@@ -35,6 +35,11 @@ use crate::exit::status_code;
 use crate::exit::{self, CliError};
 use crate::output::Ui;
 
+/// How long after taking the lock `run` opens the watch that tells it the lock's key
+/// was deleted by hand (see [`LockOptions::watch_after`]): a deletion is noticed at
+/// most this much later, and a shorter command costs no watch.
+const KEY_WATCH_AFTER: Duration = Duration::from_millis(250);
+
 /// Signals received (a bit per signal number), not yet passed on.
 static PENDING: AtomicU32 = AtomicU32::new(0);
 /// Set by any forwarded signal: ends a wait for the lock.
@@ -139,7 +144,10 @@ pub fn run(target: &jlock_etcd::Target, args: &RunArgs, ui: &Ui) -> Result<u8, C
         .wait(wait)
         .ttl(args.ttl.unwrap_or(jlock_etcd::DEFAULT_TTL))
         .command(description)
-        .interrupt(&INTERRUPTED);
+        .interrupt(&INTERRUPTED)
+        // A command done within this opens no watch of its key: LeaseGrant, Txn and
+        // LeaseRevoke are then all `run` sends.
+        .watch_after(KEY_WATCH_AFTER);
     let start = Instant::now();
     let shown = target.to_string();
     let verbose = ui.verbose && !ui.quiet;

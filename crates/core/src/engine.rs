@@ -15,6 +15,10 @@
 //! (parse, change, render only what changed), and [`jlock_json::add_at`]
 //! the one increment (a missing or `null` value counts as 0, anything but a
 //! number is an error naming the path, exact arithmetic, overflow an error).
+//! [`Document::changes`] is how a waiter (`wait`, `watch`, `pop -w`) blocks
+//! until the document may have changed, whatever holds it: inotify for a
+//! file ([`FileWatch`](crate::FileWatch)), whatever the backend offers for
+//! the others ([`Backend::changes`]: an etcd watch).
 //!
 //! ```
 //! use jlock_core::{Document, Error, JsonPath, Store};
@@ -37,6 +41,7 @@ use jlock_json::{add_at, JsonPath, Spellings, Style, SyntaxTree};
 use crate::error::{Error, JsonContext};
 use crate::revision::Revision;
 use crate::store::Store;
+use crate::watch::{Changes, FileWatch, Poll};
 
 /// A JSON document several processes share, whatever holds it: the
 /// operations of `jlock get/set/del/incr/update`, with errors as `E`.
@@ -70,6 +75,12 @@ pub trait Document<E> {
     /// conditional write ([`StoreBuilder::expect_revision`](crate::StoreBuilder::expect_revision),
     /// [`CasDocument::expect_revision`]) is told to expect.
     fn revision(&self) -> std::result::Result<Revision, E>;
+    /// A source of "it may have changed" reports for this document, opened
+    /// now: a waiter opens it, *then* reads, and reads again after each
+    /// report, so that no change made after the open (or after the read)
+    /// is missed. Inotify on a file's directory for the [`Store`]; the
+    /// backend's own [`Backend::changes`] for a [`CasDocument`].
+    fn changes(&self) -> std::result::Result<Box<dyn Changes<E>>, E>;
 }
 
 impl<E: From<Error>> Document<E> for Store {
@@ -103,6 +114,10 @@ impl<E: From<Error>> Document<E> for Store {
 
     fn revision(&self) -> std::result::Result<Revision, E> {
         Ok(Store::revision(self)?)
+    }
+
+    fn changes(&self) -> std::result::Result<Box<dyn Changes<E>>, E> {
+        Ok(Box::new(FileWatch::new(self.path())?))
     }
 }
 
@@ -174,6 +189,25 @@ pub trait Backend {
     /// with nothing written; the backend then returns an error of its own,
     /// which [`CasDocument`] replaces with the edit's.
     fn transact(&self, edit: &mut BytesEdit<'_>) -> std::result::Result<(), Self::Error>;
+    /// Reports of possible changes of the document (see
+    /// [`Document::changes`]): a report may be spurious, a change must
+    /// never go unreported — one made after the backend's last
+    /// [`Backend::read`] included. By default a report every 100 ms, which
+    /// is polling: a backend that can be watched (etcd) overrides it.
+    fn changes(&self) -> std::result::Result<Box<dyn Changes<Self::Error>>, Self::Error> {
+        Ok(Box::new(Poll {
+            interval: std::time::Duration::from_millis(100),
+        }))
+    }
+}
+
+/// A backend's [`Changes`] with its errors turned into the caller's.
+struct ChangesInto<F>(Box<dyn Changes<F>>);
+
+impl<F, E: From<F>> Changes<E> for ChangesInto<F> {
+    fn wait(&mut self, deadline: Option<std::time::Instant>) -> std::result::Result<bool, E> {
+        Ok(self.0.wait(deadline)?)
+    }
 }
 
 /// Every [`Document`] operation over a compare-and-swap [`Backend`], with
@@ -258,7 +292,8 @@ impl<B: Backend> CasDocument<B> {
 impl<B, E> Document<E> for CasDocument<B>
 where
     B: Backend,
-    E: From<Error> + From<B::Error>,
+    B::Error: 'static,
+    E: From<Error> + From<B::Error> + 'static,
 {
     fn get(&self, path: &JsonPath) -> std::result::Result<Option<(Value, Spellings)>, E> {
         let Some(bytes) = self.backend.read()? else {
@@ -310,6 +345,10 @@ where
     fn revision(&self) -> std::result::Result<Revision, E> {
         let bytes = self.backend.read()?;
         Ok(Revision::of(bytes.as_deref().unwrap_or_default()))
+    }
+
+    fn changes(&self) -> std::result::Result<Box<dyn Changes<E>>, E> {
+        Ok(Box::new(ChangesInto(self.backend.changes()?)))
     }
 }
 

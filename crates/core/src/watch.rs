@@ -51,7 +51,8 @@ pub trait Changes<E> {
 }
 
 /// Reports a possible change every `interval`: for backends that cannot be
-/// watched (an etcd key, from jlock's CLI), this is polling, said so.
+/// watched (the default of [`Backend::changes`](crate::Backend::changes)),
+/// this is polling, said so.
 #[derive(Clone, Copy, Debug)]
 pub struct Poll {
     /// How long to sleep between two reads.

@@ -31,6 +31,12 @@ pub struct ConnectOptions {
     pub max_request_bytes: usize,
     /// Certificates for an `etcds://` target (TLS); none may be given for `etcd://`.
     pub tls: TlsFiles,
+    /// Check at [`Etcd::connect`], with one read of its own, that the cluster answers
+    /// (the default). Without it, connecting sends nothing and the first real request is
+    /// the check: it fails with the same [`Error::Unreachable`] if no member answers
+    /// within `connect_timeout` — one round trip fewer for a process that makes one
+    /// operation (the CLI).
+    pub probe: bool,
 }
 
 impl Default for ConnectOptions {
@@ -40,6 +46,7 @@ impl Default for ConnectOptions {
             request_timeout: Duration::from_secs(5),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             tls: TlsFiles::default(),
+            probe: true,
         }
     }
 }
@@ -136,6 +143,12 @@ pub(crate) struct Inner {
     preferred: AtomicUsize,
     pub(crate) target: Target,
     pub(crate) opts: ConnectOptions,
+    /// When [`Etcd::connect`] started: an unreachable cluster's error says how long it
+    /// was tried.
+    started: Instant,
+    /// Whether a member has answered a request yet; until one has, a request that gets
+    /// no answer fails with [`Error::Unreachable`], as the connect probe would.
+    answered: std::sync::atomic::AtomicBool,
 }
 
 /// What a request that must not be applied twice came to (see [`Inner::req_unsure`]).
@@ -160,7 +173,8 @@ impl Etcd {
     /// Connects to the target's endpoints and checks, with one linearizable read, that the
     /// cluster answers (has a leader) within `opts.connect_timeout`.
     ///
-    /// Fails with [`Error::Unreachable`] naming the endpoints otherwise.
+    /// Fails with [`Error::Unreachable`] naming the endpoints otherwise. Without
+    /// [`ConnectOptions::probe`], nothing is sent here: the first request makes the check.
     pub fn connect(target: &Target, opts: &ConnectOptions) -> Result<Etcd> {
         if opts.connect_timeout.is_zero() || opts.request_timeout.is_zero() {
             return Err(Error::InvalidArgument(
@@ -203,6 +217,19 @@ impl Etcd {
                     detail: describe(&e),
                 })?;
             members.push(c);
+        }
+        if !opts.probe {
+            return Ok(Etcd {
+                inner: Arc::new(Inner {
+                    rt,
+                    members,
+                    preferred: AtomicUsize::new(0),
+                    target: target.clone(),
+                    opts: opts.clone(),
+                    started: start,
+                    answered: false.into(),
+                }),
+            });
         }
         // Every member is probed at once; the first to answer a linearizable read (so one
         // that has a leader) is the one requests go to first.
@@ -259,6 +286,8 @@ impl Etcd {
                 preferred: AtomicUsize::new(first),
                 target: target.clone(),
                 opts: opts.clone(),
+                started: start,
+                answered: true.into(),
             }),
         })
     }
@@ -322,16 +351,42 @@ impl Inner {
         self.members.len()
     }
 
-    /// How long one member gets to answer one request.
+    /// How long one member gets to answer one request. Until a member has answered one
+    /// (a connection made without a probe), each gets its share of the connect timeout,
+    /// so that a member that hangs, listed first, leaves time for the others — as the
+    /// probe, which asked them all at once, did.
     pub(crate) fn attempt_timeout(&self) -> Duration {
-        self.opts.connect_timeout.min(self.opts.request_timeout)
+        let each = self.opts.connect_timeout.min(self.opts.request_timeout);
+        if self.answered.load(Ordering::SeqCst) {
+            return each;
+        }
+        each / self.members.len().max(1) as u32
     }
 
     /// The end of a request started now: the request timeout, but at least one full try
-    /// per member.
+    /// per member; for the first request of a connection made without a probe, the end
+    /// of the connect timeout, as the probe's.
     fn request_end(&self) -> tokio::time::Instant {
+        if !self.answered.load(Ordering::SeqCst) {
+            return (self.started + self.opts.connect_timeout).into();
+        }
         let tries = self.attempt_timeout() * self.members.len() as u32;
         tokio::time::Instant::now() + self.opts.request_timeout.max(tries)
+    }
+
+    /// What a request came to, as its caller sees it: until a member has answered one,
+    /// a failure is the cluster being unreachable.
+    fn settle<T>(&self, r: Result<T>) -> Result<T> {
+        match r {
+            Err(Error::Engine { detail, .. }) if !self.answered.load(Ordering::SeqCst) => {
+                Err(Error::Unreachable {
+                    endpoints: self.target.endpoints_display(),
+                    waited: self.started.elapsed(),
+                    detail,
+                })
+            }
+            r => r,
+        }
     }
 
     /// Runs one request that may be sent again without harm (a read, a revoke, a grant, a
@@ -345,17 +400,19 @@ impl Inner {
         Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
         let end = self.request_end();
-        loop {
-            match self.try_once(op, end, &mut make).await? {
-                Outcome::Done(v) => return Ok(v),
-                Outcome::Unknown(e) => {
+        let r = loop {
+            match self.try_once(op, end, &mut make).await {
+                Ok(Outcome::Done(v)) => break Ok(v),
+                Err(e) => break Err(e),
+                Ok(Outcome::Unknown(e)) => {
                     if tokio::time::Instant::now() + Duration::from_millis(50) >= end {
-                        return Err(e);
+                        break Err(e);
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
-        }
+        };
+        self.settle(r)
     }
 
     /// Runs one request that must not be applied twice (a compare-and-swap the caller
@@ -373,7 +430,8 @@ impl Inner {
         Fut: Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
         let end = self.request_end();
-        self.try_once(op, end, &mut make).await
+        let r = self.try_once(op, end, &mut make).await;
+        self.settle(r)
     }
 
     /// One try on the preferred member, retried on the next ones while it certainly never
@@ -392,7 +450,10 @@ impl Inner {
             let (i, client) = self.member();
             let bound = (tokio::time::Instant::now() + self.attempt_timeout()).min(end);
             let last = match tokio::time::timeout_at(bound, make(client)).await {
-                Ok(Ok(v)) => return Ok(Outcome::Done(v)),
+                Ok(Ok(v)) => {
+                    self.answered.store(true, Ordering::SeqCst);
+                    return Ok(Outcome::Done(v));
+                }
                 Ok(Err(e)) if never_sent(&e) => {
                     self.failed(i);
                     describe(&e)
@@ -401,7 +462,12 @@ impl Inner {
                     self.failed(i);
                     return Ok(Outcome::Unknown(self.engine(op, describe(&e))));
                 }
-                Ok(Err(e)) => return Err(self.engine(op, describe(&e))),
+                Ok(Err(e)) => {
+                    // A definite answer (request too large, lease not found…): the
+                    // cluster is there.
+                    self.answered.store(true, Ordering::SeqCst);
+                    return Err(self.engine(op, describe(&e)));
+                }
                 Err(_) => {
                     self.failed(i);
                     let waited = self.attempt_timeout().as_secs_f64();

@@ -9,6 +9,7 @@
 //! to the compare, for updates that must happen only while a lock is held.
 
 use crate::client::{Inner, Outcome, REQUEST_OVERHEAD};
+use crate::watch::DocumentWatch;
 use crate::{Error, Etcd, EtcdLock, LossReason, Result};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use std::time::Duration;
@@ -62,6 +63,12 @@ impl Etcd {
 
     /// Reads the document (a linearizable read). None if there is none.
     pub fn read(&self) -> Result<Option<KeyValue>> {
+        self.read_at().map(|(kv, _)| kv)
+    }
+
+    /// [`Etcd::read`], with the cluster's revision the read was made at: a
+    /// watch from the revision after it sees every later change.
+    pub(crate) fn read_at(&self) -> Result<(Option<KeyValue>, i64)> {
         let inner = &self.inner;
         let key = inner.target.document_key();
         let k = key.as_str();
@@ -70,10 +77,12 @@ impl Etcd {
             .block_on(inner.req("reading the document", |mut c| async move {
                 c.get(k, None).await
             }))?;
-        Ok(r.kvs().first().map(|kv| KeyValue {
+        let at = r.header().map_or(0, |h| h.revision());
+        let kv = r.kvs().first().map(|kv| KeyValue {
             value: kv.value().to_vec(),
             revision: kv.mod_revision(),
-        }))
+        });
+        Ok((kv, at))
     }
 
     /// Writes the document unconditionally; returns its new revision.
@@ -399,13 +408,26 @@ pub struct EtcdDocument {
     etcd: Etcd,
     /// The target, as errors about the document's content name it.
     name: std::path::PathBuf,
+    /// The cluster's revision at the last [`jlock_core::Backend::read`]
+    /// (0: none yet), where its [`DocumentWatch`]es start from.
+    read_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl EtcdDocument {
     /// The document of the target `etcd` is connected to.
     pub fn new(etcd: Etcd) -> EtcdDocument {
         let name = std::path::PathBuf::from(etcd.target().to_string());
-        EtcdDocument { etcd, name }
+        EtcdDocument {
+            etcd,
+            name,
+            read_at: Default::default(),
+        }
+    }
+
+    /// A watch on the document that reports every change made after this
+    /// document's latest read (see [`DocumentWatch`]).
+    pub fn watch(&self) -> DocumentWatch {
+        DocumentWatch::new(&self.etcd, self.read_at.clone())
     }
 
     /// The connection.
@@ -422,10 +444,18 @@ impl jlock_core::Backend for EtcdDocument {
     }
 
     fn read(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self.etcd.read()?.map(|kv| kv.value))
+        let (kv, at) = self.etcd.read_at()?;
+        self.read_at.store(at, std::sync::atomic::Ordering::SeqCst);
+        Ok(kv.map(|kv| kv.value))
     }
 
     fn transact(&self, edit: &mut jlock_core::engine::BytesEdit<'_>) -> Result<()> {
         self.etcd.update(edit).map(|_| ())
+    }
+
+    /// An etcd watch on the document's key from the revision after the
+    /// latest read: no polling.
+    fn changes(&self) -> Result<Box<dyn jlock_core::Changes<Error>>> {
+        Ok(Box::new(self.watch()))
     }
 }

@@ -37,6 +37,7 @@ pub mod local;
 mod lock;
 mod status;
 mod target;
+mod watch;
 
 pub use client::{
     ConnectOptions, Etcd, TlsFiles, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REQUEST_BYTES,
@@ -46,3 +47,4 @@ pub use error::{Error, LossReason, Result};
 pub use lock::{safety_margin, EtcdLock, LockMode, LockOptions, Wait, DEFAULT_TTL};
 pub use status::{HolderInfo, MAX_COMMAND_LEN};
 pub use target::{is_etcd_target, Target, MAX_NAME_LEN, SCHEME, TLS_SCHEME};
+pub use watch::DocumentWatch;

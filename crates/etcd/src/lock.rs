@@ -49,6 +49,7 @@ pub struct LockOptions<'a> {
     ttl: Duration,
     command: String,
     interrupt: Option<&'a AtomicBool>,
+    watch_after: Duration,
 }
 
 impl Default for LockOptions<'_> {
@@ -59,6 +60,7 @@ impl Default for LockOptions<'_> {
             ttl: DEFAULT_TTL,
             command: String::new(),
             interrupt: None,
+            watch_after: Duration::ZERO,
         }
     }
 }
@@ -92,6 +94,17 @@ impl<'a> LockOptions<'a> {
     /// [`Error::Interrupted`] after removing the queue key. Polled every 20 ms while waiting.
     pub fn interrupt(mut self, flag: &'a AtomicBool) -> Self {
         self.interrupt = Some(flag);
+        self
+    }
+    /// Opens the watch that tells a held lock its key was deleted (by hand:
+    /// [`LossReason::KeyDeleted`]) `delay` after the acquisition instead of at once
+    /// (the default). The watch starts from the acquisition's revision, so a deletion
+    /// made meanwhile is still seen when it opens, `delay` late; a lock released before
+    /// then opens none — one request fewer for a short critical section (`jlock run`
+    /// waits 250 ms) — and does not learn of a deletion made in that time. A lost lease
+    /// is told by the keep-alive whatever `delay` is.
+    pub fn watch_after(mut self, delay: Duration) -> Self {
+        self.watch_after = delay;
         self
     }
 }
@@ -414,13 +427,21 @@ fn acquire(
                         .ok()
                         .flatten();
                 }
-                tasks.push(tokio::spawn(watch_key(
+                let watch = watch_key(
                     inner.clone(),
                     lock.key.clone().into_bytes(),
                     lock.fence + 1,
                     lease,
                     loss.clone(),
-                )));
+                );
+                let delay = opts.watch_after;
+                tasks.push(tokio::spawn(async move {
+                    // Aborted with the lock's tasks at release: before `delay`, no watch.
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    watch.await
+                }));
                 lock.tasks = tasks;
                 Ok(lock)
             }

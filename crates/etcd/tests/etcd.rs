@@ -601,3 +601,37 @@ fn a_member_hanging_mid_session_loses_no_update_and_no_lock() {
     assert_eq!(lost, None, "the lock was lost with a majority up");
     lock.release().unwrap();
 }
+
+#[test]
+fn a_document_watch_reports_changes_after_its_read_even_past_a_compaction() {
+    use jlock_core::{Backend, Changes};
+    let Some(c) = harness::start(1, "document_watch") else {
+        return;
+    };
+    let writer = connect(&c, "w");
+    let doc = jlock_etcd::EtcdDocument::new(connect(&c, "w"));
+    writer.put(b"1").unwrap();
+    assert_eq!(doc.read().unwrap().as_deref(), Some(&b"1"[..]));
+    let mut watch = doc.watch();
+    let soon = || Some(Instant::now() + Duration::from_millis(200));
+    let bound = || Some(Instant::now() + Duration::from_secs(60));
+    // Nothing since the read: the deadline passes.
+    assert!(!Changes::<Error>::wait(&mut watch, soon()).unwrap());
+    // Changes made after the read, then compacted away before the watch looks at them:
+    // it is told to read again (etcd cancels a watch from a compacted revision).
+    let mut watch = doc.watch();
+    writer.put(b"2").unwrap();
+    let last = writer.put(b"3").unwrap();
+    c.etcdctl(&["compact", &last.to_string()]);
+    assert!(Changes::<Error>::wait(&mut watch, bound()).unwrap());
+    assert_eq!(doc.read().unwrap().as_deref(), Some(&b"3"[..]));
+    // Watched again from that read: quiet until the next write, which it reports.
+    assert!(!Changes::<Error>::wait(&mut watch, soon()).unwrap());
+    writer.put(b"4").unwrap();
+    assert!(Changes::<Error>::wait(&mut watch, bound()).unwrap());
+    assert_eq!(doc.read().unwrap().as_deref(), Some(&b"4"[..]));
+    // A deletion is a change too.
+    assert!(writer.delete().unwrap());
+    assert!(Changes::<Error>::wait(&mut watch, bound()).unwrap());
+    assert_eq!(doc.read().unwrap(), None);
+}
