@@ -1,22 +1,27 @@
 //! `jlock bench`: what sharing data through a file costs, measured on the
 //! user's own file system — every durability mode of the store, against a
-//! pipe (the queue) and against `flock(1)` + `sh` — with every result checked
-//! for correctness.
+//! pipe (the queue), against `flock(1)` + `sh` and against SQLite; and a
+//! work queue (push/pop) against a locked pipe and a `flock(1)` + `jq`
+//! shell queue — with every result checked for correctness, in rounds
+//! whose medians are reported.
 
+mod approach;
 mod chart;
 mod child;
+mod counter;
+mod push_pop;
+mod report;
 
-use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::Args;
-use jlock_core::{Durability, JsonPath, Store};
 use serde_json::{json, Value};
 
-pub use self::child::{bench_child, BenchChildArgs};
-use crate::crew::Crew;
+use self::approach::PUSH_POP_SIDE;
+pub use self::approach::{Approach, Carrier};
+pub use self::child::{bench_child, BenchChildArgs, Role};
 use crate::term::{print_line, progress_bar};
 use crate::Error;
 
@@ -28,7 +33,7 @@ pub struct BenchArgs {
     /// are for its file system].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Process counts to run.
+    /// Process counts to run (push/pop always runs 4 producers and 4 consumers).
     #[arg(
         long,
         value_name = "N,...",
@@ -44,12 +49,21 @@ pub struct BenchArgs {
         default_value = "counter,1k,64k,1m"
     )]
     pub sizes: Vec<String>,
-    /// Operations per measurement: ×10 for store:journal and ×50 for queue,
-    /// whose operations are that much shorter; fewer for large documents (at
-    /// most 64 MB written per measurement); at most 300 for flock-sh.
-    #[arg(long, value_name = "N", default_value_t = 2000)]
+    /// Operations per measurement: ×10 for store:journal and ×50 for the
+    /// pipes (queue, push-pop:pipe), whose operations are that much
+    /// shorter; fewer for large documents (at most 64 MB written per
+    /// measurement); at most 150 for flock-sh and 32 elements for
+    /// push-pop:flock-jq. A push/pop measurement moves this many elements.
+    #[arg(long, value_name = "N", default_value_t = 700)]
     pub ops: u64,
-    /// Approaches to run [default: all; flock-sh only if flock(1) is on PATH].
+    /// Rounds: every measurement is made once per round, the rounds one
+    /// after the other (so that a slow minute of the machine hits every
+    /// approach alike), and the median is reported.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub rounds: usize,
+    /// Approaches to run [default: every one this machine can: flock-sh
+    /// needs flock(1), push-pop:flock-jq flock(1) and jq, sqlite:wal-full
+    /// python3 with sqlite3].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub approaches: Vec<String>,
     /// Print the results as JSON.
@@ -60,73 +74,42 @@ pub struct BenchArgs {
     pub svg: Option<PathBuf>,
 }
 
-/// One approach to counting across processes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Approach {
-    /// jlock's store in one durability mode.
-    Store(Durability),
-    /// Messages through one pipe to a parent that owns the count.
-    Queue,
-    /// `flock(1)` around `sh -c 'n=$(cat c); echo $((n+1)) > c'`.
-    FlockSh,
-    /// jlock's store in the default mode, on a pretty-printed document of
-    /// many small records: a one-key edit of a realistic large document,
-    /// where reading and writing it back (not the lock) is the cost.
-    Edit,
+/// One measurement's outcome.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Wall time, from the go signal until every process had finished.
+    pub seconds: f64,
+    /// What was wrong with the result (a wrong count, an element lost), if
+    /// anything.
+    pub problem: Option<String>,
 }
 
-impl Approach {
-    fn name(self) -> String {
-        match self {
-            Approach::Store(d) => format!("store:{d}"),
-            Approach::Queue => "queue".into(),
-            Approach::FlockSh => "flock-sh".into(),
-            Approach::Edit => "edit:records".into(),
-        }
-    }
-
-    fn parse(s: &str) -> Result<Approach, Error> {
-        match s {
-            "queue" => Ok(Approach::Queue),
-            "flock-sh" => Ok(Approach::FlockSh),
-            "edit:records" => Ok(Approach::Edit),
-            _ => s
-                .strip_prefix("store:")
-                .and_then(|d| d.parse().ok())
-                .map(Approach::Store)
-                .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "unknown approach {s:?}; expected store:journal, store:rename, store:fsync, queue, flock-sh or edit:records"
-                    ))
-                }),
-        }
-    }
-
-    /// Whether the document size matters to this approach.
-    fn sized(self) -> bool {
-        matches!(self, Approach::Store(_) | Approach::Edit)
-    }
-}
-
-/// One measurement.
+/// One row of the report: one approach, process count and document size,
+/// measured once per round.
 #[derive(Clone, Debug)]
 pub struct Row {
-    /// The approach's name: `store:rename`, `queue`, `flock-sh`, …
+    /// The approach's name: `store:rename`, `queue`, `push-pop:jlock`, …
     pub approach: String,
-    /// How many processes counted at once.
+    /// Whether the row moves elements through a queue (push/pop) rather
+    /// than counting.
+    pub push_pop: bool,
+    /// How many processes ran at once (producers and consumers together
+    /// for push/pop).
     pub procs: usize,
     /// The document's size in bytes (0 where it does not matter).
     pub doc_bytes: u64,
-    /// Increments made, in all.
+    /// Increments made, or elements moved, in all, per round.
     pub ops: u64,
-    /// Wall time, from the go signal until every process had finished.
+    /// The median of the rounds' wall times.
     pub seconds: f64,
-    /// Whether the final count was exactly `ops`.
-    pub correct: bool,
+    /// Each round's wall time, in order.
+    pub round_seconds: Vec<f64>,
+    /// What was wrong in the first round that went wrong, if any did.
+    pub problem: Option<String>,
 }
 
 impl Row {
-    /// Increments per second.
+    /// Increments (or elements) per second, at the median time.
     pub fn ops_per_sec(&self) -> f64 {
         if self.seconds > 0.0 {
             self.ops as f64 / self.seconds
@@ -135,16 +118,29 @@ impl Row {
         }
     }
 
+    /// Whether every round's result was right.
+    pub fn correct(&self) -> bool {
+        self.problem.is_none()
+    }
+
     fn to_json(&self) -> Value {
-        json!({
+        let mut row = json!({
             "approach": self.approach,
+            "unit": if self.push_pop { "elements" } else { "increments" },
             "procs": self.procs,
             "doc_bytes": self.doc_bytes,
             "ops": self.ops,
             "seconds": self.seconds,
+            "round_seconds": self.round_seconds,
             "ops_per_sec": self.ops_per_sec(),
-            "correct": self.correct,
-        })
+            "correct": self.correct(),
+            "problem": self.problem,
+        });
+        if self.push_pop {
+            row["producers"] = json!(PUSH_POP_SIDE);
+            row["consumers"] = json!(PUSH_POP_SIDE);
+        }
+        row
     }
 }
 
@@ -165,47 +161,68 @@ fn parse_size(s: &str) -> Result<u64, Error> {
     digits.parse::<u64>().map(|n| n * unit).map_err(|_| bad())
 }
 
-/// How many operations one measurement makes, in all.
-fn ops_for(approach: Approach, size: u64, procs: usize, ops: u64) -> u64 {
-    let ops = match approach {
-        Approach::Store(Durability::Journal) => ops * 10,
-        Approach::Queue => ops * 50,
-        _ => ops,
-    };
-    let budget = match approach {
-        Approach::FlockSh => ops.min(300),
-        Approach::Store(_) | Approach::Edit if size > 0 => ops.min((64 << 20) / size).max(16),
-        _ => ops,
-    };
-    // Every process does the same number.
-    (budget / procs as u64).max(1) * procs as u64
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-}
-
 fn io_err(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::io(what, source)
 }
 
+/// The median of `xs` (not empty).
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// One cell of the matrix: what one row measures.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    approach: Approach,
+    size: u64,
+    procs: usize,
+    ops: u64,
+}
+
+/// Approaches skipped because this machine lacks what they need, each with
+/// the reason.
+type Skipped = Vec<(Approach, &'static str)>;
+
+/// The approaches to run, and the ones skipped.
+fn choose(args: &BenchArgs) -> Result<(Vec<Approach>, Skipped), Error> {
+    if args.approaches.is_empty() {
+        let (run, skipped): (Vec<_>, Vec<_>) = Approach::every()
+            .into_iter()
+            .map(|a| (a, a.missing()))
+            .partition(|(_, missing)| missing.is_none());
+        return Ok((
+            run.into_iter().map(|(a, _)| a).collect(),
+            skipped
+                .into_iter()
+                .filter_map(|(a, m)| m.map(|m| (a, m)))
+                .collect(),
+        ));
+    }
+    let mut run = Vec::new();
+    for name in &args.approaches {
+        let a = Approach::parse(name)?;
+        if let Some(missing) = a.missing() {
+            return Err(Error::Usage(format!("{name} cannot run here: {missing}")));
+        }
+        if !run.contains(&a) {
+            run.push(a);
+        }
+    }
+    Ok((run, Vec::new()))
+}
+
 /// Runs the matrix and reports it.
 pub fn bench(args: &BenchArgs) -> Result<(), Error> {
-    let approaches: Vec<Approach> = if args.approaches.is_empty() {
-        let mut all: Vec<Approach> = Durability::ALL.into_iter().map(Approach::Store).collect();
-        all.push(Approach::Queue);
-        if on_path("flock") && on_path("sh") {
-            all.push(Approach::FlockSh);
-        }
-        all.push(Approach::Edit);
-        all
-    } else {
-        args.approaches
-            .iter()
-            .map(|a| Approach::parse(a))
-            .collect::<Result<_, _>>()?
-    };
+    let (approaches, skipped) = choose(args)?;
     let sizes: Vec<u64> = args
         .sizes
         .iter()
@@ -213,6 +230,12 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
         .collect::<Result<_, _>>()?;
     if args.procs.iter().any(|&p| p == 0 || p > 512) {
         return Err(Error::Usage("--procs must be between 1 and 512".into()));
+    }
+    if args.rounds == 0 || args.rounds > 100 {
+        return Err(Error::Usage("--rounds must be between 1 and 100".into()));
+    }
+    if args.ops == 0 {
+        return Err(Error::Usage("--ops must be at least 1".into()));
     }
     let parent = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let temp = tempfile::Builder::new()
@@ -222,210 +245,171 @@ pub fn bench(args: &BenchArgs) -> Result<(), Error> {
 
     let mut cells = Vec::new();
     for &approach in &approaches {
+        if approach.is_push_pop() {
+            let ops = approach.ops_for(0, 2 * PUSH_POP_SIDE, args.ops);
+            cells.push(Cell {
+                approach,
+                size: 0,
+                procs: 2 * PUSH_POP_SIDE,
+                ops,
+            });
+            continue;
+        }
         let cell_sizes: &[u64] = if approach.sized() { &sizes } else { &[0] };
         for &size in cell_sizes {
             if approach == Approach::Edit && size == 0 {
                 continue; // a bare counter has no records to edit around
             }
             for &procs in &args.procs {
-                cells.push((approach, size, procs));
+                let ops = approach.ops_for(size, procs, args.ops);
+                cells.push(Cell {
+                    approach,
+                    size,
+                    procs,
+                    ops,
+                });
             }
         }
     }
-    let bar = progress_bar(cells.len() as u64, !args.json, "measurements");
-    let mut rows = Vec::with_capacity(cells.len());
-    for (i, &(approach, size, procs)) in cells.iter().enumerate() {
-        bar.set_message(format!("{} ×{procs}", approach.name()));
-        let dir = temp.path().join(format!("cell{i}"));
-        fs::create_dir(&dir).map_err(io_err("bench directory"))?;
-        let ops = ops_for(approach, size, procs, args.ops);
-        let row = measure(approach, size, procs, ops, &dir)?;
-        fs::remove_dir_all(&dir).map_err(io_err("bench directory"))?;
-        rows.push(row);
-        bar.inc(1);
+
+    let total = cells.len() * args.rounds;
+    let bar = progress_bar(total as u64, !args.json, "measurements");
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); cells.len()];
+    let mut doc_bytes = vec![0u64; cells.len()];
+    // How long each cell took in the first round: the estimate of the rest.
+    let mut first_round: Vec<Option<f64>> = vec![None; cells.len()];
+    for round in 0..args.rounds {
+        for (i, cell) in cells.iter().enumerate() {
+            let left = time_left(&first_round, round, i, args.rounds);
+            bar.set_message(format!(
+                "· round {}/{} · {} ×{} · {}",
+                round + 1,
+                args.rounds,
+                cell.approach.name(),
+                cell.procs,
+                left.map_or("estimating the time left".into(), |s| format!(
+                    "about {} left",
+                    report::duration(s)
+                ))
+            ));
+            let began = Instant::now();
+            let dir = temp.path().join(format!("r{round}-cell{i}"));
+            fs::create_dir(&dir).map_err(io_err("bench directory"))?;
+            let sample = match cell.approach {
+                Approach::PushPop(carrier) => push_pop::measure(carrier, cell.ops, &dir)?,
+                a => {
+                    let (sample, bytes) =
+                        counter::measure(a, cell.size, cell.procs, cell.ops, &dir)?;
+                    doc_bytes[i] = bytes;
+                    sample
+                }
+            };
+            fs::remove_dir_all(&dir).map_err(io_err("bench directory"))?;
+            samples[i].push(sample);
+            if round == 0 {
+                first_round[i] = Some(began.elapsed().as_secs_f64());
+            }
+            bar.inc(1);
+        }
     }
     bar.finish_and_clear();
 
+    let rows: Vec<Row> = cells
+        .iter()
+        .zip(&samples)
+        .zip(&doc_bytes)
+        .map(|((cell, samples), &bytes)| {
+            let round_seconds: Vec<f64> = samples.iter().map(|s| s.seconds).collect();
+            Row {
+                approach: cell.approach.name(),
+                push_pop: cell.approach.is_push_pop(),
+                procs: cell.procs,
+                doc_bytes: if cell.approach.sized() { bytes } else { 0 },
+                ops: cell.ops,
+                seconds: median(&round_seconds),
+                round_seconds,
+                problem: samples.iter().find_map(|s| s.problem.clone()),
+            }
+        })
+        .collect();
+
     if let Some(svg) = &args.svg {
-        chart::draw(svg, &rows)
+        chart::draw(svg, &rows, &approaches, args.rounds)
             .map_err(|e| Error::io(svg.display(), std::io::Error::other(e.to_string())))?;
     }
     if args.json {
         let results: Vec<Value> = rows.iter().map(Row::to_json).collect();
-        print_line(&json!({ "results": results }).to_string())?;
-    } else {
-        print_line(&table(&rows, temp.path().parent().unwrap_or(&parent)))?;
-    }
-    match rows.iter().filter(|r| !r.correct).count() {
-        0 => Ok(()),
-        wrong => Err(Error::Data(format!(
-            "{wrong} measurement(s) ended with a wrong count"
-        ))),
-    }
-}
-
-/// Prepares the files, runs one measurement and checks its count.
-fn measure(
-    approach: Approach,
-    size: u64,
-    procs: usize,
-    ops: u64,
-    dir: &Path,
-) -> Result<Row, Error> {
-    let per_proc = ops / procs as u64;
-    let data = dir.join("data.json");
-    let doc = if size == 0 {
-        json!(0)
-    } else if approach == Approach::Edit {
-        // {"count": 0, "items": [...]}: about `size` bytes of small records,
-        // pretty-printed — a realistic document for a one-key edit: every
-        // record is read, one number changes.
-        let records = (size / 150).max(1);
-        let items: Vec<serde_json::Value> = (0..records)
-            .map(|i| json!({"id": i, "name": format!("item-{i}"), "price": 12.5, "tags": ["a", "b"], "ok": true}))
+        let skipped: Vec<Value> = skipped
+            .iter()
+            .map(|(a, why)| json!({"approach": a.name(), "reason": why}))
             .collect();
-        json!({"count": 0, "items": items})
+        print_line(
+            &json!({
+                "rounds": args.rounds,
+                "results": results,
+                "skipped": skipped,
+                "svg": args.svg.as_ref().map(|p| p.display().to_string()),
+            })
+            .to_string(),
+        )?;
     } else {
-        // {"count": 0, "pad": "xxx…"} of about `size` bytes, pretty-printed.
-        let pad = usize::try_from(size.saturating_sub(32)).unwrap_or(0);
-        json!({"count": 0, "pad": "x".repeat(pad)})
-    };
-    let path = if size == 0 { "." } else { ".count" };
-    let mut text = if size == 0 {
-        "0".to_string()
-    } else {
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
-    };
-    text.push('\n');
-    fs::write(&data, &text).map_err(io_err("bench data file"))?;
-    let doc_bytes = text.len() as u64;
-    let exe = std::env::current_exe().map_err(io_err("jlock"))?;
-
-    let mut crew = Crew::spawn(procs, |index| match approach {
-        Approach::Store(_) | Approach::Edit => {
-            let d = match approach {
-                Approach::Store(d) => d,
-                _ => Durability::default(),
-            };
-            let mut c = Command::new(&exe);
-            c.arg("bench-child")
-                .arg(index.to_string())
-                .arg(&data)
-                .args(["--path", path, "--durability", d.as_str()])
-                .args(["--ops", &per_proc.to_string()]);
-            c
-        }
-        Approach::Queue => {
-            let mut c = Command::new(&exe);
-            c.arg("demo-child")
-                .arg("queue")
-                .arg(index.to_string())
-                .arg(dir)
-                .args(["--ops", &per_proc.to_string()]);
-            c
-        }
-        Approach::FlockSh => {
-            let mut c = Command::new("sh");
-            c.current_dir(dir)
-                .env("I", index.to_string())
-                .arg("-c")
-                .arg(format!(
-                    "echo \"$I ready\"; head -c 1 >/dev/null; i=0; \
-                 while [ $i -lt {per_proc} ]; do \
-                 flock c.lock sh -c 'n=$(cat c); echo $((n + 1)) > c'; i=$((i + 1)); done; \
-                 echo \"$I done\""
-                ));
-            c
-        }
-    })
-    .map_err(io_err("bench child"))?;
-    if approach == Approach::FlockSh {
-        fs::write(dir.join("c"), "0\n").map_err(io_err("bench data file"))?;
-    }
-    let start = crew.go().map_err(io_err("bench child"))?;
-    let mut received = 0u64;
-    while let Some(msg) = crew.next().map_err(io_err("bench child"))? {
-        if msg.word == "inc" {
-            received += msg.text.parse::<u64>().unwrap_or(0);
+        let fs_dir = temp.path().parent().unwrap_or(&parent);
+        let text = report::table(&rows, fs_dir, args.rounds, &approaches, &skipped);
+        print_line(&text)?;
+        if let Some(svg) = &args.svg {
+            print_line(&format!("chart written to {}", svg.display()))?;
         }
     }
-    let seconds = start.elapsed().as_secs_f64();
-    crew.finish().map_err(io_err("bench child"))?;
-
-    let count = match approach {
-        Approach::Store(_) | Approach::Edit => {
-            let store = Store::open(&data)?;
-            let value = store.get(&JsonPath::parse(path)?)?;
-            value.and_then(|v| v.as_u64()).unwrap_or(0)
-        }
-        Approach::Queue => received,
-        Approach::FlockSh => fs::read_to_string(dir.join("c"))
-            .map_err(io_err("bench data file"))?
-            .trim()
-            .parse()
-            .unwrap_or(0),
-    };
-    Ok(Row {
-        approach: approach.name(),
-        procs,
-        doc_bytes: if approach.sized() { doc_bytes } else { 0 },
-        ops,
-        seconds,
-        correct: count == ops,
-    })
+    let wrong: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            r.problem
+                .as_ref()
+                .map(|p| format!("{} ×{}: {p}", r.approach, r.procs))
+        })
+        .collect();
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Data(format!(
+            "{} measurement(s) went wrong: {}",
+            wrong.len(),
+            wrong.join("; ")
+        )))
+    }
 }
 
-/// The human-readable report: one table, then the ratios that matter.
-fn table(rows: &[Row], fs_dir: &Path) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "jlock bench — file system of {}", fs_dir.display());
-    let _ = writeln!(
-        out,
-        "{:<14} {:>5} {:>10} {:>6} {:>9} {:>11} {:>10} {:>8}",
-        "approach", "procs", "doc bytes", "ops", "seconds", "ops/s", "µs/op", "correct"
-    );
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "{:<14} {:>5} {:>10} {:>6} {:>9.3} {:>11.0} {:>10.1} {:>8}",
-            r.approach,
-            r.procs,
-            r.doc_bytes,
-            r.ops,
-            r.seconds,
-            r.ops_per_sec(),
-            1e6 / r.ops_per_sec().max(1e-9),
-            if r.correct { "yes" } else { "NO" }
-        );
+/// Seconds left before cell `i` of round `round` starts: the first round's
+/// time of every cell still to run (the mean of those measured for the
+/// others); `None` before anything was measured.
+fn time_left(first_round: &[Option<f64>], round: usize, i: usize, rounds: usize) -> Option<f64> {
+    let known: Vec<f64> = first_round.iter().flatten().copied().collect();
+    if known.is_empty() {
+        return None;
     }
-    let find = |a: &str, procs: usize, doc: Option<u64>| {
-        rows.iter()
-            .filter(|r| r.approach == a && r.procs == procs)
-            .filter(|r| doc.is_none_or(|d| r.doc_bytes == d))
-            .min_by_key(|r| r.doc_bytes)
-    };
-    let _ = writeln!(out);
-    let max_procs = rows.iter().map(|r| r.procs).max().unwrap_or(1);
-    for mode in Durability::ALL {
-        let name = format!("store:{mode}");
-        if let (Some(one), Some(many)) = (find(&name, 1, None), find(&name, max_procs, None)) {
-            if max_procs > 1 && one.doc_bytes == many.doc_bytes {
-                let _ = writeln!(
-                    out,
-                    "{name}: {max_procs} processes keep {:.0}% of 1 process's ops/s ({} B document)",
-                    100.0 * many.ops_per_sec() / one.ops_per_sec().max(1e-9),
-                    one.doc_bytes
-                );
-            }
-        }
+    let mean = known.iter().sum::<f64>() / known.len() as f64;
+    let est = |j: usize| first_round[j].unwrap_or(mean);
+    let this_round: f64 = (i..first_round.len()).map(est).sum();
+    let whole: f64 = (0..first_round.len()).map(est).sum();
+    Some(this_round + whole * (rounds - round - 1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_rounds() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
-    if let (Some(q), Some(s)) = (find("queue", 1, None), find("store:rename", 1, None)) {
-        let _ = writeln!(
-            out,
-            "queue: {:.0}× store:rename with 1 process",
-            q.ops_per_sec() / s.ops_per_sec().max(1e-9)
-        );
+
+    #[test]
+    fn time_left_counts_the_rest_of_this_round_and_the_rounds_after() {
+        assert_eq!(time_left(&[None, None], 0, 0, 3), None);
+        // Cell 0 took 1 s, cell 1 is estimated at the mean (1 s): before
+        // cell 1 of round 0, 1 s of this round and 2 × 2 s of the others.
+        assert_eq!(time_left(&[Some(1.0), None], 0, 1, 3), Some(5.0));
+        assert_eq!(time_left(&[Some(1.0), Some(3.0)], 2, 1, 3), Some(3.0));
     }
-    out.truncate(out.trim_end().len());
-    out
 }
