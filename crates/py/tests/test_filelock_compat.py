@@ -460,3 +460,41 @@ def test_keyboard_interrupt_during_a_lock_set_wait(tmp_path: Path) -> None:
             child.kill()
             child.wait(timeout=BOUND)
         held.release()
+
+
+def test_fork_while_another_thread_holds_a_thread_local_lock(tmp_path: Path) -> None:
+    # The child loses the holding thread (and its thread-local hold): whatever it does
+    # with the lock object, the parent thread's lock stays held.
+    path = tmp_path / "f.lock"
+    lock = FileLock(path)
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            done.wait(timeout=BOUND)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert held.wait(timeout=BOUND)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            import gc
+
+            code = 0 if not lock.is_locked else 1
+            try:
+                lock.acquire(blocking=False)  # the parent's thread holds it
+                code = 2
+            except jlock.Timeout:
+                pass
+            del lock
+            gc.collect()
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert subprocess.run(["flock", "-n", str(path), "true"], timeout=BOUND).returncode == 1
+    finally:
+        done.set()
+        t.join(timeout=BOUND)
+    assert subprocess.run(["flock", "-n", str(path), "true"], timeout=BOUND).returncode == 0
