@@ -61,6 +61,10 @@ install:
 py-test:
     bash .ci/py-test
 
+# The Python package built with etcd: a fresh venv, its whole pytest suite against a real etcd (needs .ci/etcd-setup.sh).
+py-etcd-test:
+    bash .ci/py-etcd-test
+
 # What CI runs.
 ci:
     bash .ci/run

@@ -2,6 +2,7 @@
 //!
 //! A thin front end on jlock-core: [`lock`] holds `flock(2)` locks and
 //! semaphore slots ([`jlock_core::LockFile`], [`jlock_core::Semaphore`]),
+//! [`lock_set`] several locks at once ([`jlock_core::LockSet`]),
 //! [`store`] calls the engine ([`jlock_core::Document`] on a
 //! [`jlock_core::Store`]); [`wait`] makes their waits release the GIL and
 //! give way to Ctrl-C; [`convert`] turns JSON into Python objects and back,
@@ -19,6 +20,8 @@ pub mod errors;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod lock;
+pub mod lock_set;
+pub mod queue;
 pub mod store;
 pub mod wait;
 
@@ -27,6 +30,7 @@ pub mod wait;
 fn _jlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<lock::RawLock>()?;
     m.add_class::<lock::RawSemaphore>()?;
+    m.add_class::<lock_set::RawLockSet>()?;
     m.add_class::<store::Store>()?;
     m.add_class::<store::Transaction>()?;
     // Whether etcd:// targets work: built with the cargo feature `etcd`.

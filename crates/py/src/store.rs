@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "etcd")]
 use crate::etcd::{etcd_err, Remote, RemoteDoc};
 use jlock_core::{Document, Durability, Error, JsonPath, Spellings, StoreBuilder};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use serde_json::{Number, Value};
 
 use crate::convert::{from_py, number_from_py, to_py};
@@ -61,7 +61,8 @@ impl OpError {
         matches!(self, OpError::Core(e) if e.is_lock_contention())
     }
 
-    fn into_py(self) -> PyErr {
+    /// As a Python exception.
+    pub(crate) fn into_py(self) -> PyErr {
         self.into_py_at("")
     }
 
@@ -101,7 +102,7 @@ fn op_err(e: Interrupted<OpError>) -> PyErr {
 
 /// A JSON path argument: `None` is the whole document; else the CLI's
 /// syntax (`.jobs[0].name`, JSON Pointer `/jobs/0/name`).
-fn parse_path(path: Option<&str>) -> PyResult<JsonPath> {
+pub(crate) fn parse_path(path: Option<&str>) -> PyResult<JsonPath> {
     match path {
         None => Ok(JsonPath::root()),
         Some(p) => JsonPath::parse(p).map_err(|e| to_py_err(e.into())),
@@ -191,7 +192,7 @@ impl Store {
 
     /// Runs `op` on the store, waiting for the lock with the store's
     /// patience, in slices (see [`crate::wait`]).
-    fn run<T: Send>(
+    pub(crate) fn run<T: Send>(
         &self,
         py: Python<'_>,
         mut op: impl FnMut(&dyn Document<OpError>) -> Result<T, OpError> + Send,
@@ -364,11 +365,60 @@ impl Store {
         to_py(py, &new)
     }
 
+    /// Appends `values` to the array at `path` (a missing or null value
+    /// becomes `[]` first), in one atomic update; returns the array's new
+    /// length. A non-array at `path` raises `jlock.WrongTypeError` and
+    /// nothing is written. `jlock push FILE PATH VALUE...`.
+    #[pyo3(signature = (path, *values))]
+    fn push(&self, py: Python<'_>, path: &str, values: &Bound<'_, PyTuple>) -> PyResult<usize> {
+        crate::queue::push(self, py, path, values)
+    }
+
+    /// Removes the first element of the array at `path` and returns it, in
+    /// one atomic update (each element goes to exactly one caller, whatever
+    /// the number of processes); with `to`, the same update appends it to
+    /// the array at `to` (an in-progress list, for at-least-once work).
+    /// While the queue is empty it waits for a push without polling
+    /// (inotify) — `timeout` seconds (`None` or negative: for ever; `0`: one
+    /// look) — then raises `jlock.Empty`. A non-array at `path` (or `to`)
+    /// raises `jlock.WrongTypeError`, and nothing is written.
+    /// `jlock pop [-w SECS] [--to TO] FILE PATH`.
+    #[pyo3(signature = (path, timeout=None, *, to=None))]
+    fn pop<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        timeout: Option<f64>,
+        to: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        crate::queue::pop(self, py, path, timeout, to)
+    }
+
     /// A transaction: `with store.transaction() as doc:` holds the exclusive
     /// lock for the block; `doc` is the document (a dict or list to change
     /// in place); it is written back when the block ends, if it changed, and
-    /// not at all if the block raises.
-    fn transaction(&self, py: Python<'_>) -> PyResult<Transaction> {
+    /// not at all if the block raises. `default` (keyword; `{}` unless
+    /// given, `None` allowed): what the block gets when the document is
+    /// missing (or `null`); left as it is, nothing is written.
+    #[pyo3(signature = (**options))]
+    fn transaction(
+        &self,
+        py: Python<'_>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Transaction> {
+        let mut default = Value::Object(serde_json::Map::new());
+        if let Some(options) = options {
+            for (key, value) in options.iter() {
+                match key.extract::<String>().as_deref() {
+                    Ok("default") => default = from_py(&value)?,
+                    _ => {
+                        return Err(PyTypeError::new_err(format!(
+                            "transaction() got an unexpected keyword argument {key}"
+                        )))
+                    }
+                }
+            }
+        }
         let source = match &self.kind {
             Kind::File { builder, .. } => TxSource::File(builder.clone()),
             #[cfg(feature = "etcd")]
@@ -379,6 +429,7 @@ impl Store {
             source,
             patience: self.patience,
             state: TxState::New,
+            default,
             in_transaction: Arc::clone(&self.in_transaction),
             owner: None,
             pid: std::process::id(),
@@ -434,6 +485,30 @@ impl Store {
         }
     }
 
+    /// The data file's path (an etcd target's text), as errors name it.
+    pub(crate) fn name(&self) -> PathBuf {
+        match self.shown() {
+            Some(store) => store.path().to_path_buf(),
+            None => PathBuf::from(self.target()),
+        }
+    }
+
+    /// What a waiting `pop` sleeps on: a watch of the data file (inotify),
+    /// or, for an etcd target, a read every [`crate::queue::ETCD_POLL`].
+    pub(crate) fn watch(&self, py: Python<'_>) -> PyResult<crate::queue::Watch> {
+        let _ = py;
+        match &self.kind {
+            Kind::File { builder, opened } => {
+                let store = Store::current(py, builder, opened)?;
+                crate::queue::file_watch(store.path())
+            }
+            #[cfg(feature = "etcd")]
+            Kind::Etcd(_) => Ok(Box::new(jlock_core::Poll {
+                interval: crate::queue::ETCD_POLL,
+            })),
+        }
+    }
+
     /// An etcd target, as written back ("" for a file).
     fn target(&self) -> String {
         match &self.kind {
@@ -466,6 +541,9 @@ enum TxState {
     /// it meanwhile).
     #[cfg(feature = "etcd")]
     OpenCas {
+        /// The document as read (what the write-back compares with).
+        read: Value,
+        /// What the block was given (the default for a missing document).
         original: Value,
         doc: Py<PyAny>,
     },
@@ -497,6 +575,8 @@ pub struct Transaction {
     source: TxSource,
     patience: Patience,
     state: TxState,
+    /// What the block gets for a missing (or `null`) document.
+    default: Value,
     /// The store's list of threads in a transaction: this one's while open.
     in_transaction: Arc<Mutex<Vec<ThreadId>>>,
     /// The thread that entered it, while it is open.
@@ -588,9 +668,15 @@ impl Transaction {
                 let found = py
                     .detach(|| Document::<OpError>::get(&*remote, &JsonPath::root()))
                     .map_err(|e| e.into_py_at(target))?;
-                let original = found.map(|(v, _)| v).unwrap_or(Value::Null);
+                let read = found.map(|(v, _)| v).unwrap_or(Value::Null);
+                let original = if read.is_null() {
+                    self.default.clone()
+                } else {
+                    read.clone()
+                };
                 let doc = to_py(py, &original)?.unbind();
                 self.state = TxState::OpenCas {
+                    read,
                     original,
                     doc: doc.clone_ref(py),
                 };
@@ -631,6 +717,7 @@ impl Transaction {
             |&waiting| waiting,
         );
         let value = match got {
+            Ok(TxMessage::Document(v)) if v.is_null() => self.default.clone(),
             Ok(TxMessage::Document(v)) => v,
             Ok(TxMessage::Done(Err(e))) => return Err(e.into_py()),
             Ok(TxMessage::Done(Ok(()))) | Err(Interrupted::Failed(_)) => {
@@ -661,7 +748,12 @@ impl Transaction {
     fn __exit__(&mut self, py: Python<'_>, exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
         let state = std::mem::replace(&mut self.state, TxState::Closed);
         #[cfg(feature = "etcd")]
-        if let TxState::OpenCas { original, doc } = state {
+        if let TxState::OpenCas {
+            read,
+            original,
+            doc,
+        } = state
+        {
             let raised = exc.get_item(0).is_ok_and(|t| !t.is_none());
             if raised {
                 return Ok(false);
@@ -676,7 +768,7 @@ impl Transaction {
             let remote = Arc::clone(remote);
             py.detach(|| {
                 Document::<OpError>::update(&*remote, &mut |d: &mut Value| {
-                    if *d != original {
+                    if *d != read {
                         return Err(OpError::Conflict);
                     }
                     *d = new.clone();

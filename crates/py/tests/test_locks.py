@@ -315,11 +315,12 @@ def test_the_gil_is_released_while_waiting(tmp: Path) -> None:
 
 
 def test_one_object_shared_by_threads(tmp: Path) -> None:
-    # One FileLock object is one hold: a second thread's acquire waits for the
-    # first thread's (within its timeout) and then counts on that hold.
+    # thread_local=False: one FileLock object is one hold: a second thread's acquire
+    # waits for the first thread's (within its timeout) and then counts on that hold.
     path = tmp / "th.lock"
     holder = flock_holder(path)
-    lock = jlock.FileLock(path, timeout=BOUND)
+    lock = jlock.FileLock(path, timeout=BOUND, thread_local=False)
+    assert not lock.is_thread_local()
     results: list = []
     entered = threading.Event()
 

@@ -157,9 +157,21 @@ def test_file_errors(tmp: Path) -> None:
 def test_transaction(tmp: Path) -> None:
     p = tmp / "t.json"
     s = jlock.Store(p)
+    # A missing document is {} in a transaction (default=...), written only if changed.
     with s.transaction() as doc:
-        assert doc is None
+        assert doc == {}
     assert not p.exists()  # nothing to write
+    with s.transaction(default=None) as doc:
+        assert doc is None
+    with s.transaction(default=[]) as doc:
+        doc.append("first")
+    assert s.get() == ["first"]
+    s.set(".", None)  # a null document is missing too
+    with s.transaction() as doc:
+        doc["n"] = 1
+    assert s.get() == {"n": 1}
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        s.transaction(defualt={})
     s.set(".", {"tickets": 2, "sold": []})
     with s.transaction() as doc:
         doc["tickets"] -= 1

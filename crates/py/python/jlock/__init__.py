@@ -4,8 +4,12 @@
   ``FileLock`` (same names and semantics), which excludes and is excluded by
   py-filelock, ``jlock run`` and util-linux ``flock`` on the same path;
   :class:`ReadWriteLock` (shared / exclusive) and :class:`Semaphore` (N slots).
+* :class:`AsyncFileLock` — the same lock for asyncio (``async with``).
+* :class:`LockSet` — several lock files at once, all or none, in one
+  canonical order (no deadlock), within one deadline.
 * :class:`Store` — a JSON file several processes share: ``get``, ``set``,
-  ``delete``, ``incr``, ``update`` and ``with store.transaction() as doc:``,
+  ``delete``, ``incr``, ``update``, ``with store.transaction() as doc:``, and
+  a work queue in an array (``push``; ``pop``, waiting for a push),
   each atomic and serialized by the lock, crash-safe, and lossless (untouched
   bytes and number spellings stay). The same files and locks as the ``jlock``
   command line (``jlock incr counter.json`` and ``Store("counter.json").incr()``
@@ -24,6 +28,7 @@ from ._errors import (
     BadPathError,
     ConflictError,
     DataError,
+    Empty,
     Error,
     EtcdConnectionError,
     EtcdError,
@@ -42,7 +47,14 @@ from ._errors import (
 from ._jlock import HAS_ETCD, Store, Transaction
 from ._locks import (
     AcquireReturnProxy,
+    AsyncAcquireReturnProxy,
+    AsyncFileLock,
+    AsyncSoftFileLock,
+    AsyncUnixFileLock,
+    BaseAsyncFileLock,
+    BaseFileLock,
     FileLock,
+    LockSet,
     ReadWriteLock,
     Semaphore,
     SoftFileLock,
@@ -53,9 +65,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AcquireReturnProxy",
+    "AsyncAcquireReturnProxy",
+    "AsyncFileLock",
+    "AsyncSoftFileLock",
+    "AsyncUnixFileLock",
     "BadPathError",
+    "BaseAsyncFileLock",
+    "BaseFileLock",
     "ConflictError",
     "DataError",
+    "Empty",
     "Error",
     "EtcdConnectionError",
     "EtcdError",
@@ -65,6 +84,7 @@ __all__ = [
     "IndexOutOfRangeError",
     "InvalidJSONError",
     "LockLost",
+    "LockSet",
     "NotWritableError",
     "NumberOverflowError",
     "ReadWriteLock",

@@ -8,6 +8,7 @@ Each subclass is also the builtin exception a caller would catch for that kind:
 
 from __future__ import annotations
 
+import queue
 from typing import Optional
 
 
@@ -138,6 +139,19 @@ class ConflictError(Error):
         self._ctor = (message, target)
 
 
+class Empty(Error, queue.Empty):
+    """``Store.pop`` found the queue empty (at once, or still after its ``timeout``);
+    nothing was taken. Also a :class:`queue.Empty`, as ``queue.Queue.get`` raises.
+    ``path``: the data file; ``queue``: the queue's path in it. The CLI's
+    ``jlock pop`` exits 1 here."""
+
+    def __init__(self, message: str, path: Optional[str] = None, queue: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.queue = queue
+        self._ctor = (message, path, queue)
+
+
 class FileError(Error, OSError):
     """A system call on a lock or data file failed; ``errno`` and ``filename`` as for :class:`OSError`."""
 
@@ -157,6 +171,7 @@ __all__ = [
     "BadPathError",
     "ConflictError",
     "DataError",
+    "Empty",
     "Error",
     "EtcdConnectionError",
     "EtcdError",
