@@ -53,6 +53,7 @@ mod disk;
 mod durability;
 pub mod engine;
 mod error;
+pub mod fair;
 mod file_info;
 mod holders;
 mod interrupt;

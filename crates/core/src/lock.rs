@@ -19,6 +19,7 @@ use fs4::TryLockError;
 
 use crate::claim::{self, Claim, Until};
 use crate::error::{Error, Operation, Result};
+use crate::fair;
 use crate::file_info::FileInfo;
 use crate::interrupt::{self, Interrupt};
 use crate::shared_dir;
@@ -103,6 +104,8 @@ pub struct LockFile {
     claim_address: Option<Vec<u8>>,
     /// The token that ends a wait, if one was given.
     interrupt: Option<Interrupt>,
+    /// Whether waits are first come, first served (see [`LockFile::fair`]).
+    fair: bool,
 }
 
 impl LockFile {
@@ -124,7 +127,37 @@ impl LockFile {
             guards_name: true,
             claim_address: None,
             interrupt: None,
+            fair: false,
         })
+    }
+
+    /// Makes this lock file's waits first come, first served among the
+    /// processes that lock it fairly: a waiter gets the lock after every
+    /// fair waiter that started waiting before it (a shared one, after the
+    /// exclusive ones before it), through a queue of per-waiter files in
+    /// the directory `LOCKFILE.queue/` beside the lock (created, mode
+    /// `1777`, at the first fair lock; a symlink or a file there is refused
+    /// with [`Error::UnsafePath`]). A waiter killed while queued leaves the
+    /// queue; one that times out or is interrupted removes its place.
+    ///
+    /// The real lock is still taken on the lock file, after the turn comes:
+    /// `flock(1)` and non-fair holders are excluded as before, but they may
+    /// take it ahead of the queue. See docs/design.md, "Fair waiting".
+    ///
+    /// ```
+    /// use jlock_core::{LockFile, LockMode, Wait};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut lock = LockFile::open(dir.path().join("deploy.lock"))?;
+    /// lock.fair(true);
+    /// let _held = lock.lock(LockMode::Exclusive, Wait::Block)?;
+    /// // Later fair waiters queue in dir/deploy.lock.queue/, in order.
+    /// assert_eq!(jlock_core::fair::waiters(lock.path())?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fair(&mut self, yes: bool) -> &mut LockFile {
+        self.fair = yes;
+        self
     }
 
     /// Lets `token` end this lock file's waits from another thread: a wait
@@ -211,11 +244,36 @@ impl LockFile {
         wait: Wait,
         on_wait: impl FnOnce(),
     ) -> Result<LockGuard<'_>> {
-        let claim = self.acquire(mode, wait, on_wait)?;
+        let mut on_wait = Some(on_wait);
+        let (ticket, wait) = if self.fair {
+            let start = Instant::now();
+            if self.interrupted() {
+                return Err(self.interrupted_error());
+            }
+            let token = self.interrupt.clone();
+            let ticket = fair::take_turn(
+                &self.path,
+                mode,
+                None,
+                wait,
+                start,
+                token.as_ref(),
+                &mut on_wait,
+            )?;
+            (Some(ticket), wait_left(wait, start))
+        } else {
+            (None, wait)
+        };
+        let claim = self.acquire(mode, wait, || {
+            if let Some(hook) = on_wait.take() {
+                hook()
+            }
+        })?;
         Ok(LockGuard {
             lock: self,
             mode,
             claim,
+            ticket,
         })
     }
 
@@ -379,6 +437,7 @@ impl LockFile {
             lock: self,
             mode,
             claim,
+            ticket: None,
         }
     }
 
@@ -417,85 +476,22 @@ impl LockFile {
         start: Instant,
         deadline: Option<Instant>,
     ) -> Result<()> {
-        let Some(slot) = WaiterSlot::take() else {
-            return self.poll_until(mode, start, deadline);
-        };
         let Ok(second) = reopen(&self.file, &self.path, self.how, Access::Same) else {
             return self.poll_until(mode, start, deadline);
         };
-        let (tx, rx) = mpsc::channel::<Event>();
-        let _woken = self.interrupt.as_ref().map(|token| {
-            let tx = tx.clone();
-            token.on_interrupt(move || {
-                let _ = tx.send(Event::Interrupted);
-            })
-        });
-        let helper = interrupt::spawn("jlock-lock-wait", move |cancel| {
-            let _slot = slot;
-            let got = loop {
-                if cancel.requested() {
-                    // Closing `second` (at the end of this closure) takes it
-                    // out of the kernel's queue, if it was ever in it.
-                    return;
-                }
-                match flock_once(&second, mode) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    other => break other.map(|()| second),
-                }
-            };
-            // If the waiter has gone (it timed out and could not wake this
-            // thread), the send fails and drops the file: closing the only
-            // descriptor of its open file description releases the lock.
-            let _ = tx.send(Event::Got(got));
-        });
-        let Ok(helper) = helper else {
-            return self.poll_until(mode, start, deadline);
-        };
-        let first = match deadline {
-            Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
-            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-        };
-        let (got, ended) = match first {
-            Ok(Event::Got(got)) => {
-                helper.detach();
-                (got.map(Some), None)
-            }
-            Ok(Event::Interrupted) => {
-                helper.cancel();
-                // Granted just before it was woken: let it go.
-                (Ok(None), Some(self.interrupted_error()))
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                helper.cancel();
-                // Granted just as the deadline passed: take it rather than
-                // waste it.
-                match rx.try_recv() {
-                    Ok(Event::Got(got)) => (got.map(Some), None),
-                    _ => (
-                        Ok(None),
-                        Some(Error::LockTimeout {
-                            path: self.path.clone(),
-                            waited: start.elapsed(),
-                        }),
-                    ),
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => (
-                Err(io::Error::other(
-                    "the thread waiting for the lock ended without an answer",
-                )),
-                None,
-            ),
-        };
-        match (got, ended) {
-            (Ok(Some(file)), None) => {
+        match wait_in_kernel(second, mode, deadline, self.interrupt.as_ref()) {
+            Waited::Got(file) => {
                 // The old description holds no lock; closing it changes nothing.
                 self.file = file;
                 Ok(())
             }
-            (_, Some(e)) => Err(e),
-            (Ok(None), None) => Err(self.interrupted_error()),
-            (Err(e), None) => Err(Error::io(Operation::Lock, &self.path, e)),
+            Waited::TimedOut => Err(Error::LockTimeout {
+                path: self.path.clone(),
+                waited: start.elapsed(),
+            }),
+            Waited::Interrupted => Err(self.interrupted_error()),
+            Waited::Failed(e) => Err(Error::io(Operation::Lock, &self.path, e)),
+            Waited::NoThread => self.poll_until(mode, start, deadline),
         }
     }
 
@@ -523,12 +519,105 @@ impl LockFile {
 }
 
 /// What a helper thread waiting in `flock(2)` (or an interrupt) tells the
-/// caller of [`LockFile::lock_until`].
+/// caller of [`wait_in_kernel`].
 enum Event {
     /// The helper thread's `flock(2)` ended: the description, locked.
     Got(io::Result<File>),
     /// The interrupt token was interrupted.
     Interrupted,
+}
+
+/// How [`wait_in_kernel`] ended.
+pub(crate) enum Waited {
+    /// The lock, on the description given.
+    Got(File),
+    /// The deadline passed (the waiter left the kernel's queue).
+    TimedOut,
+    /// The token was interrupted (the waiter left the kernel's queue).
+    Interrupted,
+    /// `flock(2)` failed.
+    Failed(io::Error),
+    /// No helper thread could be had (16 wait already, or none could be
+    /// started): poll instead.
+    NoThread,
+}
+
+/// Locks `file` (an open file description of its own) in `mode`, blocking
+/// in `flock(2)` on a helper thread, queued in the kernel, until `deadline`
+/// (if any) or until `token` (if any) is interrupted; a helper thread that
+/// is not needed any more is woken and ends (see [`LockFile::lock_with`]).
+pub(crate) fn wait_in_kernel(
+    file: File,
+    mode: LockMode,
+    deadline: Option<Instant>,
+    token: Option<&Interrupt>,
+) -> Waited {
+    if token.is_some_and(Interrupt::is_interrupted) {
+        return Waited::Interrupted;
+    }
+    let Some(slot) = WaiterSlot::take() else {
+        return Waited::NoThread;
+    };
+    let (tx, rx) = mpsc::channel::<Event>();
+    let _woken = token.map(|token| {
+        let tx = tx.clone();
+        token.on_interrupt(move || {
+            let _ = tx.send(Event::Interrupted);
+        })
+    });
+    let helper = interrupt::spawn("jlock-lock-wait", move |cancel| {
+        let _slot = slot;
+        let got = loop {
+            if cancel.requested() {
+                // Closing `file` (at the end of this closure) takes it out
+                // of the kernel's queue, if it was ever in it.
+                return;
+            }
+            match flock_once(&file, mode) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other.map(|()| file),
+            }
+        };
+        // If the waiter has gone (it timed out and could not wake this
+        // thread), the send fails and drops the file: closing the only
+        // descriptor of its open file description releases the lock.
+        let _ = tx.send(Event::Got(got));
+    });
+    let Ok(helper) = helper else {
+        return Waited::NoThread;
+    };
+    let first = match deadline {
+        Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+        None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+    };
+    match first {
+        Ok(Event::Got(Ok(file))) => {
+            helper.detach();
+            Waited::Got(file)
+        }
+        Ok(Event::Got(Err(e))) => {
+            helper.detach();
+            Waited::Failed(e)
+        }
+        Ok(Event::Interrupted) => {
+            // A lock granted just before the thread was woken is dropped
+            // with the channel.
+            helper.cancel();
+            Waited::Interrupted
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            helper.cancel();
+            // Granted just as the deadline passed: take it rather than
+            // waste it.
+            match rx.try_recv() {
+                Ok(Event::Got(Ok(file))) => Waited::Got(file),
+                _ => Waited::TimedOut,
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Waited::Failed(io::Error::other(
+            "the thread waiting for the lock ended without an answer",
+        )),
+    }
 }
 
 /// The longest pause between two attempts when a timed wait has to poll.
@@ -587,7 +676,7 @@ pub(crate) fn lock_file(
 
 /// One non-blocking `flock(2)`: `Ok(true)` if taken, `Ok(false)` if it
 /// would block; resumed after a signal.
-fn try_lock_file(file: &File, mode: LockMode) -> io::Result<bool> {
+pub(crate) fn try_lock_file(file: &File, mode: LockMode) -> io::Result<bool> {
     loop {
         let res = match mode {
             LockMode::Exclusive => fs4::FileExt::try_lock(file),
@@ -626,6 +715,14 @@ fn poll(
         }
         thread::sleep(pause.min(limit.saturating_sub(waited)));
         pause = (pause * 2).min(MAX_POLL);
+    }
+}
+
+/// What is left of `wait` begun at `start`.
+pub(crate) fn wait_left(wait: Wait, start: Instant) -> Wait {
+    match wait {
+        Wait::Timeout(limit) => Wait::Timeout(limit.saturating_sub(start.elapsed())),
+        other => other,
     }
 }
 
@@ -763,6 +860,8 @@ pub struct LockGuard<'a> {
     mode: LockMode,
     /// An exclusive holder's claim on the name; dropped before the lock.
     claim: Option<Claim>,
+    /// A fair lock's place in the queue; given up after the lock.
+    ticket: Option<fair::Ticket>,
 }
 
 impl LockGuard<'_> {
@@ -806,6 +905,9 @@ impl LockGuard<'_> {
         let held =
             rustix::io::fcntl_dupfd_cloexec(&lock.file, 3).map_err(|e| err(io::Error::from(e)))?;
         let mut fds = vec![held];
+        if let Some(ticket) = self.ticket.take() {
+            fds.push(ticket.into_fd()?);
+        }
         if let Some(fd) = claim.and_then(Claim::into_fd) {
             if std::os::fd::AsRawFd::as_raw_fd(&fd) < 3 {
                 fds.push(rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| err(e.into()))?);

@@ -36,6 +36,7 @@ pub struct Semaphore {
     slots: Vec<LockFile>,
     next: usize,
     interrupt: Option<crate::Interrupt>,
+    fair: bool,
 }
 
 impl Semaphore {
@@ -53,6 +54,7 @@ impl Semaphore {
             slots,
             next,
             interrupt: None,
+            fair: false,
         })
     }
 
@@ -64,6 +66,16 @@ impl Semaphore {
             slot.interrupt(token);
         }
         self.interrupt = Some(token.clone());
+        self
+    }
+
+    /// Makes this semaphore's waits first come, first served among fair
+    /// waiters, as [`LockFile::fair`] does for a lock: a waiter takes a
+    /// slot once fewer than N fair waiters that came before it are still
+    /// waiting or holding. The queue is `<base>.queue/`; between two counts
+    /// a waiter watches it with inotify (it polls where there is none).
+    pub fn fair(&mut self, yes: bool) -> &mut Semaphore {
+        self.fair = yes;
         self
     }
 
@@ -109,6 +121,27 @@ impl Semaphore {
         let start = Instant::now();
         let mut pause = Duration::from_micros(500);
         let mut on_wait = Some(on_wait);
+        let mut ticket = None;
+        if self.fair {
+            if self
+                .interrupt
+                .as_ref()
+                .is_some_and(crate::Interrupt::is_interrupted)
+            {
+                return Err(Error::Interrupted {
+                    path: names::slots_pattern(&self.base),
+                });
+            }
+            ticket = Some(crate::fair::take_turn(
+                &self.base,
+                LockMode::Exclusive,
+                Some(self.slots.len()),
+                wait,
+                start,
+                self.interrupt.as_ref(),
+                &mut on_wait,
+            )?);
+        }
         // The pauses between two rounds end early on an interrupt.
         // (`_awake` keeps the channel open, so that a pause is a pause even
         // with no token.)
@@ -129,7 +162,11 @@ impl Semaphore {
         loop {
             if let Some((i, claim)) = self.try_any()? {
                 let guard = self.slots[i].guard(LockMode::Exclusive, claim);
-                return Ok(SemaphoreGuard { guard, slot: i });
+                return Ok(SemaphoreGuard {
+                    guard,
+                    slot: i,
+                    ticket,
+                });
             }
             if wait != Wait::NoWait {
                 if let Some(f) = on_wait.take() {
@@ -182,8 +219,10 @@ impl Semaphore {
 #[derive(Debug)]
 #[must_use = "the slot is freed as soon as the guard is dropped"]
 pub struct SemaphoreGuard<'a> {
+    // Dropped in this order: the slot, then the place in the fair queue.
     guard: LockGuard<'a>,
     slot: usize,
+    ticket: Option<crate::fair::Ticket>,
 }
 
 impl SemaphoreGuard<'_> {
@@ -200,7 +239,11 @@ impl SemaphoreGuard<'_> {
     /// Turns the slot into descriptors of its own, to hand on to child
     /// processes: see [`LockGuard::into_fds`].
     pub fn into_fds(self) -> Result<Vec<std::os::fd::OwnedFd>> {
-        self.guard.into_fds()
+        let mut fds = self.guard.into_fds()?;
+        if let Some(ticket) = self.ticket {
+            fds.push(ticket.into_fd()?);
+        }
+        Ok(fds)
     }
 }
 

@@ -75,8 +75,10 @@ pub struct FileWatch {
     file: PathBuf,
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fd: rustix::fd::OwnedFd,
+    /// The one name reported; `None`: every name in the directory (a fair
+    /// lock's queue, see `fair`).
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    name: std::ffi::OsString,
+    name: Option<std::ffi::OsString>,
 }
 
 impl FileWatch {
@@ -122,12 +124,46 @@ impl FileWatch {
             Ok(FileWatch {
                 file: file.to_path_buf(),
                 fd,
-                name,
+                name: Some(name),
             })
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         Ok(FileWatch {
             file: file.to_path_buf(),
+        })
+    }
+
+    /// Watches every name in the directory `dir` for a file deleted or
+    /// closed after writing (`IN_DELETE`, `IN_CLOSE_WRITE`): a fair queue's
+    /// waiters leaving (see `fair`).
+    pub(crate) fn directory(dir: &Path) -> crate::Result<FileWatch> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+            let err = |source: rustix::io::Errno| Error::Io {
+                op: Operation::Stat,
+                path: dir.to_path_buf(),
+                source: source.into(),
+            };
+            let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).map_err(err)?;
+            inotify::add_watch(
+                &fd,
+                dir,
+                WatchFlags::CLOSE_WRITE
+                    | WatchFlags::DELETE
+                    | WatchFlags::ONLYDIR
+                    | WatchFlags::DONT_FOLLOW,
+            )
+            .map_err(err)?;
+            Ok(FileWatch {
+                file: dir.to_path_buf(),
+                fd,
+                name: None,
+            })
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        Ok(FileWatch {
+            file: dir.to_path_buf(),
         })
     }
 
@@ -148,9 +184,12 @@ impl FileWatch {
         loop {
             match reader.next() {
                 Ok(ev) => {
-                    let ours = ev
-                        .file_name()
-                        .is_some_and(|n| n.to_bytes() == self.name.as_bytes());
+                    let ours = match &self.name {
+                        Some(name) => ev
+                            .file_name()
+                            .is_some_and(|n| n.to_bytes() == name.as_bytes()),
+                        None => true,
+                    };
                     if ours || ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
                         hit = true;
                     }
