@@ -18,6 +18,7 @@ mod etcd;
 #[cfg(feature = "etcd")]
 mod etcd_queue;
 mod examples;
+mod fair;
 mod flock_compat;
 mod get;
 mod lock;
