@@ -20,6 +20,7 @@ mod etcd_queue;
 #[cfg(feature = "etcd")]
 mod etcd_requests;
 mod examples;
+mod fair;
 mod flock_compat;
 mod get;
 mod lock;

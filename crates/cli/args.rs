@@ -352,6 +352,11 @@ pub struct RunArgs {
     /// Let at most N commands run at once: LOCKFILE names N slot files, LOCKFILE.slot0 …
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), conflicts_with = "shared")]
     pub slots: Option<u16>,
+    /// First come, first served: get the lock (or a slot) after every --fair
+    /// waiter that started waiting before; a queue in LOCKFILE.queue/. A no-op
+    /// for etcd:// (already FIFO); refused with several locks.
+    #[arg(long)]
+    pub fair: bool,
     /// Do not pass the lock to the command (flock -o): it is freed if jlock dies first.
     #[arg(short = 'o', long = "close")]
     pub close: bool,

@@ -43,6 +43,9 @@ Examples:
   # Two locks at once, all or none, in one order whatever order they are named in.
   jlock run -w 60 db.lock cache.lock -- ./migrate.sh
 
+  # First come, first served: deploys run in the order they started waiting.
+  jlock run --fair deploy.lock -- ./deploy.sh
+
   # One host at a time, cluster-wide (built with --features etcd).
   jlock run -n etcd://10.0.0.1:2379,10.0.0.2:2379/nightly -- ./backup.sh
 
@@ -58,6 +61,15 @@ process group of its own: if the lock is lost (its lease of --ttl SECS expired o
 revoked, its key deleted), the group gets SIGTERM, SIGKILL 5 s later, and jlock exits 75;
 if jlock dies, the kernel kills the command. An unreachable cluster: exit 69, within
 --connect-timeout, the command never started. -F is refused there.
+
+--fair: waiters get the lock (or, with --slots, a slot) in the order they started
+waiting, through a queue of one small file per waiter in LOCKFILE.queue/ (made mode
+1777 beside the lock; a symlink there is refused, exit 77). A waiter killed while
+queued leaves the queue; one that times out (-w) or gives up (-n) leaves it too.
+Fairness is among --fair waiters: flock(1) and jlock without --fair are still
+excluded by the lock, but may take it ahead of the queue. Refused (64) with several
+locks; on etcd:// a no-op (etcd's lock queue is already first come, first served).
+`jlock status LOCKFILE` lists the queue.
 
 The descriptor form of flock(1): a number and no command locks that descriptor,
 inherited from the shell, and returns (0; 1 or -E CODE if held or timed out; 74 if

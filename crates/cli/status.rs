@@ -66,6 +66,12 @@ fn as_text(st: &Status) -> String {
             slots_lines(&mut out, st, s);
         }
     }
+    if !st.fair.is_empty() {
+        out.push_str("fair queue (first come, first served):\n");
+        for (i, w) in st.fair.iter().enumerate() {
+            out.push_str(&format!("  {}. pid {} [{}]\n", i + 1, w.pid, w.mode.name()));
+        }
+    }
     if let Some(d) = st.document.as_ref().filter(|d| d.path.is_none()) {
         document_line(&mut out, &name_of(st, "document", None), d);
     }
@@ -234,6 +240,14 @@ fn as_json(st: &Status) -> String {
             v.insert("document".into(), doc);
         }
         None => {}
+    }
+    if st.lock_file.is_some() || st.slots.as_ref().is_some_and(|s| !s.files.is_empty()) {
+        let fair: Vec<Value> = st
+            .fair
+            .iter()
+            .map(|w| json!({"ticket": w.ticket, "pid": w.pid, "mode": w.mode.name()}))
+            .collect();
+        v.insert("fair_queue".into(), json!(fair));
     }
     Value::Object(v).to_string()
 }

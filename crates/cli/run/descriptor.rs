@@ -92,6 +92,9 @@ fn refuse_options(args: &RunArgs) -> Result<(), CliError> {
     if args.slots.is_some() {
         given.push("--slots");
     }
+    if args.fair {
+        given.push("--fair");
+    }
     if args.kill_after.is_some() {
         given.push("--kill-after");
     }

@@ -36,6 +36,7 @@ pub fn run(lock_file: &Path, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
     let outcome = match args.slots {
         Some(n) => {
             let mut sem = Semaphore::open(lock_file, usize::from(n))?;
+            sem.fair(args.fair);
             let shown = format!("{}.slot*", lock_file.display());
             let paths = sem.slot_paths();
             let held = match sem.acquire_with(wait, || {
@@ -61,6 +62,7 @@ pub fn run(lock_file: &Path, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
         }
         None => {
             let mut lock = LockFile::open(lock_file)?;
+            lock.fair(args.fair);
             let shown = lock_file.display().to_string();
             let path = lock_file.to_path_buf();
             let mut guard = match lock.lock_with(mode, wait, || {
@@ -89,6 +91,13 @@ pub fn run(lock_file: &Path, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
             supervise(&mut cmd, args).map_err(spawn_err)?
         }
     };
+    if args.fair {
+        // The place in the queue went with the lock to the command (and
+        // lives in `cmd`'s hook until here): now that nothing holds it, its
+        // file is removed rather than left for the next waiter to sweep.
+        drop(cmd);
+        let _ = jlock_core::fair::sweep(lock_file);
+    }
     Ok(outcome.exit_code())
 }
 
@@ -98,6 +107,13 @@ pub fn run(lock_file: &Path, args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
 /// `JLOCK_FENCE`, the first lock's fence, as it would with that lock alone
 /// (every lock's fence advances).
 pub fn run_set(locks: &[std::path::PathBuf], args: &RunArgs, ui: &Ui) -> Result<u8, CliError> {
+    if args.fair {
+        return Err(CliError::Usage(
+            "--fair takes one LOCKFILE: a fair wait for several locks at once is not offered \
+             (each lock's queue would be joined in turn, which is not first come, first served)"
+                .into(),
+        ));
+    }
     if args.slots.is_some() {
         return Err(CliError::Usage(
             "--slots takes one LOCKFILE: several locks at once are each one lock".into(),

@@ -96,6 +96,14 @@ pub enum Error {
         /// How long it waited.
         waited: Duration,
     },
+    /// A wait for a lock was ended by an [`crate::Interrupt`] token: no
+    /// lock is held, and no waiter was left queued (see
+    /// [`crate::LockFile::interrupt`]).
+    #[error("{}: the wait for the lock was interrupted", path.display())]
+    Interrupted {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// A document, a path or an edit is wrong ([`jlock_json::Error`]: invalid
     /// JSON, a wrong type at a path, an overflow, an index out of range or
     /// past what may be written, a write nested too deep, a path that does

@@ -19,7 +19,9 @@ use fs4::TryLockError;
 
 use crate::claim::{self, Claim, Until};
 use crate::error::{Error, Operation, Result};
+use crate::fair;
 use crate::file_info::FileInfo;
+use crate::interrupt::{self, Interrupt};
 use crate::shared_dir;
 
 /// Which kind of lock to take.
@@ -100,6 +102,10 @@ pub struct LockFile {
     guards_name: bool,
     /// The claim address, worked out at the first exclusive lock.
     claim_address: Option<Vec<u8>>,
+    /// The token that ends a wait, if one was given.
+    interrupt: Option<Interrupt>,
+    /// Whether waits are first come, first served (see [`LockFile::fair`]).
+    fair: bool,
 }
 
 impl LockFile {
@@ -120,7 +126,48 @@ impl LockFile {
             how,
             guards_name: true,
             claim_address: None,
+            interrupt: None,
+            fair: false,
         })
+    }
+
+    /// Makes this lock file's waits first come, first served among the
+    /// processes that lock it fairly: a waiter gets the lock after every
+    /// fair waiter that started waiting before it (a shared one, after the
+    /// exclusive ones before it), through a queue of per-waiter files in
+    /// the directory `LOCKFILE.queue/` beside the lock (created, mode
+    /// `1777`, at the first fair lock; a symlink or a file there is refused
+    /// with [`Error::UnsafePath`]). A waiter killed while queued leaves the
+    /// queue; one that times out or is interrupted removes its place.
+    ///
+    /// The real lock is still taken on the lock file, after the turn comes:
+    /// `flock(1)` and non-fair holders are excluded as before, but they may
+    /// take it ahead of the queue. See docs/design.md, "Fair waiting".
+    ///
+    /// ```
+    /// use jlock_core::{LockFile, LockMode, Wait};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut lock = LockFile::open(dir.path().join("deploy.lock"))?;
+    /// lock.fair(true);
+    /// let _held = lock.lock(LockMode::Exclusive, Wait::Block)?;
+    /// // Later fair waiters queue in dir/deploy.lock.queue/, in order.
+    /// assert_eq!(jlock_core::fair::waiters(lock.path())?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fair(&mut self, yes: bool) -> &mut LockFile {
+        self.fair = yes;
+        self
+    }
+
+    /// Lets `token` end this lock file's waits from another thread: a wait
+    /// ([`Wait::Block`] or [`Wait::Timeout`]) then fails with
+    /// [`Error::Interrupted`], holding no lock and leaving no waiter queued
+    /// in the kernel (see [`Interrupt`]). While the token is interrupted,
+    /// every lock call fails so at once, even for a free lock.
+    pub fn interrupt(&mut self, token: &Interrupt) -> &mut LockFile {
+        self.interrupt = Some(token.clone());
+        self
     }
 
     /// As [`LockFile::open`], but a lock is neither checked to be on the file
@@ -159,44 +206,74 @@ impl LockFile {
     /// the lock is held by another process and `wait` allows waiting — to
     /// tell a user whom they are waiting for, say.
     ///
-    /// # Waiting with a time limit
+    /// # Waiting with a time limit, or interruptibly
     ///
     /// `flock(2)` has no time limit, and `flock(1)`'s way to impose one — a
     /// timer signal that interrupts the call — would change the host
-    /// process's signal handling, which a library must not do. Polling with
-    /// `LOCK_NB` would not do either: the kernel hands a released lock to the
-    /// waiters blocked in `flock(2)`, so a poller loses its turn to every one
-    /// of them. So for [`Wait::Timeout`] a helper thread opens a second open
-    /// file description of the same file and blocks in `flock(2)` on it,
-    /// queued in the kernel like any other waiter:
+    /// process's signal handling. Polling with `LOCK_NB` would not do
+    /// either: the kernel hands a released lock to the waiters blocked in
+    /// `flock(2)`, so a poller loses its turn to every one of them. So for
+    /// [`Wait::Timeout`] (and for [`Wait::Block`] with an
+    /// [`interrupt`](LockFile::interrupt) token) a helper thread opens a
+    /// second open file description of the same file and blocks in
+    /// `flock(2)` on it, queued in the kernel like any other waiter:
     ///
     /// * if it gets the lock before the deadline, it hands that description
     ///   back and this `LockFile` keeps it from then on (its raw descriptor
     ///   number changes);
-    /// * if the deadline passes first, this call fails with
-    ///   [`Error::LockTimeout`] at the deadline; the thread stays blocked in
-    ///   `flock(2)` (no thread can be woken from it without a signal) and, if
-    ///   it ever gets the lock, closes its descriptor at once, which releases
-    ///   the lock. Until then it counts as one more waiter in the kernel's
-    ///   lock table (`/proc/locks`), and the lock briefly passes through it.
-    ///   The thread ends with the process, if not before.
+    /// * if the deadline passes first (or the token is interrupted), the
+    ///   helper thread is woken out of `flock(2)` by a private signal sent to
+    ///   it alone (see [`Interrupt`] for which one, and when the library
+    ///   installs its no-op handler), closes its description and ends: no
+    ///   waiter is left in the kernel's lock table (`/proc/locks`). This call
+    ///   then fails with [`Error::LockTimeout`] (or [`Error::Interrupted`]).
+    ///   A lock granted just as the deadline passed is kept rather than
+    ///   wasted.
     ///
-    /// At most 16 such threads wait at once in a process (a host that keeps
-    /// timing out on a lock that is never freed must not pile them up). Past
-    /// that, or if no thread can be started or the file cannot be opened
-    /// again, the wait falls back to polling `LOCK_NB` (a pause of 0.5 ms
-    /// doubling to 20 ms), never past the deadline.
+    /// If the signal cannot be used — the host program installed its own
+    /// handler for it — the thread cannot be woken: the call still fails on
+    /// time, but the thread stays blocked until the lock is free and then
+    /// lets it go at once (counting as one more waiter in `/proc/locks`
+    /// until then). At most 16 helper threads wait at once in a process;
+    /// past that, or if no thread can be started or the file cannot be
+    /// opened again, the wait falls back to polling `LOCK_NB` (a pause of
+    /// 0.5 ms doubling to 20 ms), never past the deadline.
     pub fn lock_with(
         &mut self,
         mode: LockMode,
         wait: Wait,
         on_wait: impl FnOnce(),
     ) -> Result<LockGuard<'_>> {
-        let claim = self.acquire(mode, wait, on_wait)?;
+        let mut on_wait = Some(on_wait);
+        let (ticket, wait) = if self.fair {
+            let start = Instant::now();
+            if self.interrupted() {
+                return Err(self.interrupted_error());
+            }
+            let token = self.interrupt.clone();
+            let ticket = fair::take_turn(
+                &self.path,
+                mode,
+                None,
+                wait,
+                start,
+                token.as_ref(),
+                &mut on_wait,
+            )?;
+            (Some(ticket), wait_left(wait, start))
+        } else {
+            (None, wait)
+        };
+        let claim = self.acquire(mode, wait, || {
+            if let Some(hook) = on_wait.take() {
+                hook()
+            }
+        })?;
         Ok(LockGuard {
             lock: self,
             mode,
             claim,
+            ticket,
         })
     }
 
@@ -209,6 +286,9 @@ impl LockFile {
         on_wait: impl FnOnce(),
     ) -> Result<Option<Claim>> {
         let start = Instant::now();
+        if self.interrupted() {
+            return Err(self.interrupted_error());
+        }
         let mut on_wait = Some(on_wait);
         loop {
             self.flock_as(mode, wait, start, &mut on_wait)?;
@@ -259,8 +339,23 @@ impl LockFile {
             hook();
         }
         match wait {
-            Wait::Timeout(limit) => self.lock_until(mode, start, limit),
+            Wait::Timeout(limit) => self.lock_until(mode, start, Some(start + limit)),
+            _ if self.interrupt.is_some() => self.lock_until(mode, start, None),
             _ => self.lock_blocking(mode),
+        }
+    }
+
+    /// Whether this lock file's interrupt token (if any) is interrupted.
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(Interrupt::is_interrupted)
+    }
+
+    /// The error of a wait that an interrupt ended.
+    fn interrupted_error(&self) -> Error {
+        Error::Interrupted {
+            path: self.path.clone(),
         }
     }
 
@@ -342,6 +437,7 @@ impl LockFile {
             lock: self,
             mode,
             claim,
+            ticket: None,
         }
     }
 
@@ -372,61 +468,155 @@ impl LockFile {
         }
     }
 
-    /// Waits in the kernel's queue for at most `limit` since `start`: see
-    /// [`LockFile::lock_with`].
-    fn lock_until(&mut self, mode: LockMode, start: Instant, limit: Duration) -> Result<()> {
-        let deadline = start + limit;
-        let Some(slot) = WaiterSlot::take() else {
-            return self.poll_until(mode, start, limit);
-        };
+    /// Waits in the kernel's queue until `deadline` (if any) or an
+    /// interrupt: see [`LockFile::lock_with`].
+    fn lock_until(
+        &mut self,
+        mode: LockMode,
+        start: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let Ok(second) = reopen(&self.file, &self.path, self.how, Access::Same) else {
-            return self.poll_until(mode, start, limit);
+            return self.poll_until(mode, start, deadline);
         };
-        let (tx, rx) = mpsc::sync_channel::<io::Result<File>>(1);
-        let waiter = thread::Builder::new()
-            .name("jlock-lock-wait".into())
-            .spawn(move || {
-                let _slot = slot;
-                let got = flock_blocking(&second, mode).map(|()| second);
-                // If the waiter has gone (its deadline passed), the send
-                // fails and drops the file: closing the only descriptor of
-                // its open file description releases the lock at once.
-                let _ = tx.send(got);
-            });
-        if waiter.is_err() {
-            return self.poll_until(mode, start, limit);
-        }
-        let got = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(got) => got,
-            // Won just as the deadline passed: take it rather than waste it.
-            Err(mpsc::RecvTimeoutError::Timeout) => match rx.try_recv() {
-                Ok(got) => got,
-                Err(_) => {
-                    return Err(Error::LockTimeout {
-                        path: self.path.clone(),
-                        waited: start.elapsed(),
-                    })
-                }
-            },
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(io::Error::other(
-                "the thread waiting for the lock ended without an answer",
-            )),
-        };
-        match got {
-            Ok(file) => {
+        match wait_in_kernel(second, mode, deadline, self.interrupt.as_ref()) {
+            Waited::Got(file) => {
                 // The old description holds no lock; closing it changes nothing.
                 self.file = file;
                 Ok(())
             }
-            Err(e) => Err(Error::io(Operation::Lock, &self.path, e)),
+            Waited::TimedOut => Err(Error::LockTimeout {
+                path: self.path.clone(),
+                waited: start.elapsed(),
+            }),
+            Waited::Interrupted => Err(self.interrupted_error()),
+            Waited::Failed(e) => Err(Error::io(Operation::Lock, &self.path, e)),
+            Waited::NoThread => self.poll_until(mode, start, deadline),
         }
     }
 
-    /// Polls with a short back-off until `limit` has passed: the fallback of
-    /// [`lock_until`](Self::lock_until).
-    fn poll_until(&mut self, mode: LockMode, start: Instant, limit: Duration) -> Result<()> {
+    /// Polls with a short back-off until `deadline` (if any) or an
+    /// interrupt: the fallback of [`lock_until`](Self::lock_until).
+    fn poll_until(
+        &mut self,
+        mode: LockMode,
+        start: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let path = self.path.clone();
-        poll(|| self.try_flock(mode), start, limit, &path)
+        let token = self.interrupt.clone();
+        let attempt = || {
+            if token.as_ref().is_some_and(Interrupt::is_interrupted) {
+                return Err(Error::Interrupted { path: path.clone() });
+            }
+            self.try_flock(mode)
+        };
+        match deadline {
+            Some(d) => poll(attempt, start, d.saturating_duration_since(start), &path),
+            None => poll(attempt, start, Duration::MAX, &path),
+        }
+    }
+}
+
+/// What a helper thread waiting in `flock(2)` (or an interrupt) tells the
+/// caller of [`wait_in_kernel`].
+enum Event {
+    /// The helper thread's `flock(2)` ended: the description, locked.
+    Got(io::Result<File>),
+    /// The interrupt token was interrupted.
+    Interrupted,
+}
+
+/// How [`wait_in_kernel`] ended.
+pub(crate) enum Waited {
+    /// The lock, on the description given.
+    Got(File),
+    /// The deadline passed (the waiter left the kernel's queue).
+    TimedOut,
+    /// The token was interrupted (the waiter left the kernel's queue).
+    Interrupted,
+    /// `flock(2)` failed.
+    Failed(io::Error),
+    /// No helper thread could be had (16 wait already, or none could be
+    /// started): poll instead.
+    NoThread,
+}
+
+/// Locks `file` (an open file description of its own) in `mode`, blocking
+/// in `flock(2)` on a helper thread, queued in the kernel, until `deadline`
+/// (if any) or until `token` (if any) is interrupted; a helper thread that
+/// is not needed any more is woken and ends (see [`LockFile::lock_with`]).
+pub(crate) fn wait_in_kernel(
+    file: File,
+    mode: LockMode,
+    deadline: Option<Instant>,
+    token: Option<&Interrupt>,
+) -> Waited {
+    if token.is_some_and(Interrupt::is_interrupted) {
+        return Waited::Interrupted;
+    }
+    let Some(slot) = WaiterSlot::take() else {
+        return Waited::NoThread;
+    };
+    let (tx, rx) = mpsc::channel::<Event>();
+    let _woken = token.map(|token| {
+        let tx = tx.clone();
+        token.on_interrupt(move || {
+            let _ = tx.send(Event::Interrupted);
+        })
+    });
+    let helper = interrupt::spawn("jlock-lock-wait", move |cancel| {
+        let _slot = slot;
+        let got = loop {
+            if cancel.requested() {
+                // Closing `file` (at the end of this closure) takes it out
+                // of the kernel's queue, if it was ever in it.
+                return;
+            }
+            match flock_once(&file, mode) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => break other.map(|()| file),
+            }
+        };
+        // If the waiter has gone (it timed out and could not wake this
+        // thread), the send fails and drops the file: closing the only
+        // descriptor of its open file description releases the lock.
+        let _ = tx.send(Event::Got(got));
+    });
+    let Ok(helper) = helper else {
+        return Waited::NoThread;
+    };
+    let first = match deadline {
+        Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+        None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+    };
+    match first {
+        Ok(Event::Got(Ok(file))) => {
+            helper.detach();
+            Waited::Got(file)
+        }
+        Ok(Event::Got(Err(e))) => {
+            helper.detach();
+            Waited::Failed(e)
+        }
+        Ok(Event::Interrupted) => {
+            // A lock granted just before the thread was woken is dropped
+            // with the channel.
+            helper.cancel();
+            Waited::Interrupted
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            helper.cancel();
+            // Granted just as the deadline passed: take it rather than
+            // waste it.
+            match rx.try_recv() {
+                Ok(Event::Got(Ok(file))) => Waited::Got(file),
+                _ => Waited::TimedOut,
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Waited::Failed(io::Error::other(
+            "the thread waiting for the lock ended without an answer",
+        )),
     }
 }
 
@@ -486,7 +676,7 @@ pub(crate) fn lock_file(
 
 /// One non-blocking `flock(2)`: `Ok(true)` if taken, `Ok(false)` if it
 /// would block; resumed after a signal.
-fn try_lock_file(file: &File, mode: LockMode) -> io::Result<bool> {
+pub(crate) fn try_lock_file(file: &File, mode: LockMode) -> io::Result<bool> {
     loop {
         let res = match mode {
             LockMode::Exclusive => fs4::FileExt::try_lock(file),
@@ -523,8 +713,16 @@ fn poll(
                 waited,
             });
         }
-        thread::sleep(pause.min(limit - waited));
+        thread::sleep(pause.min(limit.saturating_sub(waited)));
         pause = (pause * 2).min(MAX_POLL);
+    }
+}
+
+/// What is left of `wait` begun at `start`.
+pub(crate) fn wait_left(wait: Wait, start: Instant) -> Wait {
+    match wait {
+        Wait::Timeout(limit) => Wait::Timeout(limit.saturating_sub(start.elapsed())),
+        other => other,
     }
 }
 
@@ -542,16 +740,20 @@ fn busy(path: &Path, wait: Wait, start: Instant) -> Error {
 }
 
 /// A blocking `flock(2)`, resumed after a signal handler interrupts it.
-fn flock_blocking(file: &File, mode: LockMode) -> io::Result<()> {
+pub(crate) fn flock_blocking(file: &File, mode: LockMode) -> io::Result<()> {
     loop {
-        let res = match mode {
-            LockMode::Exclusive => fs4::FileExt::lock(file),
-            LockMode::Shared => fs4::FileExt::lock_shared(file),
-        };
-        match res {
+        match flock_once(file, mode) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }
+    }
+}
+
+/// One blocking `flock(2)`: `Interrupted` if a signal handler ran.
+pub(crate) fn flock_once(file: &File, mode: LockMode) -> io::Result<()> {
+    match mode {
+        LockMode::Exclusive => fs4::FileExt::lock(file),
+        LockMode::Shared => fs4::FileExt::lock_shared(file),
     }
 }
 
@@ -658,6 +860,8 @@ pub struct LockGuard<'a> {
     mode: LockMode,
     /// An exclusive holder's claim on the name; dropped before the lock.
     claim: Option<Claim>,
+    /// A fair lock's place in the queue; given up after the lock.
+    ticket: Option<fair::Ticket>,
 }
 
 impl LockGuard<'_> {
@@ -701,6 +905,9 @@ impl LockGuard<'_> {
         let held =
             rustix::io::fcntl_dupfd_cloexec(&lock.file, 3).map_err(|e| err(io::Error::from(e)))?;
         let mut fds = vec![held];
+        if let Some(ticket) = self.ticket.take() {
+            fds.push(ticket.into_fd()?);
+        }
         if let Some(fd) = claim.and_then(Claim::into_fd) {
             if std::os::fd::AsRawFd::as_raw_fd(&fd) < 3 {
                 fds.push(rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| err(e.into()))?);
@@ -924,13 +1131,67 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
-        // b's helper thread is still queued; when `a` lets go it takes the
-        // lock and drops it at once, so a blocking lock gets it too.
+        // b's helper thread was woken and left (or, were the signal not
+        // ours, takes the lock and drops it at once): a blocking lock gets it.
         drop(held);
         let mut c = LockFile::open(&path).unwrap();
         let _g = c.lock_exclusive().unwrap();
         // b itself holds nothing.
         assert!(conflict(b.try_lock_shared()));
+    }
+
+    #[test]
+    fn a_timed_out_waiter_leaves_no_waiter_in_the_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.lock");
+        let mut a = LockFile::open(&path).unwrap();
+        let _held = a.lock_exclusive().unwrap();
+        let mut b = LockFile::open(&path).unwrap();
+        for limit in [0, 1, 5, 30] {
+            let err = b
+                .lock(
+                    LockMode::Shared,
+                    Wait::Timeout(Duration::from_millis(limit)),
+                )
+                .unwrap_err();
+            assert!(matches!(err, Error::LockTimeout { .. }), "{err:?}");
+            let waiting: Vec<_> = crate::holders(&path)
+                .unwrap()
+                .into_iter()
+                .filter(|h| h.waiting)
+                .collect();
+            assert!(waiting.is_empty(), "left queued: {waiting:?}");
+        }
+    }
+
+    #[test]
+    fn an_interrupt_ends_a_blocking_wait_and_leaves_nothing_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("int.lock");
+        let mut a = LockFile::open(&path).unwrap();
+        let held = a.lock_exclusive().unwrap();
+        let token = Interrupt::new();
+        let (p, t) = (path.clone(), token.clone());
+        let waiter = thread::spawn(move || {
+            let mut b = LockFile::open(&p).unwrap();
+            b.interrupt(&t);
+            b.lock(LockMode::Exclusive, Wait::Block).map(|_| ())
+        });
+        await_kernel_waiter(&path);
+        token.interrupt();
+        let got = waiter.join().unwrap();
+        assert!(matches!(got, Err(Error::Interrupted { .. })), "{got:?}");
+        assert!(!crate::holders(&path).unwrap().iter().any(|h| h.waiting));
+        // Still interrupted: the next attempt fails at once, even when free.
+        drop(held);
+        let mut c = LockFile::open(&path).unwrap();
+        c.interrupt(&token);
+        assert!(matches!(
+            c.lock(LockMode::Exclusive, Wait::NoWait),
+            Err(Error::Interrupted { .. })
+        ));
+        token.reset();
+        let _g = c.lock(LockMode::Exclusive, Wait::Block).unwrap();
     }
 
     #[test]

@@ -79,6 +79,16 @@ impl LockSet {
         Ok(())
     }
 
+    /// Lets `token` end this set's waits from another thread, as
+    /// [`LockFile::interrupt`] does for each of its locks: the wait fails
+    /// with [`Error::Interrupted`], holding none of them.
+    pub fn interrupt(&mut self, token: &crate::Interrupt) -> &mut LockSet {
+        for file in &mut self.files {
+            file.interrupt(token);
+        }
+        self
+    }
+
     /// The lock files, in the order they are taken.
     pub fn lock_files(&self) -> impl Iterator<Item = &LockFile> {
         self.files.iter()

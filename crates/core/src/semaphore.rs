@@ -2,7 +2,7 @@
 //! takes any one that is free — at most N holders at once.
 
 use std::path::{Path, PathBuf};
-use std::thread;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::claim::Claim;
@@ -35,6 +35,8 @@ pub struct Semaphore {
     base: PathBuf,
     slots: Vec<LockFile>,
     next: usize,
+    interrupt: Option<crate::Interrupt>,
+    fair: bool,
 }
 
 impl Semaphore {
@@ -47,7 +49,34 @@ impl Semaphore {
         // Start the search at a different slot in each process, so that
         // concurrent acquirers do not all contend for slot 0 first.
         let next = std::process::id() as usize % slots.len();
-        Ok(Semaphore { base, slots, next })
+        Ok(Semaphore {
+            base,
+            slots,
+            next,
+            interrupt: None,
+            fair: false,
+        })
+    }
+
+    /// Lets `token` end this semaphore's waits from another thread: the
+    /// wait fails with [`Error::Interrupted`] (naming `<base>.slot*`),
+    /// holding no slot. See [`crate::Interrupt`].
+    pub fn interrupt(&mut self, token: &crate::Interrupt) -> &mut Semaphore {
+        for slot in &mut self.slots {
+            slot.interrupt(token);
+        }
+        self.interrupt = Some(token.clone());
+        self
+    }
+
+    /// Makes this semaphore's waits first come, first served among fair
+    /// waiters, as [`LockFile::fair`] does for a lock: a waiter takes a
+    /// slot once fewer than N fair waiters that came before it are still
+    /// waiting or holding. The queue is `<base>.queue/`; between two counts
+    /// a waiter watches it with inotify (it polls where there is none).
+    pub fn fair(&mut self, yes: bool) -> &mut Semaphore {
+        self.fair = yes;
+        self
     }
 
     /// The number of slots.
@@ -92,10 +121,52 @@ impl Semaphore {
         let start = Instant::now();
         let mut pause = Duration::from_micros(500);
         let mut on_wait = Some(on_wait);
+        let mut ticket = None;
+        if self.fair {
+            if self
+                .interrupt
+                .as_ref()
+                .is_some_and(crate::Interrupt::is_interrupted)
+            {
+                return Err(Error::Interrupted {
+                    path: names::slots_pattern(&self.base),
+                });
+            }
+            ticket = Some(crate::fair::take_turn(
+                &self.base,
+                LockMode::Exclusive,
+                Some(self.slots.len()),
+                wait,
+                start,
+                self.interrupt.as_ref(),
+                &mut on_wait,
+            )?);
+        }
+        // The pauses between two rounds end early on an interrupt.
+        // (`_awake` keeps the channel open, so that a pause is a pause even
+        // with no token.)
+        let (wake, woken) = mpsc::channel::<()>();
+        let _awake = wake.clone();
+        let _registered = self.interrupt.as_ref().map(|token| {
+            token.on_interrupt(move || {
+                let _ = wake.send(());
+            })
+        });
+        let pattern = names::slots_pattern(&self.base);
+        let sleep = |pause: Duration| match woken.recv_timeout(pause) {
+            Ok(()) => Err(Error::Interrupted {
+                path: pattern.clone(),
+            }),
+            Err(_) => Ok(()),
+        };
         loop {
             if let Some((i, claim)) = self.try_any()? {
                 let guard = self.slots[i].guard(LockMode::Exclusive, claim);
-                return Ok(SemaphoreGuard { guard, slot: i });
+                return Ok(SemaphoreGuard {
+                    guard,
+                    slot: i,
+                    ticket,
+                });
             }
             if wait != Wait::NoWait {
                 if let Some(f) = on_wait.take() {
@@ -103,17 +174,20 @@ impl Semaphore {
                 }
             }
             let waited = start.elapsed();
-            let pattern = names::slots_pattern(&self.base);
             match wait {
-                Wait::NoWait => return Err(Error::LockConflict { path: pattern }),
+                Wait::NoWait => {
+                    return Err(Error::LockConflict {
+                        path: pattern.clone(),
+                    })
+                }
                 Wait::Timeout(limit) if waited >= limit => {
                     return Err(Error::LockTimeout {
-                        path: pattern,
+                        path: pattern.clone(),
                         waited,
                     })
                 }
-                Wait::Timeout(limit) => thread::sleep(pause.min(limit - waited)),
-                Wait::Block => thread::sleep(pause),
+                Wait::Timeout(limit) => sleep(pause.min(limit - waited))?,
+                _ => sleep(pause)?,
             }
             pause = (pause * 2).min(Duration::from_millis(20));
         }
@@ -145,8 +219,10 @@ impl Semaphore {
 #[derive(Debug)]
 #[must_use = "the slot is freed as soon as the guard is dropped"]
 pub struct SemaphoreGuard<'a> {
+    // Dropped in this order: the slot, then the place in the fair queue.
     guard: LockGuard<'a>,
     slot: usize,
+    ticket: Option<crate::fair::Ticket>,
 }
 
 impl SemaphoreGuard<'_> {
@@ -163,7 +239,11 @@ impl SemaphoreGuard<'_> {
     /// Turns the slot into descriptors of its own, to hand on to child
     /// processes: see [`LockGuard::into_fds`].
     pub fn into_fds(self) -> Result<Vec<std::os::fd::OwnedFd>> {
-        self.guard.into_fds()
+        let mut fds = self.guard.into_fds()?;
+        if let Some(ticket) = self.ticket {
+            fds.push(ticket.into_fd()?);
+        }
+        Ok(fds)
     }
 }
 
@@ -192,5 +272,28 @@ mod tests {
         drop(g1);
         assert_eq!(third[0].try_acquire().unwrap().slot(), freed);
         drop(g2);
+    }
+
+    #[test]
+    fn an_interrupt_ends_a_wait_for_a_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("i");
+        let mut a = Semaphore::open(&base, 1).unwrap();
+        let _held = a.acquire(Wait::NoWait).unwrap();
+        let token = crate::Interrupt::new();
+        let (b2, t) = (base.clone(), token.clone());
+        let (started_tx, started) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let mut b = Semaphore::open(&b2, 1).unwrap();
+            b.interrupt(&t);
+            b.acquire_with(Wait::Block, || {
+                let _ = started_tx.send(());
+            })
+            .map(|g| g.slot())
+        });
+        started.recv_timeout(Duration::from_secs(20)).unwrap();
+        token.interrupt();
+        let got = waiter.join().unwrap();
+        assert!(matches!(got, Err(Error::Interrupted { .. })), "{got:?}");
     }
 }

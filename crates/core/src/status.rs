@@ -151,6 +151,9 @@ pub struct Status {
     pub slots: Option<Slots>,
     /// The document of the same name, where there is one to show.
     pub document: Option<DocumentInfo>,
+    /// The fair queue (`--fair`, [`crate::LockFile::fair`]): its live
+    /// waiters and holders, in arrival order (files only; empty if none).
+    pub fair: Vec<crate::fair::FairWaiter>,
 }
 
 impl Status {
@@ -184,6 +187,7 @@ impl Status {
         }
         let lock = Queue::from_listing(holders(&lock_path)?);
         let exists = lock_path.exists();
+        let fair = crate::fair::waiters(&lock_path)?;
         let document = data
             .then(|| document_of_file(path, &lock_path))
             .transpose()?;
@@ -194,6 +198,7 @@ impl Status {
             lock,
             slots: None,
             document,
+            fair,
         })
     }
 }
@@ -218,6 +223,7 @@ fn slots_of_files(path: &Path, target: String) -> Result<Status> {
         slots.files.push(file);
     }
     slots.count = slots.files.len();
+    let fair = crate::fair::waiters(path)?;
     Ok(Status {
         target,
         lock_file: None,
@@ -225,6 +231,7 @@ fn slots_of_files(path: &Path, target: String) -> Result<Status> {
         lock: Queue::default(),
         slots: Some(slots),
         document: None,
+        fair,
     })
 }
 

@@ -50,6 +50,7 @@ pub struct StoreBuilder {
     wait: Wait,
     on_wait: Option<WaitHook>,
     expect: Option<Revision>,
+    interrupt: Option<crate::Interrupt>,
 }
 
 impl std::fmt::Debug for StoreBuilder {
@@ -62,6 +63,7 @@ impl std::fmt::Debug for StoreBuilder {
             .field("wait", &self.wait)
             .field("on_wait", &self.on_wait.is_some())
             .field("expect", &self.expect)
+            .field("interrupt", &self.interrupt)
             .finish()
     }
 }
@@ -77,6 +79,7 @@ impl StoreBuilder {
             wait: Wait::Block,
             on_wait: None,
             expect: None,
+            interrupt: None,
         }
     }
 
@@ -133,6 +136,14 @@ impl StoreBuilder {
         self
     }
 
+    /// Lets `token` end the store's waits for its lock from another thread:
+    /// an operation waiting then fails with [`Error::Interrupted`], having
+    /// read and written nothing (see [`crate::Interrupt`]).
+    pub fn interrupt(&mut self, token: &crate::Interrupt) -> &mut StoreBuilder {
+        self.interrupt = Some(token.clone());
+        self
+    }
+
     /// How long each operation waits for the lock; [`Wait::Block`] by default.
     pub fn wait(&mut self, wait: Wait) -> &mut StoreBuilder {
         self.wait = wait;
@@ -177,7 +188,10 @@ impl StoreBuilder {
                 path: self.data_path.clone(),
             });
         }
-        let lock = LockFile::open_unguarded(&lock_path)?;
+        let mut lock = LockFile::open_unguarded(&lock_path)?;
+        if let Some(token) = &self.interrupt {
+            lock.interrupt(token);
+        }
         let disk = Disk::new(target.clone(), dir, self.durability, self.wait);
         Ok(Store {
             path: self.data_path.clone(),

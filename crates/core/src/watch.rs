@@ -81,7 +81,9 @@ pub struct FileWatch {
     file: PathBuf,
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fd: rustix::fd::OwnedFd,
-    /// The names watched, each with the watch descriptor of its directory.
+    /// The names watched, each with the watch descriptor of its directory;
+    /// none: every name in the one directory watched (a fair lock's queue,
+    /// see `fair`).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     names: Vec<(i32, std::ffi::OsString)>,
 }
@@ -151,6 +153,40 @@ impl FileWatch {
         })
     }
 
+    /// Watches every name in the directory `dir` for a file deleted or
+    /// closed after writing (`IN_DELETE`, `IN_CLOSE_WRITE`): a fair queue's
+    /// waiters leaving (see `fair`).
+    pub(crate) fn directory(dir: &Path) -> crate::Result<FileWatch> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+            let err = |source: rustix::io::Errno| Error::Io {
+                op: Operation::Stat,
+                path: dir.to_path_buf(),
+                source: source.into(),
+            };
+            let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).map_err(err)?;
+            inotify::add_watch(
+                &fd,
+                dir,
+                WatchFlags::CLOSE_WRITE
+                    | WatchFlags::DELETE
+                    | WatchFlags::ONLYDIR
+                    | WatchFlags::DONT_FOLLOW,
+            )
+            .map_err(err)?;
+            Ok(FileWatch {
+                file: dir.to_path_buf(),
+                fd,
+                names: Vec::new(),
+            })
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        Ok(FileWatch {
+            file: dir.to_path_buf(),
+        })
+    }
+
     /// The file watched.
     pub fn path(&self) -> &Path {
         &self.file
@@ -168,11 +204,12 @@ impl FileWatch {
         loop {
             match reader.next() {
                 Ok(ev) => {
-                    let ours = ev.file_name().is_some_and(|n| {
-                        self.names
-                            .iter()
-                            .any(|(wd, name)| *wd == ev.wd() && n.to_bytes() == name.as_bytes())
-                    });
+                    let ours = self.names.is_empty()
+                        || ev.file_name().is_some_and(|n| {
+                            self.names
+                                .iter()
+                                .any(|(wd, name)| *wd == ev.wd() && n.to_bytes() == name.as_bytes())
+                        });
                     if ours || ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
                         hit = true;
                     }

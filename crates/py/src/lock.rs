@@ -4,7 +4,6 @@
 //! classes' (`jlock/_locks.py`).
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, RecvTimeoutError};
 
 use jlock_core::{Error, LockFile, LockGuard, LockMode, SemaphoreGuard, Wait};
 use ouroboros::self_referencing;
@@ -12,7 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::errors::{state_error, to_py_err};
-use crate::wait::{retry, slice_of, Interrupted, Patience};
+use crate::wait::{interruptible, slice_of, whole_wait, Outcome, Patience};
 
 /// A lock file and the guard of the lock held on it (`None` only once
 /// [`HeldLock::disown`] has let go of it without unlocking).
@@ -54,7 +53,11 @@ impl HeldSlot {
 
 /// What the thread waiting for a [`RawLock`]'s lock hands back: the lock
 /// held, or the error and the lock file.
-type Waited = Result<HeldLock, (Error, LockFile)>;
+/// (Boxed: the error and the lock file are large to move about.)
+type Waited = Result<HeldLock, Box<(Error, LockFile)>>;
+
+/// What the thread waiting for a [`RawSemaphore`]'s slot hands back.
+type WaitedSlot = Result<HeldSlot, Box<(Error, jlock_core::Semaphore)>>;
 
 /// What a [`RawLock`] has: nothing yet, its lock file (kept open between
 /// two holds), or a held lock.
@@ -159,54 +162,41 @@ impl RawLock {
             }
         };
         // The wait: one thread queued in the kernel for the whole wait (or
-        // timing out at its end), while this one looks for signals.
-        let wait = match patience {
-            Patience::For(limit) => Wait::Timeout(limit),
-            _ => Wait::Block,
+        // timing out at its end), while this one looks for signals; Ctrl-C
+        // interrupts it, which leaves no waiter queued.
+        let wait = whole_wait(patience);
+        let outcome = interruptible(py, slice_of(poll_interval), move |token| -> Waited {
+            let mut file = file;
+            file.interrupt(token);
+            HeldLock::try_new_or_recover(file, |f| f.lock(mode, wait).map(Some))
+                .map_err(|(e, heads)| Box::new((e, heads.file)))
+        })?;
+        let (got, signal) = match outcome {
+            Outcome::Done(got) => (got, None),
+            Outcome::Signalled { answer, error } => match answer {
+                Some(got) => (got, Some(error)),
+                None => return Err(error),
+            },
         };
-        let (tx, mut rx) = mpsc::sync_channel::<Waited>(1);
-        let spawned = std::thread::Builder::new()
-            .name("jlock-wait".into())
-            .spawn(move || {
-                let got = HeldLock::try_new_or_recover(file, |f| f.lock(mode, wait).map(Some))
-                    .map_err(|(e, heads)| (e, heads.file));
-                // Nobody listening (Ctrl-C ended the wait): the lock, if
-                // got, is dropped here, which releases it.
-                let _ = tx.send(got);
-            });
-        if let Err(e) = spawned {
-            return Err(state_error(format!(
-                "{}: cannot start a thread to wait for the lock: {e}",
-                self.path.display()
-            )));
-        }
-        let slice = slice_of(poll_interval);
-        loop {
-            let (back, got) = py.detach(move || {
-                let got = rx.recv_timeout(slice);
-                (rx, got)
-            });
-            rx = back;
-            match got {
-                Ok(Ok(held)) => {
-                    self.state = LockState::Held { held, shared };
-                    return Ok(());
-                }
-                Ok(Err((e, file))) => {
-                    self.state = LockState::Idle(Some(file));
-                    return Err(to_py_err(e));
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    // Ctrl-C: return, dropping `rx`; the waiting thread
-                    // gives up the lock as soon as it gets it.
-                    py.check_signals()?;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(state_error(format!(
-                        "{}: the thread waiting for the lock ended without an answer",
-                        self.path.display()
-                    )));
-                }
+        match (got, signal) {
+            (Ok(held), None) => {
+                self.state = LockState::Held { held, shared };
+                Ok(())
+            }
+            // Got just as Ctrl-C came: let it go, keep the file.
+            (Ok(held), Some(error)) => {
+                self.state = LockState::Idle(Some(held.into_heads().file));
+                Err(error)
+            }
+            (Err(b), Some(error)) => {
+                let (_, file) = *b;
+                self.state = LockState::Idle(Some(file));
+                Err(error)
+            }
+            (Err(b), None) => {
+                let (e, file) = *b;
+                self.state = LockState::Idle(Some(file));
+                Err(to_py_err(e))
             }
         }
     }
@@ -320,36 +310,56 @@ impl RawSemaphore {
                     .map_err(to_py_err)?
             }
         };
-        let mut spare = Some(sem);
-        let got = retry(
-            py,
-            patience,
-            slice_of(poll_interval),
-            |wait: Wait| {
-                let Some(s) = spare.take() else {
-                    return Err(None);
-                };
-                HeldSlot::try_new_or_recover(s, |s| s.acquire(wait).map(Some)).map_err(
-                    |(e, heads)| {
-                        spare = Some(heads.sem);
-                        Some(e)
-                    },
-                )
-            },
-            |e: &Option<Error>| e.as_ref().is_some_and(Error::is_lock_contention),
-        );
-        match got {
+        // One attempt here: the uncontended case costs no thread.
+        let first = py.detach(|| -> WaitedSlot {
+            HeldSlot::try_new_or_recover(sem, |s| s.acquire(Wait::NoWait).map(Some))
+                .map_err(|(e, heads)| Box::new((e, heads.sem)))
+        });
+        let sem = match first {
             Ok(held) => {
+                self.held = Some(held);
+                return Ok(());
+            }
+            Err(b) if b.0.is_lock_contention() && patience != Patience::NoWait => b.1,
+            Err(b) => {
+                let (e, sem) = *b;
+                self.idle = Some(sem);
+                return Err(to_py_err(e));
+            }
+        };
+        // Then one interruptible wait, as for RawLock.
+        let wait = whole_wait(patience);
+        let outcome = interruptible(py, slice_of(poll_interval), move |token| -> WaitedSlot {
+            let mut sem = sem;
+            sem.interrupt(token);
+            HeldSlot::try_new_or_recover(sem, |s| s.acquire(wait).map(Some))
+                .map_err(|(e, heads)| Box::new((e, heads.sem)))
+        })?;
+        let (got, signal) = match outcome {
+            Outcome::Done(got) => (got, None),
+            Outcome::Signalled { answer, error } => match answer {
+                Some(got) => (got, Some(error)),
+                None => return Err(error),
+            },
+        };
+        match (got, signal) {
+            (Ok(held), None) => {
                 self.held = Some(held);
                 Ok(())
             }
-            Err(e) => {
-                self.idle = spare.take();
-                Err(match e {
-                    Interrupted::Failed(Some(e)) => to_py_err(e),
-                    Interrupted::Failed(None) => state_error("the semaphore was lost"),
-                    Interrupted::Signal(e) => e,
-                })
+            (Ok(held), Some(error)) => {
+                self.idle = Some(held.into_heads().sem);
+                Err(error)
+            }
+            (Err(b), Some(error)) => {
+                let (_, sem) = *b;
+                self.idle = Some(sem);
+                Err(error)
+            }
+            (Err(b), None) => {
+                let (e, sem) = *b;
+                self.idle = Some(sem);
+                Err(to_py_err(e))
             }
         }
     }

@@ -1,27 +1,31 @@
-//! Waiting for a lock from Python: with the GIL released, in slices, with a
-//! check for signals (Ctrl-C) between two slices.
+//! Waiting for a lock from Python: with the GIL released, with a check for
+//! signals (Ctrl-C) every slice, and nothing left behind when one ends it.
 //!
-//! jlock-core's waits cannot be interrupted: a blocking `flock(2)` resumes
-//! after a signal. Two ways around it:
+//! Two ways:
 //!
-//! * a lock (`RawLock`, in [`crate::lock`]) waits in a thread of its own,
-//!   queued in the kernel for the whole wait, while the calling thread looks
-//!   for signals every slice; on Ctrl-C it stops listening, and the waiting
-//!   thread, if it ever gets the lock, gives it up at once;
-//! * the store and the semaphore (whose operation cannot move to another
-//!   thread cheaply, or which polls anyway) wait with [`retry`]: a series of
-//!   bounded waits — [`Wait::Timeout`] of at most [`MAX_SLICE`] — with
-//!   `Python::check_signals` between two of them, so that Ctrl-C raises
-//!   `KeyboardInterrupt` within a slice and no lock is taken afterwards.
-//!   (Each slice that times out leaves jlock-core's helper thread queued
-//!   until the lock is free — at most 16 in a process, past which
-//!   jlock-core polls.)
+//! * a lock and a semaphore (`RawLock`, `RawSemaphore`, in [`crate::lock`])
+//!   wait with [`interruptible`]: ONE jlock-core wait, on a thread of its
+//!   own, queued in the kernel for the whole wait, given an
+//!   [`Interrupt`] token; the calling thread looks for signals every slice,
+//!   and on Ctrl-C interrupts the token — jlock-core then wakes its waiter
+//!   out of `flock(2)` — waits for the answer, and raises
+//!   `KeyboardInterrupt`: no lock held, no waiter left in `/proc/locks`;
+//! * the store (whose operation cannot move to another thread cheaply)
+//!   waits with [`retry`]: a series of bounded waits — [`Wait::Timeout`] of
+//!   at most [`MAX_SLICE`] — with `Python::check_signals` between two of
+//!   them, so that Ctrl-C raises `KeyboardInterrupt` within a slice and no
+//!   lock is taken afterwards. (A slice that times out leaves no waiter
+//!   queued: jlock-core cancels its helper thread.)
 
 use std::time::{Duration, Instant};
 
-use jlock_core::Wait;
+use std::sync::mpsc::{self, RecvTimeoutError};
+
+use jlock_core::{Interrupt, Wait};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::errors::state_error;
 
 /// The longest slice of a wait: how long Ctrl-C may take to be noticed.
 pub const MAX_SLICE: Duration = Duration::from_millis(100);
@@ -132,4 +136,84 @@ pub enum Interrupted<E> {
     Failed(E),
     /// A signal handler raised (`KeyboardInterrupt`).
     Signal(PyErr),
+}
+
+/// How long [`interruptible`] waits for the wait's answer once it has
+/// interrupted it (jlock-core answers within about 2 s even when it cannot
+/// wake its waiter; a wait that still does not answer is let go).
+const ANSWER_PATIENCE: Duration = Duration::from_secs(10);
+
+/// How a wait run by [`interruptible`] ended.
+pub enum Outcome<T> {
+    /// It answered by itself: the lock, or its own error.
+    Done(T),
+    /// A signal handler raised `error` (`KeyboardInterrupt`); the token was
+    /// interrupted and `answer` is what the wait answered then (its
+    /// `Error::Interrupted`, or a lock got just before: the caller drops
+    /// it), `None` if it did not answer in time.
+    Signalled {
+        /// The wait's answer to the interrupt.
+        answer: Option<T>,
+        /// The exception to raise.
+        error: PyErr,
+    },
+}
+
+/// Runs `wait` — one jlock-core wait given the token it is handed (see
+/// [`Interrupt`]) — on a thread of its own, while this thread, with the GIL
+/// released, looks for signals every `slice`. When a signal handler raises,
+/// the token is interrupted and the wait's answer awaited (at most
+/// [`ANSWER_PATIENCE`]), then the token is reset (so a lock file that keeps
+/// it can be used again).
+pub fn interruptible<T: Send + 'static>(
+    py: Python<'_>,
+    slice: Duration,
+    wait: impl FnOnce(&Interrupt) -> T + Send + 'static,
+) -> PyResult<Outcome<T>> {
+    let token = Interrupt::new();
+    let theirs = token.clone();
+    let (tx, mut rx) = mpsc::sync_channel::<T>(1);
+    std::thread::Builder::new()
+        .name("jlock-wait".into())
+        .spawn(move || {
+            // Nobody listening (the answer came too late): what it got is
+            // dropped here, which releases a lock.
+            let _ = tx.send(wait(&theirs));
+        })
+        .map_err(|e| state_error(format!("cannot start a thread to wait for the lock: {e}")))?;
+    loop {
+        let (back, got) = py.detach(move || {
+            let got = rx.recv_timeout(slice);
+            (rx, got)
+        });
+        rx = back;
+        match got {
+            Ok(t) => return Ok(Outcome::Done(t)),
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(error) = py.check_signals() {
+                    token.interrupt();
+                    let (_, answer) = py.detach(move || {
+                        let got = rx.recv_timeout(ANSWER_PATIENCE).ok();
+                        (rx, got)
+                    });
+                    token.reset();
+                    return Ok(Outcome::Signalled { answer, error });
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(state_error(
+                    "the thread waiting for the lock ended without an answer",
+                ))
+            }
+        }
+    }
+}
+
+/// The one jlock-core [`Wait`] of a whole wait of this patience.
+pub fn whole_wait(patience: Patience) -> Wait {
+    match patience {
+        Patience::NoWait => Wait::NoWait,
+        Patience::Forever => Wait::Block,
+        Patience::For(limit) => Wait::Timeout(limit),
+    }
 }

@@ -355,3 +355,57 @@ def test_one_object_shared_by_threads(tmp: Path) -> None:
     assert results[-1] == "second" and lock.lock_counter == 2
     lock.release(force=True)
     assert not lock.is_locked
+
+
+LEAVES_NOTHING_CHILD = """
+import sys, jlock
+path = sys.argv[1]
+try:
+    print("waiting", flush=True)
+    jlock.FileLock(path).acquire()
+    sys.exit(1)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+sys.stdin.readline()
+try:
+    jlock.FileLock(path, timeout=0.2).acquire()
+    sys.exit(2)
+except jlock.Timeout:
+    print("timed out", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_interrupt_and_timeout_leave_no_waiter_queued(tmp: Path) -> None:
+    """Issue 17: after KeyboardInterrupt, and after a Timeout, the process
+    that waited has no blocked (``->``) entry left in /proc/locks, while the
+    lock is still held (its helper thread was woken out of flock(2))."""
+    path = tmp / "gone.lock"
+    held = jlock.FileLock(path)
+    held.acquire()
+    child = subprocess.Popen(
+        [sys.executable, "-c", RESTORE_SIGINT + LEAVES_NOTHING_CHILD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        lines = Lines(child.stdout)
+        assert lines.next() == "waiting"
+        wait_until(lambda: child.pid in lock_waiters(path), "the child to wait for the lock")
+        child.send_signal(signal.SIGINT)
+        assert lines.next() == "interrupted"
+        assert child.pid not in lock_waiters(path)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert lines.next() == "timed out"
+        assert child.pid not in lock_waiters(path)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.wait(timeout=BOUND) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=BOUND)
+        held.release()
