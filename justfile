@@ -42,8 +42,7 @@ bench:
 compare:
     python3 docs/bench/compare.py
 
-# A statically linked, position-dependent jlock (fastest start-up: no loader, no
-# relocations to apply), in target/<host>/release/jlock.
+# A static, position-dependent jlock (fastest start-up), in target/<host>/release/jlock.
 build-static:
     RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --target "$(rustc -vV | sed -n 's/^host: //p')"
 
