@@ -249,3 +249,39 @@ fn etcd_watch_and_wait_fail_with_69_when_the_server_goes_away() {
         assert!(stderr.contains("etcd"), "{stderr}");
     }
 }
+
+#[test]
+fn etcd_watch_exits_69_instead_of_hanging_when_the_server_hangs() {
+    let Some(e) = start("etcd_watch_hung") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("s");
+    jlock(dir.path(), &["set", &t, ".n", "0"])
+        .assert()
+        .success();
+    let mut watcher = test_process(
+        Command::new(jlock_bin())
+            .current_dir(dir.path())
+            .args(["watch", &t, ".n"]),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let _dog = Watchdog::new(watcher.id());
+    let rx = lines_of(&mut watcher);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), "0");
+    // The server stops answering (it keeps its connections): the connection's keep-alive
+    // ends the stream, no member answers a new watch, and watch fails instead of hanging.
+    let pid = e.pids()[0] as i32;
+    // SAFETY: kill(2) of the etcd this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let out = watcher.wait_with_output();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let out = out.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("watching the document failed"), "{stderr}");
+}
