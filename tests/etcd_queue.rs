@@ -249,3 +249,84 @@ fn etcd_watch_and_wait_fail_with_69_when_the_server_goes_away() {
         assert!(stderr.contains("etcd"), "{stderr}");
     }
 }
+
+#[test]
+fn etcd_watch_exits_69_instead_of_hanging_when_the_server_hangs() {
+    let Some(e) = start("etcd_watch_hung") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("s");
+    jlock(dir.path(), &["set", &t, ".n", "0"])
+        .assert()
+        .success();
+    let mut watcher = test_process(
+        Command::new(jlock_bin())
+            .current_dir(dir.path())
+            .args(["watch", &t, ".n"]),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let _dog = Watchdog::new(watcher.id());
+    let rx = lines_of(&mut watcher);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), "0");
+    // The server stops answering (it keeps its connections): the connection's keep-alive
+    // ends the stream, no member answers a new watch, and watch fails instead of hanging.
+    let pid = e.pids()[0] as i32;
+    // SAFETY: kill(2) of the etcd this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let out = watcher.wait_with_output();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let out = out.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("watching the document failed"), "{stderr}");
+}
+
+#[test]
+fn etcd_watch_moves_to_another_member_when_its_member_dies() {
+    if !jlock_etcd::local::available_or_skip("etcd_watch_failover") {
+        return;
+    }
+    let mut e = LocalEtcd::start(3).unwrap_or_else(|err| panic!("etcd_watch_failover: {err}"));
+    let dir = tempfile::tempdir().unwrap();
+    let t = e.target("s");
+    jlock(dir.path(), &["set", &t, ".n", "0"])
+        .assert()
+        .success();
+    let mut watcher = test_process(
+        Command::new(jlock_bin())
+            .current_dir(dir.path())
+            .args(["watch", &t, ".n"]),
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let _dog = Watchdog::new(watcher.id());
+    let rx = lines_of(&mut watcher);
+    let limit = Duration::from_secs(60);
+    assert_eq!(rx.recv_timeout(limit).unwrap(), "0");
+    // The member listed first (the one the watch is on) dies; a write through the others
+    // still reaches the watch, opened again on another member from the revision it read.
+    e.kill(0);
+    // If the dead member was the leader, a write may fail until the others elect one (or
+    // fail with its outcome unknown): it is the same value, so it is sent until it lands.
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let out = jlock(dir.path(), &["set", &t, ".n", "1"]).output().unwrap();
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "set never succeeded: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(rx.recv_timeout(limit).unwrap(), "1");
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+}

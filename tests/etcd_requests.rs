@@ -2,8 +2,8 @@
 //! their operation needs, counted by the test's own etcd server (its `/metrics` endpoint,
 //! `grpc_server_started_total`, read before and after): `incr` a read and a compare-and-swap
 //! (two Txn), `run` a LeaseGrant, a Txn and a LeaseRevoke — no connect probe, and no
-//! Watch for a command that did not have to wait. An unreachable server still fails with
-//! the same message (69).
+//! Watch for a command that did not have to wait; a waiting `pop -w`/`wait -w` one watch
+//! and no polling. An unreachable server still fails with the same message (69).
 //!
 //! Skipped (with a printed reason) when etcd is not installed, unless `JLOCK_REQUIRE_ETCD=1`.
 
@@ -101,6 +101,17 @@ fn etcd_incr_and_run_send_only_the_round_trips_they_need() {
             .stdout("2\n");
     });
     assert_eq!(get, counts(&[("Range", 1)]), "get etcd://");
+    // Waiting is an etcd watch, not polling: a read, the watch, one last read at the
+    // deadline — however long the wait (polling every 0.1 s would read 15 times here).
+    for args in [
+        &["pop", "-w", "1.5", &t, ".q"][..],
+        &["wait", "-w", "1.5", &t, ".n", "--until", "3"],
+    ] {
+        let waited = requests_of(&e, || {
+            jlock(dir.path(), args).assert().code(1);
+        });
+        assert_eq!(waited, counts(&[("Range", 2), ("Watch", 1)]), "{args:?}");
+    }
 }
 
 #[test]

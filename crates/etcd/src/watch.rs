@@ -56,26 +56,25 @@ impl DocumentWatch {
 
     /// Opens the watch from the revision after the latest read, on the member requests go
     /// to first, moving on to the next while one does not answer; fails once every member
-    /// was tried (or `deadline` passed).
-    async fn open(&self, deadline: Option<Instant>) -> Result<WatchStream> {
+    /// was tried. `None` if `deadline` passed first (the wait timed out, not the server).
+    async fn open(&self, deadline: Option<Instant>) -> Result<Option<WatchStream>> {
         let from = self.read_at.load(Ordering::SeqCst) + 1;
         let mut last = String::from("no member tried");
         for _ in 0..self.inner.member_count() {
             let (i, mut client) = self.inner.member();
-            let mut bound = Instant::now() + self.inner.attempt_timeout();
-            if let Some(d) = deadline {
-                bound = bound.min(d);
-            }
+            let mine = Instant::now() + self.inner.attempt_timeout();
+            let bound = deadline.map_or(mine, |d| mine.min(d));
             let opts = WatchOptions::new().with_start_revision(from);
             let watch = client.watch(self.key.as_bytes(), Some(opts));
             match tokio::time::timeout_at(bound.into(), watch).await {
-                Ok(Ok(stream)) => return Ok(stream),
+                Ok(Ok(stream)) => return Ok(Some(stream)),
                 Ok(Err(e)) => {
                     last = describe(&e);
                     if !never_sent(&e) && !crate::client::transient(&e) {
                         break;
                     }
                 }
+                Err(_) if bound < mine => return Ok(None),
                 Err(_) => {
                     last = format!(
                         "no answer from {} to the watch",
@@ -84,9 +83,6 @@ impl DocumentWatch {
                 }
             }
             self.inner.failed(i);
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                break;
-            }
         }
         Err(self.inner.engine("watching the document", last))
     }
@@ -101,7 +97,10 @@ impl DocumentWatch {
             loop {
                 let mut stream = match self.stream.take() {
                     Some(s) => s,
-                    None => self.open(deadline).await?,
+                    None => match self.open(deadline).await? {
+                        Some(s) => s,
+                        None => return Ok(false),
+                    },
                 };
                 let next = async {
                     match deadline {
