@@ -148,11 +148,12 @@ impl LockFile {
     /// use jlock_core::{LockFile, LockMode, Wait};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let mut lock = LockFile::open(dir.path().join("deploy.lock"))?;
+    /// let path = dir.path().join("deploy.lock");
+    /// let mut lock = LockFile::open(&path)?;
     /// lock.fair(true);
     /// let _held = lock.lock(LockMode::Exclusive, Wait::Block)?;
     /// // Later fair waiters queue in dir/deploy.lock.queue/, in order.
-    /// assert_eq!(jlock_core::fair::waiters(lock.path())?.len(), 1);
+    /// assert_eq!(jlock_core::fair::waiters(&path)?.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn fair(&mut self, yes: bool) -> &mut LockFile {
