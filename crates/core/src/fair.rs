@@ -327,7 +327,9 @@ impl Ticket {
             rustix::fs::fchmod(&file, Mode::from_raw_mode(0o644))?;
             // Blocking: only a momentary probe can hold it now.
             lock::flock_blocking(&file, LockMode::Exclusive)?;
-            writeln!(file, "{} {}", std::process::id(), mode.name())
+            // One write(2): the record is read whole or not at all.
+            let record = format!("{} {}\n", std::process::id(), mode.name());
+            file.write_all(record.as_bytes())
         })();
         let ticket = Ticket {
             dir: dir.fd,
