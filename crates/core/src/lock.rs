@@ -906,15 +906,18 @@ impl LockGuard<'_> {
         let held =
             rustix::io::fcntl_dupfd_cloexec(&lock.file, 3).map_err(|e| err(io::Error::from(e)))?;
         let mut fds = vec![held];
-        if let Some(ticket) = self.ticket.take() {
-            fds.push(ticket.into_fd()?);
-        }
         if let Some(fd) = claim.and_then(Claim::into_fd) {
             if std::os::fd::AsRawFd::as_raw_fd(&fd) < 3 {
                 fds.push(rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| err(e.into()))?);
             } else {
                 fds.push(fd);
             }
+        }
+        // Last, so that a holder closing them in order (a `Vec` dropped)
+        // gives up its place only once the lock and the claim are free:
+        // the next fair waiter then finds them free.
+        if let Some(ticket) = self.ticket.take() {
+            fds.push(ticket.into_fd()?);
         }
         // From here on, `fds` hold the lock in this process; closing the
         // old descriptor does not release it.
