@@ -492,7 +492,7 @@ impl LockFile {
             }),
             Waited::Interrupted => Err(self.interrupted_error()),
             Waited::Failed(e) => Err(Error::io(Operation::Lock, &self.path, e)),
-            Waited::NoThread => self.poll_until(mode, start, deadline),
+            Waited::NoThread(_) => self.poll_until(mode, start, deadline),
         }
     }
 
@@ -539,8 +539,8 @@ pub(crate) enum Waited {
     /// `flock(2)` failed.
     Failed(io::Error),
     /// No helper thread could be had (16 wait already, or none could be
-    /// started): poll instead.
-    NoThread,
+    /// started): poll instead, on the file given back.
+    NoThread(File),
 }
 
 /// Locks `file` (an open file description of its own) in `mode`, blocking
@@ -557,7 +557,7 @@ pub(crate) fn wait_in_kernel(
         return Waited::Interrupted;
     }
     let Some(slot) = WaiterSlot::take() else {
-        return Waited::NoThread;
+        return Waited::NoThread(file);
     };
     let (tx, rx) = mpsc::channel::<Event>();
     let _woken = token.map(|token| {
@@ -566,6 +566,10 @@ pub(crate) fn wait_in_kernel(
             let _ = tx.send(Event::Interrupted);
         })
     });
+    // Kept to give back if no thread can be started.
+    let Ok(spare) = file.try_clone() else {
+        return Waited::NoThread(file);
+    };
     let helper = interrupt::spawn("jlock-lock-wait", move |cancel| {
         let _slot = slot;
         let got = loop {
@@ -585,8 +589,9 @@ pub(crate) fn wait_in_kernel(
         let _ = tx.send(Event::Got(got));
     });
     let Ok(helper) = helper else {
-        return Waited::NoThread;
+        return Waited::NoThread(spare);
     };
+    drop(spare);
     let first = match deadline {
         Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
         None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
