@@ -327,7 +327,9 @@ impl Ticket {
             rustix::fs::fchmod(&file, Mode::from_raw_mode(0o644))?;
             // Blocking: only a momentary probe can hold it now.
             lock::flock_blocking(&file, LockMode::Exclusive)?;
-            writeln!(file, "{} {}", std::process::id(), mode.name())
+            // One write(2): the record is read whole or not at all.
+            let record = format!("{} {}\n", std::process::id(), mode.name());
+            file.write_all(record.as_bytes())
         })();
         let ticket = Ticket {
             dir: dir.fd,
@@ -371,6 +373,33 @@ impl Drop for Ticket {
                 rustix::fs::unlinkat(&self.dir, self.name.as_str(), rustix::fs::AtFlags::empty());
         }
         let _ = &self.dir_path;
+    }
+}
+
+/// Polls (0.5 ms doubling to 20 ms) until the place `file` is given up:
+/// `None` then, `Some(true)` if `deadline` passed first, `Some(false)` if
+/// `token` was interrupted first. The fallback when no helper thread can
+/// wait in `flock(2)`.
+fn poll_gone(
+    file: &File,
+    deadline: Option<Instant>,
+    token: Option<&Interrupt>,
+) -> io::Result<Option<bool>> {
+    let mut pause = Duration::from_micros(500);
+    loop {
+        if lock::try_lock_file(file, LockMode::Shared)? {
+            return Ok(None);
+        }
+        if token.is_some_and(Interrupt::is_interrupted) {
+            return Ok(Some(false));
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Ok(Some(true));
+        }
+        let nap = deadline.map_or(pause, |d| pause.min(d.saturating_duration_since(now)));
+        std::thread::sleep(nap);
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -426,10 +455,13 @@ pub(crate) fn take_turn(
                     Waited::TimedOut => return Err(timed_out()),
                     Waited::Interrupted => return Err(interrupted()),
                     Waited::Failed(e) => return Err(err(e)),
-                    Waited::NoThread => {
-                        return Err(err(io::Error::other(
-                            "cannot start a thread to wait in the fair queue",
-                        )))
+                    // No helper thread to be had: poll its place instead.
+                    Waited::NoThread(file) => {
+                        match poll_gone(&file, deadline, token).map_err(err)? {
+                            None => {}
+                            Some(true) => return Err(timed_out()),
+                            Some(false) => return Err(interrupted()),
+                        }
                     }
                 }
             }

@@ -148,11 +148,12 @@ impl LockFile {
     /// use jlock_core::{LockFile, LockMode, Wait};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let mut lock = LockFile::open(dir.path().join("deploy.lock"))?;
+    /// let path = dir.path().join("deploy.lock");
+    /// let mut lock = LockFile::open(&path)?;
     /// lock.fair(true);
     /// let _held = lock.lock(LockMode::Exclusive, Wait::Block)?;
     /// // Later fair waiters queue in dir/deploy.lock.queue/, in order.
-    /// assert_eq!(jlock_core::fair::waiters(lock.path())?.len(), 1);
+    /// assert_eq!(jlock_core::fair::waiters(&path)?.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn fair(&mut self, yes: bool) -> &mut LockFile {
@@ -491,7 +492,7 @@ impl LockFile {
             }),
             Waited::Interrupted => Err(self.interrupted_error()),
             Waited::Failed(e) => Err(Error::io(Operation::Lock, &self.path, e)),
-            Waited::NoThread => self.poll_until(mode, start, deadline),
+            Waited::NoThread(_) => self.poll_until(mode, start, deadline),
         }
     }
 
@@ -538,8 +539,8 @@ pub(crate) enum Waited {
     /// `flock(2)` failed.
     Failed(io::Error),
     /// No helper thread could be had (16 wait already, or none could be
-    /// started): poll instead.
-    NoThread,
+    /// started): poll instead, on the file given back.
+    NoThread(File),
 }
 
 /// Locks `file` (an open file description of its own) in `mode`, blocking
@@ -556,7 +557,7 @@ pub(crate) fn wait_in_kernel(
         return Waited::Interrupted;
     }
     let Some(slot) = WaiterSlot::take() else {
-        return Waited::NoThread;
+        return Waited::NoThread(file);
     };
     let (tx, rx) = mpsc::channel::<Event>();
     let _woken = token.map(|token| {
@@ -565,6 +566,10 @@ pub(crate) fn wait_in_kernel(
             let _ = tx.send(Event::Interrupted);
         })
     });
+    // Kept to give back if no thread can be started.
+    let Ok(spare) = file.try_clone() else {
+        return Waited::NoThread(file);
+    };
     let helper = interrupt::spawn("jlock-lock-wait", move |cancel| {
         let _slot = slot;
         let got = loop {
@@ -584,8 +589,9 @@ pub(crate) fn wait_in_kernel(
         let _ = tx.send(Event::Got(got));
     });
     let Ok(helper) = helper else {
-        return Waited::NoThread;
+        return Waited::NoThread(spare);
     };
+    drop(spare);
     let first = match deadline {
         Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
         None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
@@ -905,15 +911,18 @@ impl LockGuard<'_> {
         let held =
             rustix::io::fcntl_dupfd_cloexec(&lock.file, 3).map_err(|e| err(io::Error::from(e)))?;
         let mut fds = vec![held];
-        if let Some(ticket) = self.ticket.take() {
-            fds.push(ticket.into_fd()?);
-        }
         if let Some(fd) = claim.and_then(Claim::into_fd) {
             if std::os::fd::AsRawFd::as_raw_fd(&fd) < 3 {
                 fds.push(rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| err(e.into()))?);
             } else {
                 fds.push(fd);
             }
+        }
+        // Last, so that a holder closing them in order (a `Vec` dropped)
+        // gives up its place only once the lock and the claim are free:
+        // the next fair waiter then finds them free.
+        if let Some(ticket) = self.ticket.take() {
+            fds.push(ticket.into_fd()?);
         }
         // From here on, `fds` hold the lock in this process; closing the
         // old descriptor does not release it.
