@@ -8,6 +8,7 @@
 //! drops) what it inherited — dropping an inherited lock would revoke the
 //! parent's lease.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,8 @@ use std::time::Duration;
 
 use jlock_core::CasDocument;
 use jlock_etcd::{
-    ConnectOptions, Etcd, EtcdDocument, EtcdLock, LockMode, LockOptions, LossReason, Target, Wait,
+    ConnectOptions, Etcd, EtcdDocument, EtcdLock, LockMode, LockOptions, LossReason, Target,
+    TlsFiles, Wait,
 };
 use jlock_json::Style;
 use pyo3::exceptions::PyValueError;
@@ -82,10 +84,45 @@ pub fn parse(target: &str) -> PyResult<Target> {
     Target::parse(target).map_err(|e| etcd_err(e, target))
 }
 
-/// Connects to `target` (with the GIL released): jlock-etcd's defaults, the
-/// CLI's (3 s to reach a member, 5 s a request).
-fn connect(py: Python<'_>, target: &Target) -> PyResult<Etcd> {
-    py.detach(|| Etcd::connect(target, &ConnectOptions::default()))
+/// How to connect, as the CLI's `--cacert`, `--cert`, `--key` and
+/// `--connect-timeout` say (the keywords `cacert=`, `cert=`, `key=` and
+/// `connect_timeout=` of `jlock.Store` and the locks): the CA certificate that
+/// signed the servers' (required for `etcds://`), this client's certificate
+/// and key (together), and how long to try to reach a member (default 3 s).
+/// Certificates for a plain `etcd://` target are refused when connecting, as
+/// by the CLI.
+pub fn connect_options(
+    cacert: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    connect_timeout: Option<f64>,
+) -> PyResult<ConnectOptions> {
+    let mut opts = ConnectOptions::default();
+    if let Some(t) = connect_timeout {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "connect_timeout must be a positive number of seconds, not {t}"
+            )));
+        }
+        opts.connect_timeout = Duration::from_secs_f64(t);
+    }
+    if cert.is_some() != key.is_some() {
+        return Err(Python::attach(|py| {
+            raise(py, "UsageError", ("cert= and key= go together",))
+        }));
+    }
+    opts.tls = TlsFiles {
+        ca: cacert,
+        cert,
+        key,
+    };
+    Ok(opts)
+}
+
+/// Connects to `target` (with the GIL released) as `opts` say (by default
+/// the CLI's: 3 s to reach a member, 5 s a request).
+fn connect(py: Python<'_>, target: &Target, opts: &ConnectOptions) -> PyResult<Etcd> {
+    py.detach(|| Etcd::connect(target, opts))
         .map_err(|e| etcd_err(e, &target.to_string()))
 }
 
@@ -95,16 +132,18 @@ pub type Remote = CasDocument<EtcdDocument>;
 /// The document of an etcd target and the process that connected to it.
 pub struct RemoteDoc {
     target: Target,
+    opts: ConnectOptions,
     opened: Mutex<(u32, Arc<Remote>)>,
 }
 
 impl RemoteDoc {
     /// Connects to the target's cluster.
-    pub fn open(py: Python<'_>, target: &str) -> PyResult<RemoteDoc> {
+    pub fn open(py: Python<'_>, target: &str, opts: ConnectOptions) -> PyResult<RemoteDoc> {
         let target = parse(target)?;
-        let doc = Arc::new(open_doc(py, &target)?);
+        let doc = Arc::new(open_doc(py, &target, &opts)?);
         Ok(RemoteDoc {
             target,
+            opts,
             opened: Mutex::new((std::process::id(), doc)),
         })
     }
@@ -114,7 +153,7 @@ impl RemoteDoc {
         let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
         let pid = std::process::id();
         if opened.0 != pid {
-            let doc = Arc::new(open_doc(py, &self.target)?);
+            let doc = Arc::new(open_doc(py, &self.target, &self.opts)?);
             // The parent's connection has no runtime threads here: forget it.
             std::mem::forget(std::mem::replace(&mut *opened, (pid, doc)));
         }
@@ -127,8 +166,8 @@ impl RemoteDoc {
     }
 }
 
-fn open_doc(py: Python<'_>, target: &Target) -> PyResult<Remote> {
-    let etcd = connect(py, target)?;
+fn open_doc(py: Python<'_>, target: &Target, opts: &ConnectOptions) -> PyResult<Remote> {
+    let etcd = connect(py, target, opts)?;
     Ok(CasDocument::new(EtcdDocument::new(etcd), Style::Preserve))
 }
 
@@ -149,6 +188,7 @@ pub struct RawEtcdLock {
     shown: String,
     slots: Option<usize>,
     ttl: Duration,
+    opts: ConnectOptions,
     etcd: Option<Arc<Etcd>>,
     held: Option<Held>,
     pid: u32,
@@ -189,10 +229,20 @@ impl Drop for RawEtcdLock {
 impl RawEtcdLock {
     /// A lock (or, with `slots`, a semaphore of that many slots) on the etcd
     /// target `target`; `ttl`: the lease's time to live in seconds (default
-    /// 10). Connects at the first `acquire`.
+    /// 10); `cacert`, `cert`, `key`, `connect_timeout`: see
+    /// [`connect_options`]. Connects at the first `acquire`.
     #[new]
-    #[pyo3(signature = (target, slots=None, ttl=None))]
-    fn new(target: &str, slots: Option<usize>, ttl: Option<f64>) -> PyResult<RawEtcdLock> {
+    #[pyo3(signature = (target, slots=None, ttl=None, cacert=None, cert=None, key=None, connect_timeout=None))]
+    fn new(
+        target: &str,
+        slots: Option<usize>,
+        ttl: Option<f64>,
+        cacert: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        connect_timeout: Option<f64>,
+    ) -> PyResult<RawEtcdLock> {
+        let opts = connect_options(cacert, cert, key, connect_timeout)?;
         let parsed = parse(target)?;
         if slots == Some(0) {
             return Err(PyValueError::new_err("a semaphore needs at least 1 slot"));
@@ -211,6 +261,7 @@ impl RawEtcdLock {
             target: parsed,
             slots,
             ttl,
+            opts,
             etcd: None,
             held: None,
             pid: std::process::id(),
@@ -245,7 +296,7 @@ impl RawEtcdLock {
         let etcd = match &self.etcd {
             Some(e) => Arc::clone(e),
             None => {
-                let e = Arc::new(connect(py, &self.target)?);
+                let e = Arc::new(connect(py, &self.target, &self.opts)?);
                 self.etcd = Some(Arc::clone(&e));
                 e
             }

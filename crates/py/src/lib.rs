@@ -35,6 +35,8 @@ fn _jlock(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::Transaction>()?;
     // Whether etcd:// targets work: built with the cargo feature `etcd`.
     m.add("HAS_ETCD", cfg!(feature = "etcd"))?;
+    // Whether etcds:// (TLS) targets work: built with the cargo feature `etcd-tls`.
+    m.add("HAS_ETCD_TLS", cfg!(feature = "etcd-tls"))?;
     #[cfg(feature = "etcd")]
     m.add_class::<etcd::RawEtcdLock>()?;
     Ok(())

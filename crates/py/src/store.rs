@@ -231,16 +231,25 @@ impl Store {
     /// update). `durability`: "rename" (default), "fsync" or "journal";
     /// `timeout`: seconds each operation may wait for the lock (`None` or
     /// negative: forever; `0`: fail at once), then `jlock.Timeout`;
-    /// `lock_file`: lock this file instead of `<path>.lock`.
+    /// `lock_file`: lock this file instead of `<path>.lock`. For an etcd
+    /// target only: `cacert`, `cert`, `key` (PEM files, for `etcds://`) and
+    /// `connect_timeout` (seconds), the CLI's `--cacert`, `--cert`, `--key`
+    /// and `--connect-timeout`.
     #[new]
-    #[pyo3(signature = (path, *, durability="rename", timeout=None, lock_file=None))]
+    #[pyo3(signature = (path, *, durability="rename", timeout=None, lock_file=None, cacert=None, cert=None, key=None, connect_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         durability: &str,
         timeout: Option<f64>,
         lock_file: Option<PathBuf>,
+        cacert: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        connect_timeout: Option<f64>,
     ) -> PyResult<Store> {
+        let connection = (cacert, cert, key, connect_timeout);
         let durability: Durability = durability.parse().map_err(PyValueError::new_err)?;
         let patience = Patience::from_timeout(timeout, true)?;
         if is_etcd_path(&path) {
@@ -256,12 +265,25 @@ impl Store {
                     ));
                 }
                 let target = path.to_str().unwrap_or_default();
+                let (cacert, cert, key, connect_timeout) = connection;
+                let opts = crate::etcd::connect_options(cacert, cert, key, connect_timeout)?;
                 return Ok(Store {
-                    kind: Kind::Etcd(RemoteDoc::open(py, target)?),
+                    kind: Kind::Etcd(RemoteDoc::open(py, target, opts)?),
                     patience,
                     in_transaction: Arc::new(Mutex::new(Vec::new())),
                 });
             }
+        }
+        if connection.0.is_some()
+            || connection.1.is_some()
+            || connection.2.is_some()
+            || connection.3.is_some()
+        {
+            return Err(crate::errors::raise(
+                py,
+                "UsageError",
+                ("cacert, cert, key and connect_timeout apply to etcd:// targets only",),
+            ));
         }
         let mut builder = jlock_core::Store::builder(path);
         builder

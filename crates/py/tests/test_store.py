@@ -302,3 +302,16 @@ def test_timeout_pickles(tmp: Path) -> None:
     f = pickle.loads(pickle.dumps(jlock.FileError(2, "gone", "/d.json")))
     assert (f.errno, f.filename, str(f)) == (2, "/d.json", "gone")
     assert repr(jlock.Timeout("/x")) == "Timeout('/x')" and jlock.Timeout.__module__ == "jlock"
+
+
+def test_etcd_connection_options_are_refused_for_files(tmp: Path) -> None:
+    for make in (
+        lambda: jlock.Store(tmp / "d.json", cacert=tmp / "ca.pem"),
+        lambda: jlock.Store(tmp / "d.json", connect_timeout=1),
+        lambda: jlock.FileLock(tmp / "l.lock", key=tmp / "k.pem"),
+        lambda: jlock.Semaphore(tmp / "s", 2, connect_timeout=1),
+        lambda: jlock.ReadWriteLock(tmp / "rw.lock", cert=tmp / "c.pem"),
+    ):
+        with pytest.raises(jlock.UsageError, match="etcd://"):
+            make()
+    assert list(tmp.iterdir()) == []

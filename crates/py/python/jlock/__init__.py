@@ -44,7 +44,7 @@ from ._errors import (
     UsageError,
     WrongTypeError,
 )
-from ._jlock import HAS_ETCD, Store, Transaction
+from ._jlock import HAS_ETCD, HAS_ETCD_TLS, Store, Transaction
 from ._locks import (
     AcquireReturnProxy,
     AsyncAcquireReturnProxy,
@@ -80,6 +80,7 @@ __all__ = [
     "EtcdError",
     "FileError",
     "HAS_ETCD",
+    "HAS_ETCD_TLS",
     "FileLock",
     "IndexOutOfRangeError",
     "InvalidJSONError",

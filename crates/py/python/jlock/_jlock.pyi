@@ -68,10 +68,22 @@ class RawLockSet:
 #: Whether etcd:// targets work (the package was built with the cargo feature ``etcd``).
 HAS_ETCD: bool
 
+#: Whether etcds:// (TLS) targets work (built with the cargo feature ``etcd-tls``).
+HAS_ETCD_TLS: bool
+
 class RawEtcdLock:
     """One hold of a leased etcd lock or semaphore slot (built with etcd only)."""
 
-    def __init__(self, target: str, slots: Optional[int] = None, ttl: Optional[float] = None) -> None: ...
+    def __init__(
+        self,
+        target: str,
+        slots: Optional[int] = None,
+        ttl: Optional[float] = None,
+        cacert: Optional[_Path] = None,
+        cert: Optional[_Path] = None,
+        key: Optional[_Path] = None,
+        connect_timeout: Optional[float] = None,
+    ) -> None: ...
     def acquire(
         self,
         shared: bool = False,
@@ -114,6 +126,10 @@ class Store:
         durability: str = "rename",
         timeout: Optional[float] = None,
         lock_file: Optional[_Path] = None,
+        cacert: Optional[_Path] = None,
+        cert: Optional[_Path] = None,
+        key: Optional[_Path] = None,
+        connect_timeout: Optional[float] = None,
     ) -> None: ...
     def get(self, path: Optional[str] = None, default: Any = None) -> Any: ...
     def set(self, path: str, value: Any) -> None: ...

@@ -44,14 +44,20 @@ def _is_etcd(path: str) -> bool:
     return path.startswith(("etcd://", "etcds://"))
 
 
-def _raw(path: str, ttl: Optional[float], slots: Optional[int] = None) -> Any:
-    """The lock primitive for `path`: an etcd lock for an etcd:// target, else flock(2)."""
+def _raw(
+    path: str, ttl: Optional[float], slots: Optional[int] = None, connection: Optional[dict] = None
+) -> Any:
+    """The lock primitive for `path`: an etcd lock for an etcd:// target, else flock(2).
+    ``connection``: the etcd target's ``cacert``, ``cert``, ``key``, ``connect_timeout``."""
+    given = {k: v for k, v in (connection or {}).items() if v is not None}
     if _is_etcd(path):
         if RawEtcdLock is None:
             raise UsageError(NO_ETCD)
-        return RawEtcdLock(path, slots, ttl)
+        return RawEtcdLock(path, slots, ttl, **given)
     if ttl is not None:
         raise UsageError(f"{path}: ttl applies to etcd:// targets, not to lock files")
+    if given:
+        raise UsageError(f"{path}: {', '.join(given)} apply to etcd:// targets, not to lock files")
     return RawLock(path) if slots is None else RawSemaphore(path, slots)
 
 
@@ -257,6 +263,9 @@ class FileLock(ContextDecorator, _Leased, metaclass=_SingletonMeta):
 
     ``etcd://HOST:PORT[,...]/NAME`` (built with etcd): a leased etcd lock
     (``ttl``: the lease's, in seconds, default 10); see :class:`_Leased`.
+    ``cacert``, ``cert``, ``key`` (PEM files; ``etcds://``, built with etcd-tls)
+    and ``connect_timeout`` (seconds) are the CLI's ``--cacert``, ``--cert``,
+    ``--key`` and ``--connect-timeout``, for etcd targets only.
     """
 
     def __init__(
@@ -276,11 +285,16 @@ class FileLock(ContextDecorator, _Leased, metaclass=_SingletonMeta):
         preserve_lock_file: bool = False,
         on_acquired: Optional[Any] = None,
         ttl: Optional[float] = None,
+        cacert: Optional[PathLike] = None,
+        cert: Optional[PathLike] = None,
+        key: Optional[PathLike] = None,
+        connect_timeout: Optional[float] = None,
     ) -> None:
         if getattr(self, "_initialized", False):
             return  # a singleton constructed again by a subclass's __init__
         self._path = os.fspath(lock_file)
         self._ttl = ttl
+        self._connection = {"cacert": cacert, "cert": cert, "key": key, "connect_timeout": connect_timeout}
         self._mode = _check_mode(mode)
         if lifetime is not None:
             if isinstance(lifetime, bool) or not float(lifetime) >= 0 or float(lifetime) == float("inf"):
@@ -316,7 +330,7 @@ class FileLock(ContextDecorator, _Leased, metaclass=_SingletonMeta):
         _LIVE.add(self)
 
     def _new_context(self) -> _Context:
-        ctx = _Context(_raw(self._path, self._ttl), *self._defaults)
+        ctx = _Context(_raw(self._path, self._ttl, None, self._connection), *self._defaults)
         self._contexts.add(ctx)
         return ctx
 
@@ -601,6 +615,10 @@ class AsyncFileLock(FileLock):
         preserve_lock_file: bool = False,
         on_acquired: Optional[Any] = None,
         ttl: Optional[float] = None,
+        cacert: Optional[PathLike] = None,
+        cert: Optional[PathLike] = None,
+        key: Optional[PathLike] = None,
+        connect_timeout: Optional[float] = None,
         loop: Optional[Any] = None,
         run_in_executor: bool = True,
         executor: Optional[Any] = None,
@@ -622,6 +640,10 @@ class AsyncFileLock(FileLock):
             preserve_lock_file=preserve_lock_file,
             on_acquired=on_acquired,
             ttl=ttl,
+            cacert=cacert,
+            cert=cert,
+            key=key,
+            connect_timeout=connect_timeout,
         )
         self._loop = loop
         self._run_in_executor = bool(run_in_executor)
@@ -863,9 +885,14 @@ class ReadWriteLock(_Leased):
         blocking: bool = True,
         poll_interval: float = 0.05,
         ttl: Optional[float] = None,
+        cacert: Optional[PathLike] = None,
+        cert: Optional[PathLike] = None,
+        key: Optional[PathLike] = None,
+        connect_timeout: Optional[float] = None,
     ) -> None:
         self._path = os.fspath(lock_file)
-        self._raw = _raw(self._path, ttl)
+        connection = {"cacert": cacert, "cert": cert, "key": key, "connect_timeout": connect_timeout}
+        self._raw = _raw(self._path, ttl, None, connection)
         self.timeout = _check_timeout(timeout)
         self.blocking = bool(blocking)
         self.poll_interval = float(poll_interval)
@@ -1009,11 +1036,16 @@ class Semaphore(_Leased):
         blocking: bool = True,
         poll_interval: float = 0.05,
         ttl: Optional[float] = None,
+        cacert: Optional[PathLike] = None,
+        cert: Optional[PathLike] = None,
+        key: Optional[PathLike] = None,
+        connect_timeout: Optional[float] = None,
     ) -> None:
         if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
             raise ValueError(f"slots must be an int of at least 1, not {slots!r}")
         self._path = os.fspath(path)
-        self._raw = _raw(self._path, ttl, slots)
+        connection = {"cacert": cacert, "cert": cert, "key": key, "connect_timeout": connect_timeout}
+        self._raw = _raw(self._path, ttl, slots, connection)
         self.timeout = _check_timeout(timeout)
         self.blocking = bool(blocking)
         self.poll_interval = float(poll_interval)
