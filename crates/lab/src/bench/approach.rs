@@ -158,16 +158,24 @@ impl Approach {
     /// How many operations (increments, or elements moved) one measurement
     /// makes, in all, for `--ops` = `ops`: ×10 for store:journal, ×50 for
     /// the pipes, whose operations are that much shorter; fewer for large
-    /// documents (at most 64 MB written per measurement); at most 150 for
-    /// flock-sh and 32 for flock-jq, which start processes per operation.
+    /// documents (at most 16 MB written per measurement); at most 60 for
+    /// flock-sh and 8 elements for flock-jq, which start processes per
+    /// operation; ÷5 for store:fsync and SQLite, whose every operation waits
+    /// for the disk.
     /// Every process does the same number.
     pub fn ops_for(self, size: u64, procs: usize, ops: u64) -> u64 {
         let ops = match self {
             Approach::Store(Durability::Journal) => ops * 10,
             Approach::Queue | Approach::PushPop(Carrier::Pipe) => ops * 50,
-            Approach::FlockSh => ops.min(150),
-            Approach::PushPop(Carrier::FlockJq) => ops.min(32),
-            Approach::Store(_) | Approach::Edit if size > 0 => ops.min((64 << 20) / size).max(16),
+            // Each op waits for the disk: the slowest by far, and the
+            // median of a few hundred is as good as of thousands.
+            Approach::Store(Durability::Fsync) | Approach::Sqlite => (ops / 5).max(16),
+            _ => ops,
+        };
+        let ops = match self {
+            Approach::FlockSh => ops.min(60),
+            Approach::PushPop(Carrier::FlockJq) => ops.min(8),
+            Approach::Store(_) | Approach::Edit if size > 0 => ops.min((16 << 20) / size).max(16),
             _ => ops,
         };
         let share = if self.is_push_pop() {
@@ -206,6 +214,23 @@ mod tests {
             assert_eq!(Approach::parse(&a.name()).unwrap(), a);
         }
         assert!(Approach::parse("carrier-pigeon").is_err());
+    }
+
+    #[test]
+    fn large_documents_cap_every_store_mode_at_16_mb_written() {
+        for d in [Durability::Journal, Durability::Rename] {
+            let n = Approach::Store(d).ops_for(1 << 20, 1, 500);
+            assert_eq!(n, 16, "{d}");
+        }
+        assert_eq!(
+            Approach::Store(Durability::Fsync).ops_for(1 << 20, 1, 500),
+            16
+        );
+        assert_eq!(Approach::Store(Durability::Fsync).ops_for(0, 1, 500), 100);
+        assert_eq!(
+            Approach::Store(Durability::Journal).ops_for(0, 1, 500),
+            5000
+        );
     }
 
     #[test]

@@ -127,13 +127,21 @@ fn ratios(out: &mut String, rows: &[Row]) {
             rate(q) / rate(s)
         );
     }
-    for procs in [1, 4, 16] {
-        if let (Some(f), Some(s)) = (find("store:fsync", procs), find("sqlite:wal-full", procs)) {
-            let _ = writeln!(
-                out,
-                "store:fsync: {:.2}× sqlite:wal-full with {procs} process(es) (both survive power loss)",
-                rate(f) / rate(s)
-            );
+    // The modes that survive power loss, against the peer that does.
+    for mode in Durability::ALL {
+        if matches!(mode, Durability::Journal | Durability::Rename) {
+            continue;
+        }
+        let name = format!("store:{mode}");
+        for procs in [1, 4, 16] {
+            if let (Some(f), Some(s)) = (find(&name, procs), find("sqlite:wal-full", procs)) {
+                let _ = writeln!(
+                    out,
+                    "{name}: {:.2}× sqlite:wal-full's ops/s with {procs} process(es) \
+                     (both survive power loss)",
+                    rate(f) / rate(s)
+                );
+            }
         }
     }
     let pp = 2 * PUSH_POP_SIDE;
