@@ -2,7 +2,9 @@
 //! footnotes of the report and the chart), which of them this machine can
 //! run, and how many operations one measurement of each makes.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use jlock_core::Durability;
 
@@ -194,14 +196,30 @@ pub fn on_path(program: &str) -> bool {
 }
 
 fn python_has_sqlite() -> bool {
-    on_path("python3")
-        && Command::new("python3")
-            .args(["-c", "import sqlite3"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+    python().is_some()
+}
+
+/// The Python interpreter that `python3` on PATH runs, if it has its
+/// `sqlite3` module: asked once, and then started directly, not through
+/// `python3` — which may be a shim (pyenv's is a shell script) costing more
+/// per start than a measurement's work.
+pub fn python() -> Option<&'static Path> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if !on_path("python3") {
+                return None;
+            }
+            let out = Command::new("python3")
+                .args(["-c", "import sqlite3, sys; print(sys.executable)"])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .ok()?;
+            let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+            (out.status.success() && path.is_file()).then_some(path)
+        })
+        .as_deref()
 }
 
 #[cfg(test)]
