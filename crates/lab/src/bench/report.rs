@@ -56,8 +56,11 @@ pub fn table(
             line(&mut out, r);
         }
     }
-    let _ = writeln!(out);
-    ratios(&mut out, rows);
+    let mut said = String::new();
+    ratios(&mut said, rows);
+    if !said.is_empty() {
+        let _ = write!(out, "\n{said}");
+    }
     let _ = writeln!(out, "\nwhat each approach is:");
     for a in approaches {
         let _ = writeln!(out, "  {:<18} {}", a.name(), a.explain());
