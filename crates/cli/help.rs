@@ -158,9 +158,13 @@ Examples:
   jlock bench --procs 1,4 --sizes counter,1m   # a smaller matrix
   jlock bench --dir /mnt/nfs --svg bench.svg   # another file system, and a chart
   jlock bench --json | jq '.results[] | select(.procs == 1)'
+  jlock bench --approaches push-pop:jlock,push-pop:pipe,push-pop:flock-jq --rounds 5
+                                               # the work queue against a pipe and a shell queue
 
-One op = take the lock, read the JSON counter, add 1, write it back, unlock. Every
-measurement checks that the final count is exact (exit 65 if one is not).";
+One op = take the lock, read the JSON counter, add 1, write it back, unlock. A push/pop
+row moves elements from 4 producers to 4 consumers. Every measurement is checked: the
+final count is exact, every element was taken exactly once (exit 65 if one is not).
+Each row is the median of --rounds rounds; the progress bar says the time left.";
 
 /// `status --help`'s examples and notes.
 pub const STATUS_HELP: &str = "\

@@ -2,7 +2,9 @@
 //! footnotes of the report and the chart), which of them this machine can
 //! run, and how many operations one measurement of each makes.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use jlock_core::Durability;
 
@@ -158,16 +160,24 @@ impl Approach {
     /// How many operations (increments, or elements moved) one measurement
     /// makes, in all, for `--ops` = `ops`: ×10 for store:journal, ×50 for
     /// the pipes, whose operations are that much shorter; fewer for large
-    /// documents (at most 64 MB written per measurement); at most 150 for
-    /// flock-sh and 32 for flock-jq, which start processes per operation.
+    /// documents (at most 16 MB written per measurement); at most 60 for
+    /// flock-sh and 8 elements for flock-jq, which start processes per
+    /// operation; ÷5 for store:fsync and SQLite, whose every operation waits
+    /// for the disk.
     /// Every process does the same number.
     pub fn ops_for(self, size: u64, procs: usize, ops: u64) -> u64 {
         let ops = match self {
             Approach::Store(Durability::Journal) => ops * 10,
             Approach::Queue | Approach::PushPop(Carrier::Pipe) => ops * 50,
-            Approach::FlockSh => ops.min(150),
-            Approach::PushPop(Carrier::FlockJq) => ops.min(32),
-            Approach::Store(_) | Approach::Edit if size > 0 => ops.min((64 << 20) / size).max(16),
+            // Each op waits for the disk: the slowest by far, and the
+            // median of a few hundred is as good as of thousands.
+            Approach::Store(Durability::Fsync) | Approach::Sqlite => (ops / 5).max(16),
+            _ => ops,
+        };
+        let ops = match self {
+            Approach::FlockSh => ops.min(60),
+            Approach::PushPop(Carrier::FlockJq) => ops.min(8),
+            Approach::Store(_) | Approach::Edit if size > 0 => ops.min((16 << 20) / size).max(16),
             _ => ops,
         };
         let share = if self.is_push_pop() {
@@ -186,14 +196,30 @@ pub fn on_path(program: &str) -> bool {
 }
 
 fn python_has_sqlite() -> bool {
-    on_path("python3")
-        && Command::new("python3")
-            .args(["-c", "import sqlite3"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+    python().is_some()
+}
+
+/// The Python interpreter that `python3` on PATH runs, if it has its
+/// `sqlite3` module: asked once, and then started directly, not through
+/// `python3` — which may be a shim (pyenv's is a shell script) costing more
+/// per start than a measurement's work.
+pub fn python() -> Option<&'static Path> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if !on_path("python3") {
+                return None;
+            }
+            let out = Command::new("python3")
+                .args(["-c", "import sqlite3, sys; print(sys.executable)"])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .ok()?;
+            let path = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+            (out.status.success() && path.is_file()).then_some(path)
+        })
+        .as_deref()
 }
 
 #[cfg(test)]
@@ -206,6 +232,23 @@ mod tests {
             assert_eq!(Approach::parse(&a.name()).unwrap(), a);
         }
         assert!(Approach::parse("carrier-pigeon").is_err());
+    }
+
+    #[test]
+    fn large_documents_cap_every_store_mode_at_16_mb_written() {
+        for d in [Durability::Journal, Durability::Rename] {
+            let n = Approach::Store(d).ops_for(1 << 20, 1, 500);
+            assert_eq!(n, 16, "{d}");
+        }
+        assert_eq!(
+            Approach::Store(Durability::Fsync).ops_for(1 << 20, 1, 500),
+            16
+        );
+        assert_eq!(Approach::Store(Durability::Fsync).ops_for(0, 1, 500), 100);
+        assert_eq!(
+            Approach::Store(Durability::Journal).ops_for(0, 1, 500),
+            5000
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use jlock_core::{Durability, JsonPath, Store};
 use serde_json::json;
 
-use super::approach::Approach;
+use super::approach::{self, Approach};
 use super::{io_err, Sample};
 use crate::crew::Crew;
 use crate::Error;
@@ -42,9 +42,14 @@ else:
     print(c.execute("SELECT n FROM t").fetchone()[0])
 "#;
 
+/// The interpreter `python3` runs (see [`approach::python`]).
+fn python() -> Result<&'static Path, Error> {
+    approach::python().ok_or_else(|| Error::Usage("python3 with sqlite3 is not on PATH".into()))
+}
+
 /// Runs `python3 -c SQLITE_SETUP db what` and returns its output.
 fn sqlite_setup(db: &Path, what: &str) -> Result<String, Error> {
-    let out = Command::new("python3")
+    let out = Command::new(python()?)
         .args(["-c", SQLITE_SETUP])
         .arg(db)
         .arg(what)
@@ -108,6 +113,11 @@ pub fn measure(
         _ => {}
     }
     let exe = std::env::current_exe().map_err(io_err("jlock"))?;
+    let python = if approach == Approach::Sqlite {
+        python()?.to_path_buf()
+    } else {
+        std::path::PathBuf::new()
+    };
 
     let mut crew = Crew::spawn(procs, |index| match approach {
         Approach::Queue => {
@@ -133,7 +143,7 @@ pub fn measure(
             c
         }
         Approach::Sqlite => {
-            let mut c = Command::new("python3");
+            let mut c = Command::new(&python);
             c.args(["-c", SQLITE_CHILD])
                 .arg(index.to_string())
                 .arg(&db)

@@ -51,10 +51,12 @@ pub struct BenchArgs {
     pub sizes: Vec<String>,
     /// Operations per measurement: ×10 for store:journal and ×50 for the
     /// pipes (queue, push-pop:pipe), whose operations are that much
-    /// shorter; fewer for large documents (at most 64 MB written per
-    /// measurement); at most 150 for flock-sh and 32 elements for
-    /// push-pop:flock-jq. A push/pop measurement moves this many elements.
-    #[arg(long, value_name = "N", default_value_t = 700)]
+    /// shorter; fewer for large documents (at most 16 MB written per
+    /// measurement); ÷5 for store:fsync and sqlite:wal-full, which wait
+    /// for the disk at every op; at most 60 for flock-sh and 8 elements
+    /// for push-pop:flock-jq. A push/pop measurement moves this many
+    /// elements.
+    #[arg(long, value_name = "N", default_value_t = 500)]
     pub ops: u64,
     /// Rounds: every measurement is made once per round, the rounds one
     /// after the other (so that a slow minute of the machine hits every

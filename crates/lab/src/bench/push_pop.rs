@@ -188,9 +188,14 @@ pub fn check_exactly_once(elements: u64, taken: &[String], left: &[Value]) -> Op
     let mut seen = vec![0u32; usize::try_from(elements).unwrap_or(0)];
     let mut foreign = Vec::new();
     for text in taken {
-        match text.trim().parse::<u64>() {
-            Ok(n) if n < elements => seen[n as usize] += 1,
-            _ => foreign.push(text.as_str()),
+        let slot = text
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| seen.get_mut(n));
+        match slot {
+            Some(count) => *count += 1,
+            None => foreign.push(text.as_str()),
         }
     }
     let lost = seen.iter().filter(|&&c| c == 0).count();

@@ -56,8 +56,11 @@ pub fn table(
             line(&mut out, r);
         }
     }
-    let _ = writeln!(out);
-    ratios(&mut out, rows);
+    let mut said = String::new();
+    ratios(&mut said, rows);
+    if !said.is_empty() {
+        let _ = write!(out, "\n{said}");
+    }
     let _ = writeln!(out, "\nwhat each approach is:");
     for a in approaches {
         let _ = writeln!(out, "  {:<18} {}", a.name(), a.explain());
@@ -127,13 +130,21 @@ fn ratios(out: &mut String, rows: &[Row]) {
             rate(q) / rate(s)
         );
     }
-    for procs in [1, 4, 16] {
-        if let (Some(f), Some(s)) = (find("store:fsync", procs), find("sqlite:wal-full", procs)) {
-            let _ = writeln!(
-                out,
-                "store:fsync: {:.2}× sqlite:wal-full with {procs} process(es) (both survive power loss)",
-                rate(f) / rate(s)
-            );
+    // The modes that survive power loss, against the peer that does.
+    for mode in Durability::ALL {
+        if matches!(mode, Durability::Journal | Durability::Rename) {
+            continue;
+        }
+        let name = format!("store:{mode}");
+        for procs in [1, 4, 16] {
+            if let (Some(f), Some(s)) = (find(&name, procs), find("sqlite:wal-full", procs)) {
+                let _ = writeln!(
+                    out,
+                    "{name}: {:.2}× sqlite:wal-full's ops/s with {procs} process(es) \
+                     (both survive power loss)",
+                    rate(f) / rate(s)
+                );
+            }
         }
     }
     let pp = 2 * PUSH_POP_SIDE;
