@@ -282,3 +282,86 @@ fn mixed_shared_and_exclusive_waiters_keep_arrival_order() {
         }
     }
 }
+
+/// `jlock run ARGS -c SCRIPT` in `dir` as the user `(uid, gid)`.
+fn spawn_run_as(dir: &Path, user: (u32, u32), args: &[&str], script: &str) -> (Child, Watchdog) {
+    use std::os::unix::process::CommandExt;
+    let child = test_process(Command::new(jlock_bin()).current_dir(dir))
+        .uid(user.0)
+        .gid(user.1)
+        .env_remove("HOME")
+        .arg("run")
+        .args(args)
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn jlock run");
+    let dog = Watchdog::new(child.id());
+    (child, dog)
+}
+
+/// Several users on one fair queue (its directory sticky, so each may
+/// remove only their own places): another user's dead place, or a file
+/// planted there that this user cannot read, holds no one up.
+#[test]
+fn other_users_dead_or_unreadable_places_hold_no_one_up() {
+    let Some(tester) = crate::trust::other_user() else {
+        return;
+    };
+    // A third user, with no passwd entry: uids are all the kernel needs.
+    let third = (54321, 54321);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Root holds the lock; its queue directory is root's, sticky.
+    let holder = Holder::jlock_run(d, &["--fair", "L"]);
+    let mode = std::fs::metadata(d.join("L.queue"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o1777, "a 0644 lock's queue is open to all");
+    // The tester queues, and is killed there: a dead place only it (or
+    // root) may remove.
+    let (mut killed, _dog) = spawn_run_as(d, tester, &["--fair", "L"], "true");
+    until("the tester to queue", || places(d) == 2);
+    // SAFETY: kill(2) of a process this test started.
+    assert_eq!(unsafe { libc::kill(killed.id() as i32, libc::SIGKILL) }, 0);
+    killed.wait().unwrap();
+    // The tester plants an unreadable "place" too.
+    let planted = d.join("L.queue/00000000000000000099");
+    let (mut plant, _pdog) = {
+        use std::os::unix::process::CommandExt;
+        let child = test_process(
+            Command::new("sh")
+                .args(["-c", &format!("umask 077; echo x > {}", planted.display())])
+                .uid(tester.0)
+                .gid(tester.1),
+        )
+        .spawn()
+        .unwrap();
+        let dog = Watchdog::new(child.id());
+        (child, dog)
+    };
+    assert!(plant.wait().unwrap().success());
+    // The third user waits behind root's holder only, not behind the dead
+    // place nor the planted file (neither of which it may remove).
+    let (mut third_run, _tdog) = spawn_run_as(d, third, &["--fair", "-w", "120", "L"], "true");
+    until("the third user to queue", || places(d) == 4);
+    assert!(
+        third_run.try_wait().unwrap().is_none(),
+        "ran while root held the lock"
+    );
+    holder.release();
+    assert!(third_run.wait().unwrap().success());
+    // A private (0600) lock's queue is its owner's alone.
+    std::fs::write(d.join("P"), "").unwrap();
+    std::fs::set_permissions(d.join("P"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    jlock(d, &["run", "--fair", "P", "--", "true"])
+        .assert()
+        .success();
+    let mode = std::fs::metadata(d.join("P.queue"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o1700);
+}

@@ -244,6 +244,13 @@ fn pop_n_on_an_empty_or_missing_queue_exits_1_and_changes_nothing() {
     jlock(dir.path(), &["pop", "-n", "q.json", ".todo"])
         .assert()
         .code(1);
+    jlock(dir.path(), &["pop", "-w", "0.2", "q.json", ".todo"])
+        .assert()
+        .code(1);
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "a pop of a missing queue creates nothing (no q.json.lock)"
+    );
     let file = dir.path().join("q.json");
     std::fs::write(&file, "{\"todo\": [ ]}\n").unwrap();
     jlock(dir.path(), &["pop", "-n", "q.json", ".todo"])

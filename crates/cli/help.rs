@@ -63,8 +63,9 @@ if jlock dies, the kernel kills the command. An unreachable cluster: exit 69, wi
 --connect-timeout, the command never started. -F is refused there.
 
 --fair: waiters get the lock (or, with --slots, a slot) in the order they started
-waiting, through a queue of one small file per waiter in LOCKFILE.queue/ (made mode
-1777 beside the lock; a symlink there is refused, exit 77). A waiter killed while
+waiting, through a queue of one small file per waiter in LOCKFILE.queue/ (made
+beside the lock, sticky, open to whoever may read the lock file; a symlink there is
+refused, exit 77). A waiter killed while
 queued leaves the queue; one that times out (-w) or gives up (-n) leaves it too.
 Fairness is among --fair waiters: flock(1) and jlock without --fair are still
 excluded by the lock, but may take it ahead of the queue. Refused (64) with several

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use jlock_core::{Wait, WorkQueue};
+use jlock_core::{Changes, FileWatch, Wait, WorkQueue};
 use jlock_json::Spellings;
 use serde_json::Value;
 
@@ -39,6 +39,28 @@ pub fn push(args: &PushArgs, ui: &Ui) -> Result<u8, CliError> {
     Ok(OK)
 }
 
+/// Whether the data file `file` exists, or comes to exist by `deadline`
+/// (`None`: for ever; `nonblock`: now), watched without creating anything.
+fn document_appears(
+    file: &std::path::Path,
+    nonblock: bool,
+    deadline: Option<Instant>,
+) -> Result<bool, CliError> {
+    let exists = || file.symlink_metadata().is_ok();
+    if exists() || nonblock {
+        return Ok(exists());
+    }
+    let mut watch = FileWatch::new(file)?;
+    loop {
+        if exists() {
+            return Ok(true);
+        }
+        if !Changes::<CliError>::wait(&mut watch, deadline)? {
+            return Ok(exists());
+        }
+    }
+}
+
 /// `jlock pop`.
 pub fn pop(args: &PopArgs, ui: &Ui) -> Result<u8, CliError> {
     let path = parse_path(Some(&args.path))?;
@@ -67,8 +89,24 @@ pub fn pop(args: &PopArgs, ui: &Ui) -> Result<u8, CliError> {
         Some(d) if !nonblock => Wait::Timeout(d),
         _ => Wait::Block,
     };
-    let doc = document::open_waiting(&args.store, *ui, lock_wait)?;
     let name = std::path::PathBuf::from(args.store.file.display().to_string());
+    // A missing file is an empty queue, waited on without creating anything
+    // (opening the store would make FILE.lock).
+    let local = match &args.store.file {
+        crate::target::Target::File(file) => Some(file),
+        #[cfg(feature = "etcd")]
+        crate::target::Target::Etcd(_) => None,
+    };
+    if let Some(file) = local {
+        if !document_appears(file, nonblock, deadline)? {
+            ui.say(&format!(
+                "{}: no such file: the queue is empty; nothing was taken",
+                name.display()
+            ));
+            return Ok(CONFLICT);
+        }
+    }
+    let doc = document::open_waiting(&args.store, *ui, lock_wait)?;
     let queue = WorkQueue::new(&*doc, &name, path);
     let found = if nonblock {
         queue.try_pop::<CliError>(to.as_ref())?

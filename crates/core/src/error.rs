@@ -38,6 +38,8 @@ pub enum Operation {
     Journal,
     /// Looking at a file's metadata (`stat`).
     Stat,
+    /// Making, joining or leaving a fair lock's queue (`LOCKFILE.queue/`).
+    FairQueue,
 }
 
 impl fmt::Display for Operation {
@@ -56,6 +58,7 @@ impl fmt::Display for Operation {
             Operation::Reserve => "reserve disk space",
             Operation::Journal => "journal",
             Operation::Stat => "stat",
+            Operation::FairQueue => "use the fair queue",
         })
     }
 }

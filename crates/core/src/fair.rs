@@ -44,6 +44,28 @@ pub fn queue_dir(lock: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The mode (and group) of a new queue directory for `lock`: sticky, and
+/// open to each class of user (owner, group, others) that may read the
+/// lock file — who can open the lock can join its queue, and no one else
+/// (a 0600 lock's queue is the owner's alone). `1777` if the lock file
+/// cannot be looked at.
+fn queue_mode(lock: &Path) -> (u32, Option<u32>) {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(lock) {
+        Ok(m) => {
+            let bits = m.mode();
+            let mut mode = 0o1000;
+            for (read, all) in [(0o400, 0o700), (0o040, 0o070), (0o004, 0o007)] {
+                if bits & read != 0 {
+                    mode |= all;
+                }
+            }
+            (mode, Some(m.gid()))
+        }
+        Err(_) => (0o1777, None),
+    }
+}
+
 /// One live waiter (or holder) in a fair queue, as [`waiters`] reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -110,6 +132,8 @@ enum Probe {
     Dead,
     /// It was removed meanwhile.
     Gone,
+    /// Not a place jlock made (unreadable, or not a regular file): ignored.
+    Foreign,
 }
 
 impl QueueDir {
@@ -124,22 +148,42 @@ impl QueueDir {
             match rustix::fs::open(&path, flags, Mode::empty()) {
                 Ok(fd) => return Ok(Some(QueueDir { fd, path })),
                 Err(rustix::io::Errno::NOENT) if create => {
-                    match rustix::fs::mkdir(&path, Mode::from_raw_mode(0o1777)) {
+                    let (mode, gid) = queue_mode(lock);
+                    match rustix::fs::mkdir(&path, Mode::from_raw_mode(mode)) {
                         Ok(()) => {
                             // The umask took bits off: put them back, on
                             // the directory we made (opened without
                             // following a link).
                             let fd = rustix::fs::open(&path, flags, Mode::empty())
-                                .map_err(|e| Error::io(Operation::OpenLock, &path, e.into()))?;
+                                .map_err(|e| Error::io(Operation::FairQueue, &path, e.into()))?;
                             let ours = rustix::fs::fstat(&fd)
                                 .is_ok_and(|st| st.st_uid == crate::shared_dir::euid());
                             if ours {
-                                let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777));
+                                if let Some(gid) = gid {
+                                    // The lock file's group, which may join.
+                                    let _ = rustix::fs::fchown(
+                                        &fd,
+                                        None,
+                                        Some(rustix::fs::Gid::from_raw(gid)),
+                                    );
+                                }
+                                let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode));
                             }
                             return Ok(Some(QueueDir { fd, path }));
                         }
                         Err(rustix::io::Errno::EXIST) => continue,
-                        Err(e) => return Err(Error::io(Operation::OpenLock, &path, e.into())),
+                        Err(e) => {
+                            let why = io::Error::new(
+                                io::Error::from(e).kind(),
+                                format!(
+                                    "{}; --fair keeps its queue in this directory, beside the \
+                                     lock, and this user may not make it (plain `jlock run` \
+                                     needs none)",
+                                    io::Error::from(e)
+                                ),
+                            );
+                            return Err(Error::io(Operation::FairQueue, &path, why));
+                        }
                     }
                 }
                 Err(rustix::io::Errno::NOENT) => return Ok(None),
@@ -156,7 +200,7 @@ impl QueueDir {
                         owner,
                     ));
                 }
-                Err(e) => return Err(Error::io(Operation::OpenLock, &path, e.into())),
+                Err(e) => return Err(Error::io(Operation::FairQueue, &path, e.into())),
             }
         }
     }
@@ -167,7 +211,7 @@ impl QueueDir {
     fn file(&self) -> Result<File> {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, ".", flags, Mode::empty())
-            .map_err(|e| Error::io(Operation::OpenLock, &self.path, e.into()))?;
+            .map_err(|e| Error::io(Operation::FairQueue, &self.path, e.into()))?;
         Ok(File::from(fd))
     }
 
@@ -198,10 +242,16 @@ impl QueueDir {
         let file = match rustix::fs::openat(&self.fd, name, flags, Mode::empty()) {
             Ok(fd) => File::from(fd),
             Err(rustix::io::Errno::NOENT) => return Ok(Probe::Gone),
-            // Not readable (made 0644 by jlock, so not one of its files):
-            // a clear error naming it.
-            Err(e) => return Err(Error::io(Operation::Lock, &self.path.join(name), e.into())),
+            // Not readable, or not a file (jlock makes every place a 0644
+            // regular file): not one of jlock's places, planted by someone
+            // else — it holds no one up.
+            Err(_) => return Ok(Probe::Foreign),
         };
+        if !rustix::fs::fstat(&file).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+        }) {
+            return Ok(Probe::Foreign);
+        }
         match lock::try_lock_file(&file, LockMode::Shared) {
             Ok(true) => Ok(Probe::Dead),
             Ok(false) => Ok(Probe::Live(file)),
@@ -212,9 +262,15 @@ impl QueueDir {
     /// Removes the queue file `name` (gone already is fine).
     fn remove(&self, name: &str) -> Result<()> {
         match rustix::fs::unlinkat(&self.fd, name, rustix::fs::AtFlags::empty()) {
-            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            // Another user's dead place in a sticky queue directory only
+            // they (or its owner) may remove: dead, it holds no one up, and
+            // the next of them to join removes it.
+            Ok(())
+            | Err(rustix::io::Errno::NOENT | rustix::io::Errno::PERM | rustix::io::Errno::ACCESS) => {
+                Ok(())
+            }
             Err(e) => Err(Error::io(
-                Operation::RemoveStale,
+                Operation::FairQueue,
                 &self.path.join(name),
                 e.into(),
             )),
@@ -311,15 +367,22 @@ impl Ticket {
                     ahead.push(Ahead { file, mode });
                 }
                 Probe::Dead => dir.remove(&name)?,
-                Probe::Gone => {}
+                Probe::Gone | Probe::Foreign => {}
             }
         }
-        let name = format!("{:020}", last.saturating_add(1));
+        let Some(next) = last.checked_add(1) else {
+            let why = io::Error::other(format!(
+                "a place numbered {last} is there, the largest number a place can have; \
+                 remove it (it was not made by jlock, which counts up from 1)"
+            ));
+            return Err(Error::io(Operation::FairQueue, &dir.path, why));
+        };
+        let name = format!("{next:020}");
         let path = dir.path.join(&name);
         let flags =
             OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&dir.fd, name.as_str(), flags, Mode::from_raw_mode(0o644))
-            .map_err(|e| Error::io(Operation::OpenLock, &path, e.into()))?;
+            .map_err(|e| Error::io(Operation::FairQueue, &path, e.into()))?;
         let mut file = File::from(fd);
         let ticket_err = |e| Error::io(Operation::Write, &path, e);
         let made = (|| {

@@ -25,6 +25,14 @@
 //! `pthread_kill` the disposition is checked again to still be ours: if the
 //! host replaced it meanwhile, no signal is sent.
 //!
+//! Two consequences for the host process. Once the handler is installed,
+//! `SIGRTMAX - 1` sent to the whole process (`kill -s RTMAX-1 PID`) no
+//! longer ends it: it runs the no-op handler. And a host that blocks the
+//! signal (to take it with `sigwait(3)` or a `signalfd(2)`) is respected:
+//! a helper thread started by a thread that blocks it keeps it blocked, so
+//! the signal is never delivered to (and swallowed by) a thread of ours —
+//! such a wait cannot be cut short, as below.
+//!
 //! When the handler is not ours (the host had its own, or replaced ours),
 //! a wait cannot be cut short: the helper thread stays blocked in
 //! `flock(2)` until the lock is free, then lets it go at once — jlock-core's
@@ -205,6 +213,11 @@ impl Cancel {
 pub(crate) struct Helper {
     handle: Option<JoinHandle<()>>,
     cancel: Arc<Cancel>,
+    /// Whether the signal may be sent to it: the handler is ours, and the
+    /// thread that started it did not block the signal (a host that blocks
+    /// it everywhere to take it with `sigwait`/`signalfd` must not have it
+    /// delivered to, and swallowed by, a thread of ours).
+    wakeable: bool,
 }
 
 /// Starts `body` on a thread of its own named `name`, with the wake-up
@@ -214,7 +227,7 @@ pub(crate) fn spawn(name: &str, body: impl FnOnce(&Cancel) + Send + 'static) -> 
         requested: AtomicBool::new(false),
         left: AtomicBool::new(false),
     });
-    let ours = handler_installed();
+    let ours = !imp::blocked_here() && handler_installed();
     let theirs = Arc::clone(&cancel);
     let handle = thread::Builder::new().name(name.into()).spawn(move || {
         if ours {
@@ -226,6 +239,7 @@ pub(crate) fn spawn(name: &str, body: impl FnOnce(&Cancel) + Send + 'static) -> 
     Ok(Helper {
         handle: Some(handle),
         cancel,
+        wakeable: ours,
     })
 }
 
@@ -239,6 +253,9 @@ impl Helper {
         let Some(handle) = self.handle.take() else {
             return false;
         };
+        if !self.wakeable {
+            return false;
+        }
         let give_up = Instant::now() + CANCEL_PATIENCE;
         let mut pause = Duration::from_micros(50);
         loop {
@@ -338,6 +355,20 @@ mod imp {
         signal().and_then(current) == Some(our_handler())
     }
 
+    /// Whether the calling thread blocks the signal.
+    pub(super) fn blocked_here() -> bool {
+        let Some(sig) = signal() else { return true };
+        // SAFETY: reading this thread's mask into a sigset we own.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            if libc::pthread_sigmask(libc::SIG_BLOCK, ptr::null(), &mut set) != 0 {
+                return true;
+            }
+            libc::sigismember(&set, sig) == 1
+        }
+    }
+
     /// Unblocks the signal in the calling thread (it inherits its creator's
     /// mask, which may block it).
     pub(super) fn unblock() {
@@ -376,6 +407,9 @@ mod imp {
         false
     }
     pub(super) fn unblock() {}
+    pub(super) fn blocked_here() -> bool {
+        true
+    }
     pub(super) fn wake(_: &JoinHandle<()>) {}
 }
 
