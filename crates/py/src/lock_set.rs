@@ -4,7 +4,6 @@
 //! are the Python class's (`jlock/_locks.py`).
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, RecvTimeoutError};
 
 use jlock_core::{Error, LockMode, LockSet, LockSetGuard, Wait};
 use ouroboros::self_referencing;
@@ -12,7 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::errors::{state_error, to_py_err};
-use crate::wait::{slice_of, Patience};
+use crate::wait::{interruptible, slice_of, whole_wait, Outcome, Patience};
 
 /// A lock set and the guard of its locks, held (`None` only once
 /// [`HeldSet::disown`] has let go of them without unlocking).
@@ -36,7 +35,7 @@ impl HeldSet {
 /// What the thread waiting for the set hands back: the set held, or the
 /// error and the set (holding nothing: jlock-core releases every lock a
 /// failed attempt took).
-type Waited = Result<HeldSet, (Error, LockSet)>;
+type Waited = Result<HeldSet, Box<(Error, LockSet)>>;
 
 /// Where a [`RawLockSet`] is.
 enum SetState {
@@ -137,50 +136,41 @@ impl RawLockSet {
                 return Err(to_py_err(e));
             }
         };
-        // The wait: one thread in jlock-core's lock (queued in the kernel
-        // for one lock at a time, the deadline the set's), while this one
-        // looks for signals between slices.
-        let wait = match patience {
-            Patience::For(limit) => Wait::Timeout(limit),
-            _ => Wait::Block,
+        // Then one interruptible wait, as for RawLock: Ctrl-C interrupts
+        // it, which leaves no waiter queued and no lock held.
+        let wait = whole_wait(patience);
+        let outcome = interruptible(py, slice_of(poll_interval), move |token| -> Waited {
+            let mut set = set;
+            set.interrupt(token);
+            HeldSet::try_new_or_recover(set, |s| s.lock(mode, wait).map(Some))
+                .map_err(|(e, heads)| Box::new((e, heads.set)))
+        })?;
+        let (got, signal) = match outcome {
+            Outcome::Done(got) => (got, None),
+            Outcome::Signalled { answer, error } => match answer {
+                Some(got) => (got, Some(error)),
+                None => return Err(error),
+            },
         };
-        let (tx, mut rx) = mpsc::sync_channel::<Waited>(1);
-        std::thread::Builder::new()
-            .name("jlock-lock-set".into())
-            .spawn(move || {
-                let got = HeldSet::try_new_or_recover(set, |s| s.lock(mode, wait).map(Some))
-                    .map_err(|(e, heads)| (e, heads.set));
-                // Nobody listening (Ctrl-C ended the wait): the locks, if
-                // got, are dropped here, which releases them all.
-                let _ = tx.send(got);
-            })
-            .map_err(|e| {
-                state_error(format!("cannot start a thread to wait for the locks: {e}"))
-            })?;
-        let slice = slice_of(poll_interval);
-        loop {
-            let (back, got) = py.detach(move || {
-                let got = rx.recv_timeout(slice);
-                (rx, got)
-            });
-            rx = back;
-            match got {
-                Ok(Ok(held)) => {
-                    self.state = SetState::Held { held, shared };
-                    return Ok(());
-                }
-                Ok(Err((e, set))) => {
-                    self.state = SetState::Idle(Some(set));
-                    return Err(to_py_err(e));
-                }
-                // Ctrl-C: return, dropping `rx`; the waiting thread gives
-                // up the locks as soon as it has them.
-                Err(RecvTimeoutError::Timeout) => py.check_signals()?,
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(state_error(
-                        "the thread waiting for the locks ended without an answer",
-                    ));
-                }
+        match (got, signal) {
+            (Ok(held), None) => {
+                self.state = SetState::Held { held, shared };
+                Ok(())
+            }
+            // Got just as Ctrl-C came: let them go, keep the files.
+            (Ok(held), Some(error)) => {
+                self.state = SetState::Idle(Some(held.into_heads().set));
+                Err(error)
+            }
+            (Err(b), Some(error)) => {
+                let (_, set) = *b;
+                self.state = SetState::Idle(Some(set));
+                Err(error)
+            }
+            (Err(b), None) => {
+                let (e, set) = *b;
+                self.state = SetState::Idle(Some(set));
+                Err(to_py_err(e))
             }
         }
     }
